@@ -1,0 +1,436 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Client is one socket. Its read loop runs in the goroutine that called
+// Hub.Serve; its write pump runs only while it has something to send, and is
+// the only writer of the connection.
+type Client struct {
+	hub  *Hub
+	conn *websocket.Conn
+	echo bool // the recipe's /secured-ws: plain-text echo instead of the protocol
+
+	mu        sync.Mutex
+	peer      Peer
+	queue     []outFrame
+	spare     []outFrame // the other half of a double buffer, so the pump does not allocate
+	writing   bool
+	closing   bool          // a close is queued or sent: nothing else is queued
+	closeCode CloseCode     // the code the server closed with, for the log
+	drained   chan struct{} // closed by the pump when the queue empties, if someone waits
+	rooms     map[string]struct{}
+	expiry    *time.Timer
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+type frameKind uint8
+
+const (
+	kindData frameKind = iota
+	kindPing
+	kindClose
+)
+
+type outFrame struct {
+	kind frameKind
+	data []byte
+	code CloseCode
+}
+
+func newClient(h *Hub, conn *websocket.Conn, p Peer) *Client {
+	c := &Client{hub: h, conn: conn, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{})}
+	c.expiry = time.AfterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
+	return c
+}
+
+func (c *Client) expire() { c.closeWith(CloseAuthEnded, true) }
+
+// send queues a data frame. A socket whose queue is full has fallen behind: it
+// is closed with 1013 rather than let it hold up its rooms.
+func (c *Client) send(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if len(c.queue) >= maxQueue {
+		c.queueCloseLocked(CloseTryLater, true)
+		return
+	}
+	c.queue = append(c.queue, outFrame{kind: kindData, data: frame})
+	c.startPumpLocked()
+}
+
+// sendWait queues a frame after waiting for the queue to drain to half, for
+// bulk senders such as a replay that must not overflow it.
+func (c *Client) sendWait(ctx context.Context, frame []byte) error {
+	c.mu.Lock()
+	for len(c.queue) >= maxQueue/2 && !c.closing {
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.closed:
+			return errors.New("socket closed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	c.send(frame)
+	return nil
+}
+
+func (c *Client) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.queue = append(c.queue, outFrame{kind: kindPing})
+	c.startPumpLocked()
+}
+
+// closeWith closes the socket with code. urgent drops what is queued (a kick
+// must not wait behind a backlog); otherwise the queue is written first.
+func (c *Client) closeWith(code CloseCode, urgent bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queueCloseLocked(code, urgent)
+}
+
+func (c *Client) queueCloseLocked(code CloseCode, urgent bool) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.closeCode = code
+	if urgent {
+		c.queue = c.queue[:0]
+	}
+	c.queue = append(c.queue, outFrame{kind: kindClose, code: code})
+	c.startPumpLocked()
+}
+
+func (c *Client) startPumpLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.pump()
+	}
+}
+
+// pump writes queued frames until the queue is empty, merging consecutive data
+// frames into one WebSocket frame (objects separated by newlines) with one
+// write deadline per batch.
+func (c *Client) pump() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		if c.drained != nil {
+			close(c.drained)
+			c.drained = nil
+		}
+		c.mu.Unlock()
+
+		err := c.writeBatch(batch)
+		clear(batch)
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.mu.Unlock()
+		if err != nil {
+			c.closeConn()
+			c.mu.Lock()
+			c.closing = true
+			c.queue = c.queue[:0]
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *Client) writeBatch(batch []outFrame) error {
+	deadline := time.Now().Add(writeWait)
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	for i := 0; i < len(batch); {
+		f := batch[i]
+		switch f.kind {
+		case kindPing:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+				return fmt.Errorf("write ping: %w", err)
+			}
+			i++
+		case kindClose:
+			msg := websocket.FormatCloseMessage(int(f.code), f.code.Reason())
+			err := c.conn.WriteControl(websocket.CloseMessage, msg, deadline)
+			// Give the peer a moment to answer the close, then drop the connection.
+			time.AfterFunc(closeGrace, c.closeConn)
+			if err != nil {
+				return fmt.Errorf("write close: %w", err)
+			}
+			return nil
+		default:
+			w, err := c.conn.NextWriter(websocket.TextMessage)
+			if err != nil {
+				return fmt.Errorf("write frame: %w", err)
+			}
+			size := 0
+			for j := i; i < len(batch) && batch[i].kind == kindData && (i == j || size+len(batch[i].data) <= maxBatchBytes); i++ {
+				if i > j {
+					w.Write(newline)
+				}
+				w.Write(batch[i].data)
+				size += len(batch[i].data) + 1
+			}
+			if err := w.Close(); err != nil {
+				return fmt.Errorf("write frame: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+var newline = []byte{'\n'}
+
+func (c *Client) closeConn() {
+	c.closeOnce.Do(func() {
+		c.conn.Close()
+		close(c.closed)
+	})
+}
+
+func (c *Client) waitClosed() { <-c.closed }
+
+func (c *Client) stopTimers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expiry.Stop()
+}
+
+// readLoop reads client frames until the socket ends and returns the close
+// code, for the log.
+func (c *Client) readLoop(ctx context.Context) CloseCode {
+	c.conn.SetReadLimit(maxFrameSize)
+	c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	code := closeNormalClose
+	for {
+		mt, data, err := c.conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				// gorilla has already sent 1009.
+				code = CloseTooBig
+				c.mu.Lock()
+				c.closing = true
+				c.mu.Unlock()
+			case errors.As(err, &ce):
+				code = CloseCode(ce.Code)
+			}
+			break
+		}
+		c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		if mt != websocket.TextMessage {
+			c.send(encodeError("bad_frame", "only text frames carry the protocol"))
+			continue
+		}
+		if c.echo {
+			c.send(append([]byte("You wrote: "), data...))
+			continue
+		}
+		f, err := decodeFrame(data)
+		if err == nil {
+			err = c.handle(ctx, f)
+		}
+		var pe *protocolError
+		if errors.As(err, &pe) {
+			c.send(encodeError(pe.Code, pe.Message))
+		} else if err != nil {
+			c.hub.log.Error("handle frame", "user", c.peer.User, "type", f.Type, "err", err)
+			c.send(encodeError("unavailable", "the server could not do that now; try again"))
+		}
+	}
+	c.mu.Lock()
+	if c.closing && c.closeCode != 0 {
+		code = c.closeCode
+	}
+	c.mu.Unlock()
+	c.closeConn()
+	return code
+}
+
+func (c *Client) handle(ctx context.Context, f inbound) error {
+	switch f.Type {
+	case "send":
+		if !c.inRoom(f.Room) {
+			return badFrame("not_joined", "join %s before sending to it", f.Room)
+		}
+		return c.hub.submit(c, f.Room, f.Text)
+	case "join":
+		return c.join(ctx, f.Room, f.Since)
+	case "leave":
+		if !c.inRoom(f.Room) {
+			return badFrame("not_joined", "not in %s", f.Room)
+		}
+		c.mu.Lock()
+		delete(c.rooms, f.Room)
+		c.mu.Unlock()
+		c.hub.leave(c, f.Room)
+		return nil
+	case "history":
+		msgs, err := c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
+		if err != nil {
+			return err
+		}
+		c.send(encodeHistory(f.Room, msgs))
+		return nil
+	case "refresh":
+		return c.refresh(ctx, f.Token)
+	}
+	return nil
+}
+
+// join makes c a member of room. Without since it sends the room's recent
+// history; with since it replays every later message as message frames. Live
+// messages that arrive meanwhile are held back and sent after, so the socket
+// sees each id once and in order. Joining a room again with since replays what
+// came after since and before the socket's live delivery began.
+func (c *Client) join(ctx context.Context, name string, since *int64) error {
+	var r *room
+	var m *member
+	var existed, ok bool
+	for !ok {
+		r = c.hub.roomFor(name, true)
+		m, existed, ok = r.startReplay(c)
+	}
+	c.mu.Lock()
+	c.rooms[name] = struct{}{}
+	c.mu.Unlock()
+
+	last, err := c.replay(ctx, name, since, existed, m.liveFrom)
+	if err != nil {
+		// Nothing was promised yet: take the membership back and report.
+		if !existed {
+			c.mu.Lock()
+			delete(c.rooms, name)
+			c.mu.Unlock()
+			c.hub.leave(c, name)
+		} else {
+			r.finishReplay(c, m, m.liveFrom)
+		}
+		return fmt.Errorf("join %s: %w", name, err)
+	}
+	r.finishReplay(c, m, last)
+	c.send(encodeJoined(name, last))
+	c.send(r.presenceFrame())
+	return nil
+}
+
+// replay sends history for a join and returns the highest id it covered.
+func (c *Client) replay(ctx context.Context, name string, since *int64, existed bool, liveFrom int64) (int64, error) {
+	if since == nil {
+		if existed {
+			return liveFrom, nil
+		}
+		msgs, err := c.hub.store.MessagesBefore(ctx, name, 0, historyOnJoin)
+		if err != nil {
+			return 0, err
+		}
+		c.send(encodeHistory(name, msgs))
+		if len(msgs) == 0 {
+			return 0, nil
+		}
+		return msgs[len(msgs)-1].ID, nil
+	}
+	last := *since
+	for {
+		msgs, err := c.hub.store.MessagesAfter(ctx, name, last, maxHistory)
+		if err != nil {
+			return 0, err
+		}
+		if existed {
+			// Only what came before live delivery began; the rest was sent live.
+			n := 0
+			for n < len(msgs) && msgs[n].ID <= liveFrom {
+				n++
+			}
+			msgs = msgs[:n]
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		if err := c.sendWait(ctx, encodeMessages(msgs)); err != nil {
+			return 0, err
+		}
+		last = msgs[len(msgs)-1].ID
+		if len(msgs) < maxHistory {
+			break
+		}
+	}
+	if existed && last < liveFrom {
+		return liveFrom, nil
+	}
+	return last, nil
+}
+
+func (c *Client) refresh(ctx context.Context, token string) error {
+	p, err := c.hub.refresher.Refresh(ctx, token)
+	if err != nil {
+		return badFrame("bad_token", "that token does not authenticate")
+	}
+	c.mu.Lock()
+	if p.SessionID != c.peer.SessionID || p.User != c.peer.User {
+		c.mu.Unlock()
+		return badFrame("bad_token", "a refresh token must belong to the socket's session")
+	}
+	if p.ExpiresAt.After(c.peer.ExpiresAt) {
+		c.peer.ExpiresAt = p.ExpiresAt
+		c.expiry.Reset(p.ExpiresAt.Sub(c.hub.now()))
+	}
+	exp := c.peer.ExpiresAt
+	c.mu.Unlock()
+	c.send(encodeRefreshed(exp))
+	return nil
+}
+
+func (c *Client) inRoom(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.rooms[name]
+	return ok
+}
+
+func (c *Client) roomNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.rooms))
+	for n := range c.rooms {
+		out = append(out, n)
+	}
+	return out
+}

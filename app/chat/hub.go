@@ -1,0 +1,397 @@
+// Package chat is the real-time core: a hub that owns the connected clients and
+// the rooms, persists each message before it fans it out, and closes sockets
+// whose right to exist has ended.
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"securechat/app/store"
+)
+
+// Timing and sizing of the real-time path.
+const (
+	// writeWait bounds one write (a batch of frames or a control frame).
+	writeWait = 10 * time.Second
+	// pongWait is how long a socket may stay silent before it is considered dead.
+	pongWait = 60 * time.Second
+	// pingPeriod must be below pongWait so a live peer always answers in time.
+	pingPeriod = pongWait * 9 / 10
+	// closeGrace is how long a closing socket waits for the peer's close reply.
+	closeGrace = time.Second
+	// maxFrameSize is the read limit; a larger client frame closes with 1009.
+	maxFrameSize = 64 << 10
+	// maxQueue is how many frames may wait for one socket; past it the socket has
+	// fallen behind and is closed with 1013 so it never slows its rooms.
+	maxQueue = 1024
+	// maxBatchBytes caps one merged server frame.
+	maxBatchBytes = 256 << 10
+	// persistBatch is the most messages written in one transaction.
+	persistBatch = 512
+	// presenceDelay coalesces presence frames: a crowd joining at once costs one
+	// frame per member, not one per join.
+	presenceDelay = 100 * time.Millisecond
+	// DefaultRoom is the room every socket joins on connect.
+	DefaultRoom = "general"
+)
+
+// Store is what the hub needs from storage.
+type Store interface {
+	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
+	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
+	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
+}
+
+// Peer is who is on the other end of a socket, as the gate established it.
+type Peer struct {
+	User      string
+	SessionID string
+	ExpiresAt time.Time
+}
+
+// Refresher checks a newer token presented on an open socket.
+type Refresher interface {
+	// Refresh returns the peer the token speaks for, or an error if it does not authenticate.
+	Refresh(ctx context.Context, token string) (Peer, error)
+}
+
+// ErrClosed is returned by Serve once the hub is shutting down.
+var ErrClosed = errors.New("chat hub is shut down")
+
+// Hub owns the clients and rooms.
+type Hub struct {
+	store     Store
+	refresher Refresher
+	now       func() time.Time
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	rooms    map[string]*room
+	clients  map[*Client]struct{}
+	sessions map[string]map[*Client]struct{}
+
+	sends     chan sendRequest
+	stop      chan struct{}
+	persisted chan struct{} // closed when the persist loop has written everything it took
+	wg        sync.WaitGroup
+}
+
+type sendRequest struct {
+	from *Client
+	msg  store.NewMessage
+}
+
+// NewHub returns a running hub. Call Shutdown to stop it.
+func NewHub(s Store, r Refresher, now func() time.Time, log *slog.Logger) *Hub {
+	h := &Hub{
+		store:     s,
+		refresher: r,
+		now:       now,
+		log:       log,
+		rooms:     make(map[string]*room),
+		clients:   make(map[*Client]struct{}),
+		sessions:  make(map[string]map[*Client]struct{}),
+		sends:     make(chan sendRequest, 4*persistBatch),
+		stop:      make(chan struct{}),
+		persisted: make(chan struct{}),
+	}
+	go h.persistLoop()
+	h.wg.Add(1)
+	go h.pingLoop()
+	return h
+}
+
+// Serve runs a socket for peer until it closes. It is called right after the
+// upgrade; the socket is owned by the hub from then on.
+func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, p Peer) error {
+	c := newClient(h, conn, p)
+	if !h.register(c) {
+		c.closeWith(CloseGoingAway, false)
+		c.waitClosed()
+		return ErrClosed
+	}
+	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
+	c.send(encodeWelcome(p.User))
+	if err := c.join(ctx, DefaultRoom, nil); err != nil {
+		h.log.Error("join default room", "user", p.User, "err", err)
+	}
+	code := c.readLoop(ctx)
+	h.unregister(c)
+	h.log.Info("disconnect", "user", p.User, "code", code)
+	return nil
+}
+
+func (h *Hub) register(c *Client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.clients[c] = struct{}{}
+	set := h.sessions[c.peer.SessionID]
+	if set == nil {
+		set = make(map[*Client]struct{})
+		h.sessions[c.peer.SessionID] = set
+	}
+	set[c] = struct{}{}
+	return true
+}
+
+func (h *Hub) unregister(c *Client) {
+	for _, name := range c.roomNames() {
+		h.leave(c, name)
+	}
+	h.mu.Lock()
+	delete(h.clients, c)
+	if set := h.sessions[c.peer.SessionID]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.sessions, c.peer.SessionID)
+		}
+	}
+	h.mu.Unlock()
+	c.stopTimers()
+}
+
+// KickSession closes every socket of a session with 4401. It returns how many it closed.
+func (h *Hub) KickSession(sessionID string) int {
+	h.mu.Lock()
+	var cs []*Client
+	for c := range h.sessions[sessionID] {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.closeWith(CloseAuthEnded, true)
+	}
+	return len(cs)
+}
+
+// Shutdown stops taking messages, writes what was taken, delivers it, then
+// closes every socket with 1001 after its queued frames. It returns when all
+// sockets are closed or ctx ends.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	close(h.stop)
+	select {
+	case <-h.persisted:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h.mu.Lock()
+	cs := make([]*Client, 0, len(h.clients))
+	for c := range h.clients {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.closeWith(CloseGoingAway, false)
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, c := range cs {
+			c.waitClosed()
+		}
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// submit hands a message to the persist loop. The sender is acknowledged when
+// the stored message comes back to it through its room.
+func (h *Hub) submit(c *Client, room, text string) error {
+	req := sendRequest{from: c, msg: store.NewMessage{Room: room, User: c.peer.User, Text: text, TS: h.now()}}
+	select {
+	case <-h.stop:
+		return ErrClosed
+	default:
+	}
+	select {
+	case h.sends <- req:
+		return nil
+	case <-h.stop:
+		return ErrClosed
+	}
+}
+
+// persistLoop is the only writer of messages: it stores what is queued in one
+// transaction, then delivers the stored messages in id order, so every member
+// sees a room's messages in the order of their ids and only after they are durable.
+func (h *Hub) persistLoop() {
+	defer close(h.persisted)
+	batch := make([]sendRequest, 0, persistBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-h.sends:
+			batch = append(batch, r)
+		case <-h.stop:
+			// Write what senders already handed over, then stop.
+			for {
+				select {
+				case r := <-h.sends:
+					batch = append(batch, r)
+					if len(batch) == persistBatch {
+						h.persist(batch)
+						batch = batch[:0]
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				h.persist(batch)
+			}
+			return
+		}
+	fill:
+		for len(batch) < persistBatch {
+			select {
+			case r := <-h.sends:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		h.persist(batch)
+	}
+}
+
+func (h *Hub) persist(batch []sendRequest) {
+	msgs := make([]store.NewMessage, len(batch))
+	for i, r := range batch {
+		msgs[i] = r.msg
+	}
+	// Not the request's context: a stored message must be written even if its
+	// sender has gone.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stored, err := h.store.AppendMessages(ctx, msgs)
+	if err != nil {
+		h.log.Error("store messages", "count", len(msgs), "err", err)
+		for _, r := range batch {
+			r.from.send(encodeError("unavailable", "the message was not stored; send it again"))
+		}
+		return
+	}
+	for _, m := range stored {
+		h.deliver(m)
+	}
+}
+
+// deliver fans a stored message out to its room's members, encoding it once.
+func (h *Hub) deliver(m store.Message) {
+	h.mu.Lock()
+	r := h.rooms[m.Room]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.deliver(m.ID, encodeMessage(m))
+}
+
+// pingLoop pings every socket each pingPeriod through its own queue, so the
+// write pump stays the only writer.
+func (h *Hub) pingLoop() {
+	defer h.wg.Done()
+	t := time.NewTicker(pingPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		cs := make([]*Client, 0, len(h.clients))
+		for c := range h.clients {
+			cs = append(cs, c)
+		}
+		h.mu.Unlock()
+		for _, c := range cs {
+			c.ping()
+		}
+	}
+}
+
+// roomFor returns the room, creating it when create is set.
+func (h *Hub) roomFor(name string, create bool) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[name]
+	if r == nil && create {
+		r = newRoom(name, h)
+		h.rooms[name] = r
+	}
+	return r
+}
+
+func (h *Hub) leave(c *Client, name string) {
+	r := h.roomFor(name, false)
+	if r == nil {
+		return
+	}
+	if r.remove(c) {
+		h.mu.Lock()
+		if h.rooms[name] == r && r.retireIfEmpty() {
+			delete(h.rooms, name)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// Online returns the users in a room, sorted; for tests and the page.
+func (h *Hub) Online(room string) []string {
+	r := h.roomFor(room, false)
+	if r == nil {
+		return nil
+	}
+	return r.users()
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ServeEcho runs the recipe's echo socket: "Welcome <user>!" then "You wrote:
+// <text>" for each text frame. It is registered like a chat socket, so logout,
+// expiry and shutdown close it the same way.
+func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, p Peer) error {
+	c := newClient(h, conn, p)
+	c.echo = true
+	if !h.register(c) {
+		c.closeWith(CloseGoingAway, false)
+		c.waitClosed()
+		return ErrClosed
+	}
+	c.send([]byte("Welcome " + p.User + "!"))
+	c.readLoop(ctx)
+	h.unregister(c)
+	return nil
+}

@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"securechat/app/store"
+)
+
+// AppendMessages stores messages in one transaction, in order, and returns them
+// with their ids. One transaction (one fsync) for a batch is what lets history
+// keep up with fan-out.
+func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error) {
+	out := make([]store.Message, 0, len(msgs))
+	err := s.inTx(ctx, "append messages", func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, user, text, ts) VALUES(?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		rooms, err := tx.PrepareContext(ctx, `INSERT INTO rooms(name, last_id, last_activity) VALUES(?, ?, ?)
+			ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id, last_activity = excluded.last_activity`)
+		if err != nil {
+			return err
+		}
+		defer rooms.Close()
+		for _, m := range msgs {
+			res, err := ins.ExecContext(ctx, m.Room, m.User, m.Text, ms(m.TS))
+			if err != nil {
+				return err
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := rooms.ExecContext(ctx, m.Room, id, ms(m.TS)); err != nil {
+				return err
+			}
+			out = append(out, store.Message{ID: id, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecentMessages returns up to limit of a room's newest messages, oldest first.
+func (s *DB) RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error) {
+	return s.MessagesBefore(ctx, room, 0, limit)
+}
+
+// MessagesBefore returns up to limit messages of room with ids below before
+// (0: no bound), the newest of them, oldest first.
+func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	msgs, err := s.queryMessages(ctx, `SELECT id, room, user, text, ts FROM messages
+		WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`, room, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	return msgs, nil
+}
+
+// MessagesAfter returns up to limit messages of room with ids above after, oldest first.
+func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error) {
+	msgs, err := s.queryMessages(ctx, `SELECT id, room, user, text, ts FROM messages
+		WHERE room = ? AND id > ? ORDER BY id LIMIT ?`, room, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read messages after %d: %w", after, err)
+	}
+	return msgs, nil
+}
+
+// Rooms returns every room that has a message, most recently active first.
+func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, last_id, last_activity FROM rooms ORDER BY last_activity DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Room
+	for rows.Next() {
+		var r store.Room
+		var at int64
+		if err := rows.Scan(&r.Name, &r.LastID, &at); err != nil {
+			return nil, fmt.Errorf("list rooms: %w", err)
+		}
+		r.LastActivity = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var ts int64
+		if err := rows.Scan(&m.ID, &m.Room, &m.User, &m.Text, &ts); err != nil {
+			return nil, err
+		}
+		m.TS = fromMS(ts)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"securechat/app/store"
+)
+
+// CreateSession records a new login.
+func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO sessions(id, user_id, created_at, expires_at) VALUES(?, ?, ?, ?)`,
+		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.ExpiresAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// LiveSession returns a session that is neither revoked nor expired at now,
+// with its user; store.ErrNotFound otherwise (also when the user was deleted).
+func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error) {
+	var su store.SessionUser
+	var exp int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT s.id, u.id, u.name, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+		 WHERE s.id = ? AND s.revoked = 0 AND s.expires_at > ?`, sessionID, ms(now)).
+		Scan(&su.SessionID, &su.UserID, &su.UserName, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.SessionUser{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.SessionUser{}, fmt.Errorf("find session: %w", err)
+	}
+	su.ExpiresAt = fromMS(exp)
+	return su, nil
+}
+
+// ExtendSession moves a live session's expiry to exp.
+func (s *DB) ExtendSession(ctx context.Context, sessionID string, exp time.Time) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE sessions SET expires_at = ? WHERE id = ? AND revoked = 0`, ms(exp), sessionID)
+	if err != nil {
+		return fmt.Errorf("extend session: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeSession ends a session; revoking an unknown or revoked one is not an error.
+func (s *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time) error {
+	return s.inTx(ctx, "revoke session", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = 1 WHERE id = ? AND revoked = 0`, sessionID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO revocations(session_id, at) VALUES(?, ?)`, sessionID, ms(now))
+		return err
+	})
+}
+
+// LastRevocation returns the newest revocation's sequence number (0 if none).
+func (s *DB) LastRevocation(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocations`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read last revocation: %w", err)
+	}
+	return seq, nil
+}
+
+// RevocationsAfter returns revocations with a sequence number above seq, oldest first.
+func (s *DB) RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocation, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT seq, session_id FROM revocations WHERE seq > ? ORDER BY seq LIMIT 10000`, seq)
+	if err != nil {
+		return nil, fmt.Errorf("read revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var r store.Revocation
+		if err := rows.Scan(&r.Seq, &r.SessionID); err != nil {
+			return nil, fmt.Errorf("read revocations: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,147 @@
+// Package web is the HTTP face of securechat: pages, the token endpoint, the
+// socket gate and the static assets, on one Echo instance.
+package web
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"securechat/app/accounts"
+	"securechat/app/auth"
+	"securechat/app/chat"
+)
+
+// Config is the part of the server's settings the web layer uses.
+type Config struct {
+	Signup         bool
+	AllowedOrigins []string // besides the same origin, for cookie-authenticated sockets
+	TLS            bool
+}
+
+// Deps are the services the handlers call.
+type Deps struct {
+	Accounts *accounts.Service
+	Auth     *auth.Service
+	Hub      *chat.Hub
+	Static   fs.FS
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	cookie   string // the session cookie's name
+}
+
+// New returns the Echo instance with every route registered.
+func New(cfg Config, deps Deps) *echo.Echo {
+	s := &Server{
+		cfg:  cfg,
+		deps: deps,
+		log:  deps.Log,
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: 10 * time.Second,
+			ReadBufferSize:   1024,
+			WriteBufferSize:  4096,
+			WriteBufferPool:  &sync.Pool{},
+			// The gate has already checked the Origin of cookie-authenticated
+			// requests; bearer requests may come from anywhere.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		cookie: "securechat",
+	}
+	if cfg.TLS {
+		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
+		s.cookie = "__Host-securechat"
+	}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.Recover())
+	e.Use(s.securityHeaders)
+	e.Use(middleware.BodyLimit("64K"))
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		// The token endpoint and the sockets take no cookie-authenticated form posts.
+		Skipper:        func(c echo.Context) bool { return c.Path() == "/token" },
+		TokenLookup:    "form:" + csrfField,
+		CookieName:     "_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.TLS,
+		CookieSameSite: http.SameSiteStrictMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
+		},
+	}))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	s.registerAuth(e)
+	s.registerSockets(e)
+	s.registerPages(e)
+	s.registerStatic(e)
+	return e
+}
+
+const csrfField = "_csrf"
+
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if s.cfg.TLS {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// handleError is the one place errors become HTTP answers. Internals are logged,
+// never shown.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	msg := "Something went wrong on our side."
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = http.StatusText(code)
+		}
+	} else if errors.Is(err, context.Canceled) {
+		return
+	} else {
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(code)
+		return
+	}
+	if strings.Contains(c.Request().Header.Get("Accept"), "application/json") {
+		c.JSON(code, map[string]string{"error": msg})
+		return
+	}
+	c.String(code, msg)
+}

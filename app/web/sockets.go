@@ -1,0 +1,136 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"securechat/app/auth"
+	"securechat/app/chat"
+)
+
+func (s *Server) registerSockets(e *echo.Echo) {
+	e.GET("/ws", s.chatSocket)
+	e.GET("/secured-ws", s.echoSocket)
+}
+
+// gateError is a rejection before the upgrade.
+type gateError struct {
+	status int
+	reason string // for the log and the response body
+}
+
+// gate decides whether a socket may open, before any upgrade: a Bearer header
+// wins; else the session cookie, but only from an allowed Origin, which is
+// what stops cross-site WebSocket hijacking. It is the one place these rules live.
+func (s *Server) gate(c echo.Context) (auth.Identity, *gateError) {
+	r := c.Request()
+	var token string
+	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
+		if len(hs) > 1 {
+			return auth.Identity{}, &gateError{http.StatusForbidden, "more than one Authorization header"}
+		}
+		t, err := auth.ParseBearer(hs[0])
+		if err != nil {
+			return auth.Identity{}, &gateError{http.StatusForbidden, "Authorization must be Bearer <token>"}
+		}
+		token = t
+	} else {
+		ck, err := r.Cookie(s.cookie)
+		if err != nil || ck.Value == "" {
+			return auth.Identity{}, &gateError{http.StatusUnauthorized, "no credentials: send Authorization: Bearer <token> or log in"}
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin, r) {
+			return auth.Identity{}, &gateError{http.StatusForbidden, "cookie sent from an origin that is not allowed"}
+		}
+		token = ck.Value
+	}
+	id, err := s.deps.Auth.Authenticate(r.Context(), token)
+	if errors.Is(err, auth.ErrInvalidToken) {
+		return auth.Identity{}, &gateError{http.StatusUnauthorized, "invalid or expired token"}
+	}
+	if err != nil {
+		s.log.Error("check token", "err", err)
+		return auth.Identity{}, &gateError{http.StatusServiceUnavailable, "could not check the token; try again"}
+	}
+	return id, nil
+}
+
+// originAllowed reports whether origin is this server's own or a configured one.
+func (s *Server) originAllowed(origin string, r *http.Request) bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	wantScheme := "http"
+	if r.TLS != nil {
+		wantScheme = "https"
+	}
+	return strings.EqualFold(u.Scheme, wantScheme) && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) reject(c echo.Context, e *gateError) error {
+	s.log.Info("auth failure", "where", c.Path(), "status", e.status, "reason", e.reason, "remote", c.RealIP())
+	if e.status == http.StatusUnauthorized {
+		v := "Bearer"
+		if c.Request().Header.Get("Authorization") != "" || e.reason == "invalid or expired token" {
+			v = `Bearer error="invalid_token"`
+		}
+		c.Response().Header().Set("WWW-Authenticate", v)
+	}
+	return c.String(e.status, e.reason)
+}
+
+func (s *Server) chatSocket(c echo.Context) error {
+	id, gerr := s.gate(c)
+	if gerr != nil {
+		return s.reject(c, gerr)
+	}
+	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		// The upgrader has already answered with a 4xx.
+		return nil
+	}
+	s.deps.Hub.Serve(c.Request().Context(), conn, peer(id))
+	return nil
+}
+
+// echoSocket is the recipe's /secured-ws, behind the same gate.
+func (s *Server) echoSocket(c echo.Context) error {
+	id, gerr := s.gate(c)
+	if gerr != nil {
+		return s.reject(c, gerr)
+	}
+	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil
+	}
+	s.deps.Hub.ServeEcho(c.Request().Context(), conn, peer(id))
+	return nil
+}
+
+func peer(id auth.Identity) chat.Peer {
+	return chat.Peer{User: id.User, SessionID: id.SessionID, ExpiresAt: id.ExpiresAt}
+}
+
+// TokenPeers lets the hub check a token presented on an open socket (the
+// refresh frame) with the same rules as the gate.
+type TokenPeers struct{ Auth *auth.Service }
+
+// Refresh returns the peer a token speaks for.
+func (t TokenPeers) Refresh(ctx context.Context, token string) (chat.Peer, error) {
+	id, err := t.Auth.Authenticate(ctx, token)
+	if err != nil {
+		return chat.Peer{}, err
+	}
+	return peer(id), nil
+}

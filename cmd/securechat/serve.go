@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"securechat"
+	"securechat/app/accounts"
+	"securechat/app/auth"
+	"securechat/app/chat"
+	"securechat/app/config"
+	"securechat/app/store/sqlite"
+	"securechat/app/tokens"
+	"securechat/app/web"
+)
+
+// shutdownWait is how long SIGINT/SIGTERM may take: stop accepting, close every
+// socket with 1001, finish writing messages.
+const shutdownWait = 10 * time.Second
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, []string, error) {
+	cfg, rest, err := config.Parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, nil, err
+	}
+	return cfg, rest, err
+}
+
+// services are the parts every command builds from the data folder.
+type services struct {
+	db       *sqlite.DB
+	accounts *accounts.Service
+	auth     *auth.Service
+}
+
+func openServices(ctx context.Context, cfg config.Config, getenv func(string) string) (*services, error) {
+	db, err := sqlite.Open(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := tokens.LoadKeys(getenv(config.EnvPrefix+"TOKEN_KEYS"), cfg.Data)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	codec, err := tokens.NewCodec(keys, time.Now)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	acc := accounts.NewService(db, accounts.NewHasher(), time.Now)
+	return &services{db: db, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
+}
+
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+	svc, err := openServices(ctx, cfg, getenv)
+	if err != nil {
+		return err
+	}
+	defer svc.db.Close()
+
+	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, time.Now, log)
+	handler := web.New(web.Config{Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS()}, web.Deps{
+		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now,
+	})
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go func() {
+		err := auth.WatchRevocations(watchCtx, svc.db, auth.RevocationInterval, log, func(id string) { hub.KickSession(id) })
+		if err != nil {
+			log.Error("watch revocations", "err", err)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLS() {
+		scheme = "https"
+	}
+	log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "data", cfg.Data)
+	fmt.Fprintf(stdout, "securechat listening on %s://%s\n", scheme, ln.Addr())
+
+	served := make(chan error, 1)
+	go func() {
+		if cfg.TLS() {
+			served <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	// Stop accepting first, then let the hub store what it took and close the sockets.
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := hub.Shutdown(sctx); err != nil {
+		log.Warn("hub shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
