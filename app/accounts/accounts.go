@@ -48,17 +48,19 @@ func NewService(s Store, h *Hasher, now func() time.Time) *Service {
 
 // NormalizeName case-folds a username and checks it: 1 to 32 of a-z 0-9 _ -.
 func NormalizeName(name string) (string, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
+	name = strings.TrimSpace(name)
 	if len(name) < 1 || len(name) > 32 {
 		return "", ErrBadName
 	}
+	// Checked byte by byte before folding, so no non-ASCII letter (such as the
+	// Kelvin sign) can fold into an ASCII name.
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return "", ErrBadName
 		}
 	}
-	return name, nil
+	return strings.ToLower(name), nil
 }
 
 func checkPassword(pw string) error {

@@ -118,6 +118,7 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, p Peer) error {
 		c.waitClosed()
 		return ErrClosed
 	}
+	defer h.wg.Done()
 	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
 	c.send(encodeWelcome(p.User))
 	if err := c.join(ctx, DefaultRoom, nil); err != nil {
@@ -135,6 +136,7 @@ func (h *Hub) register(c *Client) bool {
 	if h.closed {
 		return false
 	}
+	h.wg.Add(1) // done when Serve returns; Shutdown waits for it
 	h.clients[c] = struct{}{}
 	set := h.sessions[c.peer.SessionID]
 	if set == nil {
@@ -203,10 +205,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		for _, c := range cs {
-			c.waitClosed()
-		}
-		h.wg.Wait()
+		h.wg.Wait() // every Serve has returned, and the ping loop
 		close(done)
 	}()
 	select {
@@ -390,6 +389,7 @@ func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, p Peer) error
 		c.waitClosed()
 		return ErrClosed
 	}
+	defer h.wg.Done()
 	c.send([]byte("Welcome " + p.User + "!"))
 	c.readLoop(ctx)
 	h.unregister(c)

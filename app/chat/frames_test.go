@@ -1,0 +1,93 @@
+package chat
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"securechat/app/store"
+)
+
+func TestDecodeFrame(t *testing.T) {
+	cases := []struct {
+		frame string
+		code  string // "" means accepted
+	}{
+		{`{"type":"send","room":"general","text":"hi"}`, ""},
+		{`{"type":"join","room":"r-1_x"}`, ""},
+		{`{"type":"join","room":"r","since":42}`, ""},
+		{`{"type":"leave","room":"r"}`, ""},
+		{`{"type":"history","room":"r","before":10,"limit":200}`, ""},
+		{`{"type":"refresh","token":"abc"}`, ""},
+		{`{"type":"send","room":"general","text":"` + strings.Repeat("あ", 4000) + `"}`, ""},
+		{`{"type":"send","room":"general","text":"` + strings.Repeat("あ", 4001) + `"}`, "bad_text"},
+		{`{"type":"send","room":"general","text":""}`, "bad_text"},
+		{`{"type":"send","room":"","text":"a"}`, "bad_room"},
+		{`{"type":"send","room":"UPPER","text":"a"}`, "bad_room"},
+		{`{"type":"join","room":"` + strings.Repeat("a", 65) + `"}`, "bad_room"},
+		{`{"type":"join","room":"r","since":-1}`, "bad_frame"},
+		{`{"type":"history","room":"r","limit":201}`, "bad_frame"},
+		{`{"type":"refresh"}`, "bad_frame"},
+		{`{"type":"nope"}`, "unknown_type"},
+		{`{}`, "bad_frame"},
+		{`null`, "bad_frame"},
+		{`[]`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","x":1}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a"} {}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a"`, "bad_frame"},
+		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"\xc3\x28\"}", "bad_frame"},
+	}
+	for _, tc := range cases {
+		_, err := decodeFrame([]byte(tc.frame))
+		var pe *protocolError
+		switch {
+		case tc.code == "" && err != nil:
+			t.Errorf("decodeFrame(%.60q) = %v, want accepted", tc.frame, err)
+		case tc.code != "" && (!errors.As(err, &pe) || pe.Code != tc.code):
+			t.Errorf("decodeFrame(%.60q) = %v, want %s", tc.frame, err, tc.code)
+		}
+	}
+}
+
+func TestHistoryDefaultLimit(t *testing.T) {
+	f, err := decodeFrame([]byte(`{"type":"history","room":"r"}`))
+	if err != nil || f.Limit != defaultHistory {
+		t.Fatalf("limit %d, %v", f.Limit, err)
+	}
+}
+
+func TestEncodeMessagesIsNewlineSeparatedJSON(t *testing.T) {
+	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	ms := []store.Message{{ID: 1, Room: "r", User: "a", Text: "x\ny", TS: ts}, {ID: 2, Room: "r", User: "b", Text: "</script>", TS: ts}}
+	lines := strings.Split(string(encodeMessages(ms)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2: a newline inside text must be escaped", len(lines))
+	}
+	for i, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["type"] != "message" || m["id"] != float64(ms[i].ID) || m["text"] != ms[i].Text || m["ts"] != "2026-11-25T10:00:00Z" {
+			t.Fatalf("line %d: %s (%v)", i, l, err)
+		}
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	for _, s := range []string{`{"type":"send","room":"general","text":"hi"}`, `{"type":"join","room":"r","since":1}`, `{}`, `[`, "\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := decodeFrame(data)
+		if err != nil {
+			var pe *protocolError
+			if !errors.As(err, &pe) || pe.Code == "" || pe.Message == "" {
+				t.Fatalf("error without a code and message: %v", err)
+			}
+			return
+		}
+		if fr.Type == "send" && (!ValidRoom(fr.Room) || fr.Text == "") {
+			t.Fatalf("accepted a bad send: %+v", fr)
+		}
+	})
+}

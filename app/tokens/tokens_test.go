@@ -1,0 +1,139 @@
+package tokens
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock, so expiry needs no sleeping.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
+
+func newCodec(t *testing.T, clock *fakeClock, keys ...Key) *Codec {
+	t.Helper()
+	c, err := NewCodec(keys, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func mustKey(t *testing.T) Key {
+	t.Helper()
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestCodecRoundTripTamperExpiry(t *testing.T) {
+	clock := &fakeClock{time.Unix(1_800_000_000, 0)}
+	c := newCodec(t, clock, mustKey(t))
+	claims := Claims{UserID: 7, SessionID: "s1", IssuedAt: clock.t.Unix(), ExpiresAt: clock.t.Add(time.Hour).Unix()}
+	tok, err := c.Encode(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Decode(tok)
+	if err != nil || got != claims {
+		t.Fatalf("Decode = %+v, %v; want %+v", got, err, claims)
+	}
+
+	for i := range tok {
+		b := []byte(tok)
+		b[i] ^= 0x01
+		if _, err := c.Decode(string(b)); err == nil {
+			t.Fatalf("flipping byte %d still decodes", i)
+		}
+	}
+	for _, bad := range []string{"", "tokenizedalice", tok[:len(tok)/2], tok + "A"} {
+		if _, err := c.Decode(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Decode(%.20q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+
+	clock.t = clock.t.Add(time.Hour - time.Second)
+	if _, err := c.Decode(tok); err != nil {
+		t.Fatalf("a second before expiry: %v", err)
+	}
+	clock.t = clock.t.Add(time.Second)
+	if _, err := c.Decode(tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("at expiry: %v, want ErrExpired", err)
+	}
+
+	// Another key's token does not verify.
+	other := newCodec(t, clock, mustKey(t))
+	otherTok, _ := other.Encode(Claims{UserID: 7, SessionID: "s1", ExpiresAt: clock.t.Add(time.Hour).Unix()})
+	if _, err := c.Decode(otherTok); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("foreign key: %v", err)
+	}
+}
+
+func TestCodecRotation(t *testing.T) {
+	clock := &fakeClock{time.Now()}
+	oldKey, newKey := mustKey(t), mustKey(t)
+	before := newCodec(t, clock, oldKey)
+	after := newCodec(t, clock, newKey, oldKey)
+	claims := Claims{UserID: 1, SessionID: "s", ExpiresAt: clock.t.Add(time.Hour).Unix()}
+	oldTok, _ := before.Encode(claims)
+	if _, err := after.Decode(oldTok); err != nil {
+		t.Fatalf("a token signed with the old key must verify after rotation: %v", err)
+	}
+	newTok, _ := after.Encode(claims)
+	if _, err := newCodec(t, clock, newKey).Decode(newTok); err != nil {
+		t.Fatalf("the first key signs: %v", err)
+	}
+}
+
+func TestLoadKeysCreatesPrivateFileAndRotates(t *testing.T) {
+	dir := t.TempDir()
+	first, err := LoadKeys("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	again, err := LoadKeys("", dir)
+	if err != nil || len(again) != 1 || again[0] != first[0] {
+		t.Fatalf("second load %v %v: want the same key", again, err)
+	}
+	rotated, err := RotateKeys(dir, 3)
+	if err != nil || len(rotated) != 2 || rotated[1] != first[0] || rotated[0] == first[0] {
+		t.Fatalf("rotate: %v", err)
+	}
+	fromEnv, err := LoadKeys(first[0].String()+","+rotated[0].String(), dir)
+	if err != nil || len(fromEnv) != 2 || fromEnv[0] != first[0] {
+		t.Fatalf("keys from the environment: %v %v", fromEnv, err)
+	}
+	for _, bad := range []string{"not base64!", "c2hvcnQ", ","} {
+		if _, err := ParseKeys(bad); err == nil {
+			t.Errorf("ParseKeys(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	clock := &fakeClock{time.Unix(1_800_000_000, 0)}
+	k := Key{}
+	c, _ := NewCodec([]Key{k}, clock.Now)
+	good, _ := c.Encode(Claims{UserID: 1, SessionID: "s", ExpiresAt: clock.t.Add(time.Hour).Unix()})
+	for _, s := range []string{good, "", "tokenizedalice", good[:10], "MTc|x|y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		claims, err := c.Decode(tok)
+		if err == nil && (claims.UserID == 0 || claims.SessionID == "") {
+			t.Fatalf("Decode accepted empty claims from %q", tok)
+		}
+	})
+}
