@@ -311,6 +311,13 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 		return nil
 	case "refresh":
 		return c.refresh(ctx, f.Token)
+	case "rooms":
+		rooms, err := c.hub.store.Rooms(ctx)
+		if err != nil {
+			return err
+		}
+		c.send(encodeRooms(rooms))
+		return nil
 	}
 	return nil
 }
@@ -321,6 +328,9 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 // sees each id once and in order. Joining a room again with since replays what
 // came after since and before the socket's live delivery began.
 func (c *Client) join(ctx context.Context, name string, since *int64) error {
+	if err := c.hub.store.TouchRoom(ctx, name, c.hub.now()); err != nil {
+		return err
+	}
 	var r *room
 	var m *member
 	var existed, ok bool

@@ -85,6 +85,7 @@ func decodeFrame(data []byte) (inbound, error) {
 		if f.Limit == 0 {
 			f.Limit = defaultHistory
 		}
+	case "rooms":
 	case "refresh":
 		if f.Token == "" {
 			return f, badFrame("bad_frame", "refresh needs a token")
@@ -235,4 +236,20 @@ func encodeRefreshed(expires time.Time) []byte {
 		Type    string `json:"type"`
 		Expires string `json:"expires"`
 	}{"refreshed", expires.UTC().Format(time.RFC3339)})
+}
+
+func encodeRooms(rooms []store.Room) []byte {
+	type roomJSON struct {
+		Name         string `json:"name"`
+		LastID       int64  `json:"last_id"`
+		LastActivity string `json:"last_activity"`
+	}
+	list := make([]roomJSON, len(rooms))
+	for i, r := range rooms {
+		list[i] = roomJSON{r.Name, r.LastID, r.LastActivity.UTC().Format(time.RFC3339)}
+	}
+	return mustJSON(struct {
+		Type  string     `json:"type"`
+		Rooms []roomJSON `json:"rooms"`
+	}{"rooms", list})
 }

@@ -47,6 +47,8 @@ type Store interface {
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
+	TouchRoom(ctx context.Context, name string, now time.Time) error
+	Rooms(ctx context.Context) ([]store.Room, error)
 }
 
 // Peer is who is on the other end of a socket, as the gate established it.

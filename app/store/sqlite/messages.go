@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"securechat/app/store"
 )
@@ -79,7 +80,17 @@ func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit 
 	return msgs, nil
 }
 
-// Rooms returns every room that has a message, most recently active first.
+// TouchRoom records that a room exists (someone joined it) without changing its activity.
+func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO rooms(name, last_id, last_activity) VALUES(?, 0, ?) ON CONFLICT(name) DO NOTHING`, name, ms(now))
+	if err != nil {
+		return fmt.Errorf("record room %s: %w", name, err)
+	}
+	return nil
+}
+
+// Rooms returns every room anyone has joined, most recently active first.
 func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, last_id, last_activity FROM rooms ORDER BY last_activity DESC`)
 	if err != nil {
