@@ -35,11 +35,17 @@ func newRoom(name string, h *Hub) *room {
 	return &room{name: name, hub: h, members: make(map[*Client]*member), counts: make(map[string]int)}
 }
 
-// deliver queues a message frame for every member.
+// deliver queues a message frame for every member. Messages reach it in id
+// order, after they are committed; a message a member's replay already read
+// from the store (committed, not yet delivered when the replay ran) is skipped
+// by the liveFrom check.
 func (r *room) deliver(id int64, frame []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for c, m := range r.members {
+		if id <= m.liveFrom {
+			continue
+		}
 		if !m.replaying {
 			c.send(frame)
 			continue
