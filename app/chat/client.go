@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 )
 
 // Client is one socket. Its read loop runs in the goroutine that called
@@ -29,8 +31,14 @@ type Client struct {
 	rooms     map[string]struct{}
 	expiry    *time.Timer
 
+	// Touched only by the read loop.
+	otherFrames *rate.Limiter // frames other than send
+	strikes     int
+	strikeStart time.Time
+
 	closeOnce sync.Once
 	closed    chan struct{}
+	closeSent atomic.Bool // the close frame was written
 }
 
 type frameKind uint8
@@ -48,7 +56,8 @@ type outFrame struct {
 }
 
 func newClient(h *Hub, conn *websocket.Conn, p Peer) *Client {
-	c := &Client{hub: h, conn: conn, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{})}
+	c := &Client{hub: h, conn: conn, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{}),
+		otherFrames: rate.NewLimiter(otherFrameRate, otherFrameBurst)}
 	c.expiry = time.AfterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
 	return c
 }
@@ -63,7 +72,7 @@ func (c *Client) send(frame []byte) {
 	if c.closing {
 		return
 	}
-	if len(c.queue) >= maxQueue {
+	if len(c.queue) >= c.hub.limits.SendQueue {
 		c.queueCloseLocked(CloseTryLater, true)
 		return
 	}
@@ -75,7 +84,7 @@ func (c *Client) send(frame []byte) {
 // bulk senders such as a replay that must not overflow it.
 func (c *Client) sendWait(ctx context.Context, frame []byte) error {
 	c.mu.Lock()
-	for len(c.queue) >= maxQueue/2 && !c.closing {
+	for len(c.queue) >= c.hub.limits.SendQueue/2 && !c.closing {
 		if c.drained == nil {
 			c.drained = make(chan struct{})
 		}
@@ -124,6 +133,35 @@ func (c *Client) queueCloseLocked(code CloseCode, urgent bool) {
 	}
 	c.queue = append(c.queue, outFrame{kind: kindClose, code: code})
 	c.startPumpLocked()
+	// If the pump is stuck writing to a peer that does not read, the close
+	// frame cannot get out; the connection goes anyway.
+	wait := closeGrace
+	if !urgent {
+		wait += writeWait
+	}
+	time.AfterFunc(wait, c.abortIfStuck)
+}
+
+// abortIfStuck ends a connection whose close frame could not be written: the
+// peer is not reading, so the kernel would otherwise hold its backlog (up to
+// megabytes) and keep probing it. A reset frees it at once.
+func (c *Client) abortIfStuck() {
+	if !c.closeSent.Load() {
+		if tc, ok := c.conn.NetConn().(interface{ SetLinger(int) error }); ok {
+			tc.SetLinger(0)
+		}
+	}
+	c.closeConn()
+}
+
+// extend moves the socket's expiry later after its session was refreshed.
+func (c *Client) extend(exp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if exp.After(c.peer.ExpiresAt) {
+		c.peer.ExpiresAt = exp
+		c.expiry.Reset(exp.Sub(c.hub.now()))
+	}
 }
 
 func (c *Client) startPumpLocked() {
@@ -185,11 +223,12 @@ func (c *Client) writeBatch(batch []outFrame) error {
 		case kindClose:
 			msg := websocket.FormatCloseMessage(int(f.code), f.code.Reason())
 			err := c.conn.WriteControl(websocket.CloseMessage, msg, deadline)
-			// Give the peer a moment to answer the close, then drop the connection.
-			time.AfterFunc(closeGrace, c.closeConn)
 			if err != nil {
 				return fmt.Errorf("write close: %w", err)
 			}
+			c.closeSent.Store(true)
+			// Give the peer a moment to answer the close, then drop the connection.
+			time.AfterFunc(closeGrace, c.closeConn)
 			return nil
 		default:
 			w, err := c.conn.NextWriter(websocket.TextMessage)
@@ -232,7 +271,7 @@ func (c *Client) stopTimers() {
 // readLoop reads client frames until the socket ends and returns the close
 // code, for the log.
 func (c *Client) readLoop(ctx context.Context) CloseCode {
-	c.conn.SetReadLimit(maxFrameSize)
+	c.conn.SetReadLimit(c.hub.limits.ReadLimit)
 	c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -263,13 +302,24 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 			c.send(append([]byte("You wrote: "), data...))
 			continue
 		}
-		f, err := decodeFrame(data)
+		f, err := decodeFrame(data, c.hub.limits.MaxText)
+		if err != nil && !c.otherFrames.Allow() {
+			// A flood of garbage is limited like a flood of requests.
+			err = errRateLimited
+		} else if err == nil {
+			err = c.admit(f)
+		}
 		if err == nil {
 			err = c.handle(ctx, f)
 		}
 		var pe *protocolError
 		if errors.As(err, &pe) {
 			c.send(encodeError(pe.Code, pe.Message))
+			if pe.Code == errRateLimited.Code && c.strike() {
+				c.hub.log.Warn("abuse", "user", c.peer.User, "last", pe.Code)
+				// Not urgent: the warnings already queued go out first.
+				c.closeWith(ClosePolicy, false)
+			}
 		} else if err != nil {
 			c.hub.log.Error("handle frame", "user", c.peer.User, "type", f.Type, "err", err)
 			c.send(encodeError("unavailable", "the server could not do that now; try again"))
@@ -282,6 +332,33 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 	c.mu.Unlock()
 	c.closeConn()
 	return code
+}
+
+// admit applies the rate limits: messages per user, other frames per socket.
+func (c *Client) admit(f inbound) error {
+	if f.Type == "send" {
+		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
+			return badFrame("rate_limited", "too many messages; wait %.1fs", retry.Seconds())
+		}
+		return nil
+	}
+	if !c.otherFrames.Allow() {
+		return errRateLimited
+	}
+	return nil
+}
+
+var errRateLimited = badFrame("rate_limited", "too many requests; slow down")
+
+// strike counts a rate-limited frame and reports whether the socket has now
+// passed the bound of sustained abuse.
+func (c *Client) strike() bool {
+	now := c.hub.now()
+	if now.Sub(c.strikeStart) > strikeWindow {
+		c.strikeStart, c.strikes = now, 0
+	}
+	c.strikes++
+	return c.strikes > maxStrikes
 }
 
 func (c *Client) handle(ctx context.Context, f inbound) error {

@@ -14,7 +14,6 @@ import (
 
 // Protocol limits.
 const (
-	maxTextRunes   = 4000
 	maxRoomName    = 64
 	historyOnJoin  = 50  // messages sent with a join that has no since
 	maxHistory     = 200 // most messages one history request returns
@@ -46,8 +45,8 @@ func badFrame(code, format string, args ...any) *protocolError {
 }
 
 // decodeFrame parses one client frame strictly: valid UTF-8, one JSON object,
-// no unknown fields, and the fields its type needs.
-func decodeFrame(data []byte) (inbound, error) {
+// no unknown fields, and the fields its type needs; a text has at most maxText characters.
+func decodeFrame(data []byte, maxText int) (inbound, error) {
 	var f inbound
 	if !utf8.Valid(data) {
 		return f, badFrame("bad_frame", "frame is not valid UTF-8")
@@ -65,8 +64,8 @@ func decodeFrame(data []byte) (inbound, error) {
 		if err := checkRoom(f.Room); err != nil {
 			return f, err
 		}
-		if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxTextRunes {
-			return f, badFrame("bad_text", "text must be 1 to %d characters", maxTextRunes)
+		if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxText {
+			return f, badFrame("bad_text", "text must be 1 to %d characters", maxText)
 		}
 	case "join", "leave":
 		if err := checkRoom(f.Room); err != nil {

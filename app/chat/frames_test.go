@@ -40,7 +40,7 @@ func TestDecodeFrame(t *testing.T) {
 		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"\xc3\x28\"}", "bad_frame"},
 	}
 	for _, tc := range cases {
-		_, err := decodeFrame([]byte(tc.frame))
+		_, err := decodeFrame([]byte(tc.frame), 4000)
 		var pe *protocolError
 		switch {
 		case tc.code == "" && err != nil:
@@ -52,7 +52,7 @@ func TestDecodeFrame(t *testing.T) {
 }
 
 func TestHistoryDefaultLimit(t *testing.T) {
-	f, err := decodeFrame([]byte(`{"type":"history","room":"r"}`))
+	f, err := decodeFrame([]byte(`{"type":"history","room":"r"}`), 4000)
 	if err != nil || f.Limit != defaultHistory {
 		t.Fatalf("limit %d, %v", f.Limit, err)
 	}
@@ -78,7 +78,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fr, err := decodeFrame(data)
+		fr, err := decodeFrame(data, 4000)
 		if err != nil {
 			var pe *protocolError
 			if !errors.As(err, &pe) || pe.Code == "" || pe.Message == "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"securechat/app/store"
+	"securechat/app/throttle"
 )
 
 // Timing and sizing of the real-time path.
@@ -26,14 +27,19 @@ const (
 	pingPeriod = pongWait * 9 / 10
 	// closeGrace is how long a closing socket waits for the peer's close reply.
 	closeGrace = time.Second
-	// maxFrameSize is the read limit; a larger client frame closes with 1009.
-	maxFrameSize = 64 << 10
-	// maxQueue is how many frames may wait for one socket; past it the socket has
-	// fallen behind and is closed with 1013 so it never slows its rooms.
-	maxQueue = 1024
+	// strikeWindow and maxStrikes define sustained abuse: more than maxStrikes
+	// rate-limited frames within strikeWindow close the socket with 1008.
+	strikeWindow = 10 * time.Second
+	maxStrikes   = 10
+	// otherFrameRate bounds the frames that are not messages (join, history,
+	// rooms…) per socket: they cost the store a read each.
+	otherFrameRate  = 20
+	otherFrameBurst = 100
 	// maxBatchBytes caps one merged server frame.
 	maxBatchBytes = 256 << 10
-	// persistBatch is the most messages written in one transaction.
+	// persistBatch is the most messages written in one transaction. A batch is
+	// delivered at once, so it is also kept to half a send queue (see batchSize):
+	// one busy moment must not look like a socket falling behind.
 	persistBatch = 512
 	// presenceDelay coalesces presence frames: a crowd joining at once costs one
 	// frame per member, not one per join.
@@ -64,13 +70,27 @@ type Refresher interface {
 	Refresh(ctx context.Context, token string) (Peer, error)
 }
 
-// ErrClosed is returned by Serve once the hub is shutting down.
-var ErrClosed = errors.New("chat hub is shut down")
+// Limits bound what one client can cost the others.
+type Limits struct {
+	ReadLimit         int64          // bytes in one client frame; past it the socket closes with 1009
+	MaxText           int            // characters in one message
+	SendQueue         int            // frames waiting for one socket; past it the socket has fallen behind (1013)
+	MessageRate       throttle.Limit // messages per user, across their sockets
+	MaxSocketsPerUser int
+}
+
+// Errors of Serve and Admit.
+var (
+	ErrClosed         = errors.New("chat hub is shut down")
+	ErrTooManySockets = errors.New("too many open sockets for this user")
+)
 
 // Hub owns the clients and rooms.
 type Hub struct {
 	store     Store
 	refresher Refresher
+	limits    Limits
+	rates     *throttle.Keyed // message rate per user
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -79,7 +99,9 @@ type Hub struct {
 	rooms    map[string]*room
 	clients  map[*Client]struct{}
 	sessions map[string]map[*Client]struct{}
+	perUser  map[string]int // admitted sockets per user
 
+	batchSize int // persistBatch, or half the send queue if that is smaller
 	sends     chan sendRequest
 	stop      chan struct{}
 	persisted chan struct{} // closed when the persist loop has written everything it took
@@ -92,10 +114,14 @@ type sendRequest struct {
 }
 
 // NewHub returns a running hub. Call Shutdown to stop it.
-func NewHub(s Store, r Refresher, now func() time.Time, log *slog.Logger) *Hub {
+func NewHub(s Store, r Refresher, lim Limits, now func() time.Time, log *slog.Logger) *Hub {
 	h := &Hub{
 		store:     s,
 		refresher: r,
+		limits:    lim,
+		rates:     throttle.NewKeyed(lim.MessageRate, now),
+		perUser:   make(map[string]int),
+		batchSize: min(persistBatch, max(1, lim.SendQueue/2)),
 		now:       now,
 		log:       log,
 		rooms:     make(map[string]*room),
@@ -163,6 +189,45 @@ func (h *Hub) unregister(c *Client) {
 	}
 	h.mu.Unlock()
 	c.stopTimers()
+}
+
+// Admit reserves one of a user's sockets before the upgrade, so the limit is
+// answered with an HTTP status rather than a closed socket. release must be
+// called once the socket has ended (or the upgrade failed).
+func (h *Hub) Admit(user string) (release func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if h.perUser[user] >= h.limits.MaxSocketsPerUser {
+		return nil, ErrTooManySockets
+	}
+	h.perUser[user]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.perUser[user]--; h.perUser[user] <= 0 {
+				delete(h.perUser, user)
+			}
+		})
+	}, nil
+}
+
+// ExtendSession moves the expiry of every socket of a session to exp, after
+// the session was refreshed (the page renews its cookie over HTTP).
+func (h *Hub) ExtendSession(sessionID string, exp time.Time) {
+	h.mu.Lock()
+	var cs []*Client
+	for c := range h.sessions[sessionID] {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.extend(exp)
+	}
 }
 
 // KickSession closes every socket of a session with 4401. It returns how many it closed.
@@ -240,7 +305,7 @@ func (h *Hub) submit(c *Client, room, text string) error {
 // sees a room's messages in the order of their ids and only after they are durable.
 func (h *Hub) persistLoop() {
 	defer close(h.persisted)
-	batch := make([]sendRequest, 0, persistBatch)
+	batch := make([]sendRequest, 0, h.batchSize)
 	for {
 		batch = batch[:0]
 		select {
@@ -252,7 +317,7 @@ func (h *Hub) persistLoop() {
 				select {
 				case r := <-h.sends:
 					batch = append(batch, r)
-					if len(batch) == persistBatch {
+					if len(batch) == h.batchSize {
 						h.persist(batch)
 						batch = batch[:0]
 					}
@@ -267,7 +332,7 @@ func (h *Hub) persistLoop() {
 			return
 		}
 	fill:
-		for len(batch) < persistBatch {
+		for len(batch) < h.batchSize {
 			select {
 			case r := <-h.sends:
 				batch = append(batch, r)

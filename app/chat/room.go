@@ -50,7 +50,7 @@ func (r *room) deliver(id int64, frame []byte) {
 			c.send(frame)
 			continue
 		}
-		if len(m.pending) >= maxQueue {
+		if len(m.pending) >= r.hub.limits.SendQueue {
 			c.closeWith(CloseTryLater, true)
 			continue
 		}

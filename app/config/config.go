@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"securechat/app/throttle"
 )
 
 // Config is everything the server and the CLI need to start.
@@ -20,6 +22,15 @@ type Config struct {
 	TLSCert        string
 	TLSKey         string
 	MetricsAddr    string
+
+	// Limits on what one client can cost the others.
+	ReadLimit         int64          // bytes in one client frame (1009 past it)
+	MaxText           int            // characters in one message
+	SendQueue         int            // frames waiting for one socket (1013 past it)
+	MessageRate       throttle.Limit // messages per user
+	MaxSocketsPerUser int
+	LoginLimitUser    throttle.Limit // login and /token attempts per username
+	LoginLimitAddr    throttle.Limit // login and /token attempts per client address
 }
 
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become underscores)
@@ -31,7 +42,7 @@ const EnvPrefix = "SECURECHAT_"
 // It returns the arguments left after the flags (the subcommand, if any).
 func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
 	var c Config
-	var origins string
+	var origins, messageRate, loginUser, loginAddr string
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
@@ -42,6 +53,13 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
+	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
+	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
+	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
+	fs.StringVar(&messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
+	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
+	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
+	fs.StringVar(&loginAddr, "login-limit-addr", "60/1m", "login and /token attempts per client address: N/DURATION[:BURST]")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -62,6 +80,20 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
 		}
+	}
+	for _, l := range []struct {
+		text string
+		dst  *throttle.Limit
+		flag string
+	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}} {
+		v, err := throttle.ParseLimit(l.text)
+		if err != nil {
+			return Config{}, nil, fmt.Errorf("%s: %w", l.flag, err)
+		}
+		*l.dst = v
+	}
+	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
+		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
 	}
 	if c.TokenTTL < time.Second {
 		return Config{}, nil, errors.New("--token-ttl must be at least 1s")

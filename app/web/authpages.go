@@ -2,12 +2,16 @@ package web
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"securechat/app/accounts"
+	"securechat/app/auth"
 	"securechat/views"
 )
 
@@ -18,6 +22,8 @@ func (s *Server) registerAuth(e *echo.Echo) {
 	e.POST("/signup", s.signup)
 	e.POST("/logout", s.logout)
 	e.POST("/token", s.token)
+	e.POST("/token/refresh", s.refreshToken)
+	e.POST("/session/refresh", s.refreshSession)
 }
 
 func render(c echo.Context, status int, comp templ.Component) error {
@@ -38,6 +44,26 @@ func (s *Server) loginForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.Login(s.authForm(c)))
 }
 
+// throttleLogin applies the attempt limits per client address and per
+// username; it reports how long to wait when the attempt is refused.
+func (s *Server) throttleLogin(c echo.Context, username string) (time.Duration, bool) {
+	if ok, retry := s.loginsByAddr.Allow(c.RealIP()); !ok {
+		return retry, false
+	}
+	name, err := accounts.NormalizeName(username)
+	if err != nil {
+		name = "?invalid" // malformed names share one bucket
+	}
+	if ok, retry := s.loginsByUser.Allow(name); !ok {
+		return retry, false
+	}
+	return 0, true
+}
+
+func retryAfter(c echo.Context, d time.Duration) {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+}
+
 func (s *Server) login(c echo.Context) error {
 	f := s.authForm(c)
 	f.Username = c.FormValue("username")
@@ -45,6 +71,12 @@ func (s *Server) login(c echo.Context) error {
 	if f.Username == "" || password == "" {
 		f.Error = "Enter your username and password."
 		return render(c, http.StatusBadRequest, views.Login(f))
+	}
+	if wait, ok := s.throttleLogin(c, f.Username); !ok {
+		s.log.Info("auth failure", "where", "login", "reason", "rate limited", "user", truncateName(f.Username), "remote", c.RealIP())
+		retryAfter(c, wait)
+		f.Error = "Too many attempts. Wait a minute and try again."
+		return render(c, http.StatusTooManyRequests, views.Login(f))
 	}
 	ctx := c.Request().Context()
 	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
@@ -137,6 +169,11 @@ func (s *Server) token(c echo.Context) error {
 	if user == "" || password == "" {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 	}
+	if wait, ok := s.throttleLogin(c, user); !ok {
+		s.log.Info("auth failure", "where", "token", "reason", "rate limited", "user", truncateName(user), "remote", c.RealIP())
+		retryAfter(c, wait)
+		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many attempts; retry later")
+	}
 	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.log.Info("auth failure", "where", "token", "user", truncateName(user), "remote", c.RealIP())
@@ -145,6 +182,54 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"access_token": issued.Token,
+		"token_type":   "bearer",
+		"expires_in":   int(issued.Identity.ExpiresAt.Sub(s.deps.Now()).Seconds()),
+	})
+}
+
+// refreshSession renews the session cookie of an active page before it
+// expires, and extends the session's sockets with it. The page calls it only
+// while its user is active, so an idle session still ends at its expiry.
+func (s *Server) refreshSession(c echo.Context) error {
+	id, ok := s.cookieIdentity(c)
+	if !ok {
+		return echo.NewHTTPError(http.StatusUnauthorized, "Log in again.")
+	}
+	issued, err := s.deps.Auth.Refresh(c.Request().Context(), id)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusUnauthorized, "Log in again.")
+	}
+	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.deps.Hub.ExtendSession(id.SessionID, issued.Identity.ExpiresAt)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"expires": issued.Identity.ExpiresAt.UTC().Format(time.RFC3339)})
+}
+
+// refreshToken gives a bearer client a newer token of the same session (to
+// present on its socket in a refresh frame, or for new sockets).
+func (s *Server) refreshToken(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	fail := func(status int, code, desc string) error {
+		if status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
+		return c.JSON(status, map[string]string{"error": code, "error_description": desc})
+	}
+	tok, err := auth.ParseBearer(c.Request().Header.Get("Authorization"))
+	if err != nil {
+		return fail(http.StatusBadRequest, "invalid_request", "send Authorization: Bearer <token>")
+	}
+	id, err := s.deps.Auth.Authenticate(c.Request().Context(), tok)
+	if err != nil {
+		return fail(http.StatusUnauthorized, "invalid_token", "the token is invalid, expired or revoked")
+	}
+	issued, err := s.deps.Auth.Refresh(c.Request().Context(), id)
+	if err != nil {
+		return fail(http.StatusUnauthorized, "invalid_token", "the session has ended")
+	}
+	s.deps.Hub.ExtendSession(id.SessionID, issued.Identity.ExpiresAt)
 	return c.JSON(http.StatusOK, map[string]any{
 		"access_token": issued.Token,
 		"token_type":   "bearer",

@@ -19,6 +19,7 @@ import (
 	"securechat/app/accounts"
 	"securechat/app/auth"
 	"securechat/app/chat"
+	"securechat/app/throttle"
 )
 
 // Config is the part of the server's settings the web layer uses.
@@ -26,6 +27,8 @@ type Config struct {
 	Signup         bool
 	AllowedOrigins []string // besides the same origin, for cookie-authenticated sockets
 	TLS            bool
+	LoginLimitUser throttle.Limit // login and /token attempts per username
+	LoginLimitAddr throttle.Limit // login and /token attempts per client address
 }
 
 // Deps are the services the handlers call.
@@ -45,6 +48,9 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	cookie   string // the session cookie's name
+
+	loginsByUser *throttle.Keyed
+	loginsByAddr *throttle.Keyed
 }
 
 // New returns the Echo instance with every route registered.
@@ -62,7 +68,9 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			// requests; bearer requests may come from anywhere.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		cookie: "securechat",
+		cookie:       "securechat",
+		loginsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
+		loginsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
 	}
 	if cfg.TLS {
 		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
@@ -73,12 +81,15 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	// The client address is the connection's: X-Forwarded-For is anyone's to
+	// write, and the login limits per address must not be dodged with it.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.Recover())
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		// The token endpoint and the sockets take no cookie-authenticated form posts.
-		Skipper:        func(c echo.Context) bool { return c.Path() == "/token" },
+		Skipper:        func(c echo.Context) bool { return c.Path() == "/token" || c.Path() == "/token/refresh" },
 		TokenLookup:    "form:" + csrfField,
 		CookieName:     "_csrf",
 		CookiePath:     "/",

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
 	"securechat/app/auth"
@@ -95,12 +96,26 @@ func (s *Server) chatSocket(c echo.Context) error {
 	if gerr != nil {
 		return s.reject(c, gerr)
 	}
+	return s.upgrade(c, id, s.deps.Hub.Serve)
+}
+
+// upgrade admits one more socket for the user, upgrades, and runs serve.
+func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, chat.Peer) error) error {
+	release, err := s.deps.Hub.Admit(id.User)
+	if errors.Is(err, chat.ErrTooManySockets) {
+		s.log.Info("auth failure", "where", c.Path(), "status", http.StatusTooManyRequests, "reason", "too many sockets", "user", id.User)
+		return c.String(http.StatusTooManyRequests, "too many open sockets for this user")
+	}
+	if err != nil {
+		return c.String(http.StatusServiceUnavailable, "shutting down")
+	}
+	defer release()
 	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		// The upgrader has already answered with a 4xx.
 		return nil
 	}
-	s.deps.Hub.Serve(c.Request().Context(), conn, peer(id))
+	serve(c.Request().Context(), conn, peer(id))
 	return nil
 }
 
@@ -110,12 +125,7 @@ func (s *Server) echoSocket(c echo.Context) error {
 	if gerr != nil {
 		return s.reject(c, gerr)
 	}
-	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil
-	}
-	s.deps.Hub.ServeEcho(c.Request().Context(), conn, peer(id))
-	return nil
+	return s.upgrade(c, id, s.deps.Hub.ServeEcho)
 }
 
 func peer(id auth.Identity) chat.Peer {

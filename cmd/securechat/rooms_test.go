@@ -69,8 +69,11 @@ func TestRoomsFanOutOnlyToMembers(t *testing.T) {
 	}
 }
 
+// unlimited lifts the message rate limit for tests that send in bulk.
+var unlimited = []string{"--message-rate", "1000000/s:1000000"}
+
 func TestHistoryPaging(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", unlimited...)
 	s.addUser("alice", pw)
 	a := s.dialBearer(s.token("alice", pw))
 	a.until("joined", nil)
@@ -120,7 +123,7 @@ func TestHistoryPaging(t *testing.T) {
 // stream and resumes it with since while three others keep sending: the reader
 // must end with exactly the ids a reader who never left saw, in order.
 func TestResumeUnderConcurrentSenders(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", unlimited...)
 	users := []string{"watcher", "reader", "s1", "s2", "s3"}
 	for _, u := range users {
 		s.addUser(u, pw)

@@ -66,8 +66,14 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	defer svc.db.Close()
 
-	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, time.Now, log)
-	handler := web.New(web.Config{Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS()}, web.Deps{
+	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, chat.Limits{
+		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
+		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+	}, time.Now, log)
+	handler := web.New(web.Config{
+		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
+		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
+	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now,
 	})
 

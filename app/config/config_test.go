@@ -1,0 +1,57 @@
+package config
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"securechat/app/throttle"
+)
+
+func TestParse(t *testing.T) {
+	env := map[string]string{
+		"SECURECHAT_ADDR":            "127.0.0.1:9000",
+		"SECURECHAT_SIGNUP":          "false",
+		"SECURECHAT_TOKEN_TTL":       "1h",
+		"SECURECHAT_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
+	}
+	c, rest, err := Parse([]string{"--token-ttl", "2h", "--message-rate", "5/s:7", "user", "list"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9000" || c.Signup || c.TokenTTL != 2*time.Hour || c.Data != "./data" {
+		t.Errorf("config %+v: environment, then flags, then defaults", c)
+	}
+	if len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "https://b.example" {
+		t.Errorf("origins %q", c.AllowedOrigins)
+	}
+	if c.MessageRate != (throttle.Limit{Rate: 5, Burst: 7}) || c.MaxSocketsPerUser != 20 || c.ReadLimit != 64<<10 || c.MaxText != 4000 {
+		t.Errorf("limits %+v", c)
+	}
+	if len(rest) != 2 || rest[0] != "user" {
+		t.Errorf("rest %q", rest)
+	}
+
+	bad := [][]string{
+		{"--token-ttl", "0s"},
+		{"--tls-cert", "c.pem"},
+		{"--message-rate", "fast"},
+		{"--login-limit", "10"},
+		{"--read-limit", "10"},
+		{"--max-sockets-per-user", "0"},
+		{"--no-such-flag"},
+	}
+	for _, args := range bad {
+		if _, _, err := Parse(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("Parse(%q) accepted", args)
+		}
+	}
+	if _, _, err := Parse(nil, func(k string) string {
+		if k == "SECURECHAT_SIGNUP" {
+			return "maybe"
+		}
+		return ""
+	}, io.Discard); err == nil {
+		t.Error("a malformed environment value was accepted")
+	}
+}

@@ -1,0 +1,75 @@
+package throttle
+
+import (
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestParseLimit(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Limit
+		ok   bool
+	}{
+		{"10/1m", Limit{Rate: 10.0 / 60, Burst: 10}, true},
+		{"10/s:20", Limit{Rate: 10, Burst: 20}, true},
+		{"100/m", Limit{Rate: 100.0 / 60, Burst: 100}, true},
+		{"5/30s", Limit{Rate: 5.0 / 30, Burst: 5}, true},
+		{"10", Limit{}, false},
+		{"0/s", Limit{}, false},
+		{"-1/s", Limit{}, false},
+		{"x/s", Limit{}, false},
+		{"1/0s", Limit{}, false},
+		{"1/s:0", Limit{}, false},
+		{"1/fortnight", Limit{}, false},
+	}
+	for _, tc := range cases {
+		got, err := ParseLimit(tc.in)
+		if (err == nil) != tc.ok || tc.ok && got != tc.want {
+			t.Errorf("ParseLimit(%q) = %+v, %v; want %+v ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if tc.ok {
+			back, err := ParseLimit(got.String())
+			if err != nil || back != got {
+				t.Errorf("%q does not round-trip: %v %v", got.String(), back, err)
+			}
+		}
+	}
+}
+
+func TestKeyedBurstRefillAndRetryAfter(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	k := NewKeyed(Limit{Rate: 1, Burst: 3}, c.now)
+	for i := range 3 {
+		if ok, _ := k.Allow("alice"); !ok {
+			t.Fatalf("event %d of the burst refused", i)
+		}
+	}
+	ok, retry := k.Allow("alice")
+	if ok || retry <= 0 || retry > time.Second {
+		t.Fatalf("past the burst: ok=%v retry=%v, want refused with retry within 1s", ok, retry)
+	}
+	if ok, _ := k.Allow("bob"); !ok {
+		t.Fatal("one key's use must not limit another")
+	}
+	c.t = c.t.Add(time.Second)
+	if ok, _ := k.Allow("alice"); !ok {
+		t.Fatal("a token refills after 1s")
+	}
+	// A refused attempt does not use up a token.
+	k.Allow("alice")
+	c.t = c.t.Add(time.Second)
+	if ok, _ := k.Allow("alice"); !ok {
+		t.Fatal("refused attempts must not push the next one further out")
+	}
+	// Full buckets are forgotten after a minute.
+	c.t = c.t.Add(2 * time.Minute)
+	k.Allow("carol")
+	if k.Len() != 1 {
+		t.Fatalf("%d buckets after the sweep, want 1", k.Len())
+	}
+}
