@@ -53,9 +53,13 @@ type NewMessage struct {
 	TS   time.Time
 }
 
-// Message is a stored chat message. IDs increase across all rooms.
+// Message is a stored chat message. IDs are unique and increase across all
+// rooms; Seq numbers a room's messages 1, 2, 3… with no gaps, in the same order
+// as their ids, so a node that receives messages from others can tell when one
+// is missing.
 type Message struct {
 	ID   int64
+	Seq  int64
 	Room string
 	User string
 	Text string

@@ -15,19 +15,29 @@ import (
 func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error) {
 	out := make([]store.Message, 0, len(msgs))
 	err := s.inTx(ctx, "append messages", func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, user, text, ts) VALUES(?, ?, ?, ?)`)
+		next, err := tx.PrepareContext(ctx, `INSERT INTO rooms(name, last_id, last_seq, last_activity) VALUES(?, 0, 1, ?)
+			ON CONFLICT(name) DO UPDATE SET last_seq = last_seq + 1, last_activity = excluded.last_activity
+			RETURNING last_seq`)
+		if err != nil {
+			return err
+		}
+		defer next.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, seq, user, text, ts) VALUES(?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		rooms, err := tx.PrepareContext(ctx, `INSERT INTO rooms(name, last_id, last_activity) VALUES(?, ?, ?)
-			ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id, last_activity = excluded.last_activity`)
+		last, err := tx.PrepareContext(ctx, `UPDATE rooms SET last_id = ? WHERE name = ?`)
 		if err != nil {
 			return err
 		}
-		defer rooms.Close()
+		defer last.Close()
 		for _, m := range msgs {
-			res, err := ins.ExecContext(ctx, m.Room, m.User, m.Text, ms(m.TS))
+			var seq int64
+			if err := next.QueryRowContext(ctx, m.Room, ms(m.TS)).Scan(&seq); err != nil {
+				return err
+			}
+			res, err := ins.ExecContext(ctx, m.Room, seq, m.User, m.Text, ms(m.TS))
 			if err != nil {
 				return err
 			}
@@ -35,10 +45,10 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			if err != nil {
 				return err
 			}
-			if _, err := rooms.ExecContext(ctx, m.Room, id, ms(m.TS)); err != nil {
+			if _, err := last.ExecContext(ctx, id, m.Room); err != nil {
 				return err
 			}
-			out = append(out, store.Message{ID: id, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS})
+			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS})
 		}
 		return nil
 	})
@@ -59,7 +69,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	msgs, err := s.queryMessages(ctx, `SELECT id, room, user, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user, text, ts FROM messages
 		WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`, room, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
@@ -72,7 +82,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 
 // MessagesAfter returns up to limit messages of room with ids above after, oldest first.
 func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error) {
-	msgs, err := s.queryMessages(ctx, `SELECT id, room, user, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user, text, ts FROM messages
 		WHERE room = ? AND id > ? ORDER BY id LIMIT ?`, room, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read messages after %d: %w", after, err)
@@ -120,7 +130,7 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 	for rows.Next() {
 		var m store.Message
 		var ts int64
-		if err := rows.Scan(&m.ID, &m.Room, &m.User, &m.Text, &ts); err != nil {
+		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.User, &m.Text, &ts); err != nil {
 			return nil, err
 		}
 		m.TS = fromMS(ts)

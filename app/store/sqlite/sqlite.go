@@ -90,6 +90,11 @@ var migrations = []string{
 		last_id INTEGER NOT NULL DEFAULT 0,
 		last_activity INTEGER NOT NULL
 	);`,
+	// A per-room sequence beside the global id: gap detection for multi-node fan-out.
+	`ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE rooms ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE messages SET seq = (SELECT COUNT(*) FROM messages m2 WHERE m2.room = messages.room AND m2.id <= messages.id);
+	UPDATE rooms SET last_seq = (SELECT COUNT(*) FROM messages WHERE messages.room = rooms.name);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version.
