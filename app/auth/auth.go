@@ -112,6 +112,18 @@ func (s *Service) Refresh(ctx context.Context, id Identity) (Issued, error) {
 	return s.issue(id, now)
 }
 
+// SessionExpiry returns when a live session ends; ErrInvalidToken if it has ended.
+func (s *Service) SessionExpiry(ctx context.Context, sessionID string) (time.Time, error) {
+	su, err := s.sessions.LiveSession(ctx, sessionID, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, ErrInvalidToken
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("check session: %w", err)
+	}
+	return su.ExpiresAt, nil
+}
+
 // Logout revokes a session; its tokens stop working at once.
 func (s *Service) Logout(ctx context.Context, sessionID string) error {
 	if err := s.sessions.RevokeSession(ctx, sessionID, s.now()); err != nil {

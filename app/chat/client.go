@@ -62,7 +62,17 @@ func newClient(h *Hub, conn *websocket.Conn, p Peer) *Client {
 	return c
 }
 
-func (c *Client) expire() { c.closeWith(CloseAuthEnded, true) }
+// expire runs at the socket's expiry: the session may have been renewed since
+// (by the page, on any node), in which case the socket lives on.
+func (c *Client) expire() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if exp, err := c.hub.sessions.Expiry(ctx, c.peer.SessionID); err == nil && exp.After(c.hub.now()) {
+		c.extend(exp)
+		return
+	}
+	c.closeWith(CloseAuthEnded, true)
+}
 
 // send queues a data frame. A socket whose queue is full has fallen behind: it
 // is closed with 1013 rather than let it hold up its rooms.
@@ -412,7 +422,10 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 	var m *member
 	var existed, ok bool
 	for !ok {
-		r = c.hub.roomFor(name, true)
+		var err error
+		if r, err = c.hub.openRoom(ctx, name); err != nil {
+			return fmt.Errorf("join %s: %w", name, err)
+		}
 		m, existed, ok = r.startReplay(c)
 	}
 	c.mu.Lock()
@@ -486,7 +499,7 @@ func (c *Client) replay(ctx context.Context, name string, since *int64, existed 
 }
 
 func (c *Client) refresh(ctx context.Context, token string) error {
-	p, err := c.hub.refresher.Refresh(ctx, token)
+	p, err := c.hub.sessions.Refresh(ctx, token)
 	if err != nil {
 		return badFrame("bad_token", "that token does not authenticate")
 	}

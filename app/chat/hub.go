@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -44,6 +46,10 @@ const (
 	// presenceDelay coalesces presence frames: a crowd joining at once costs one
 	// frame per member, not one per join.
 	presenceDelay = 100 * time.Millisecond
+	// presenceHeartbeat is how often a node repeats its users in each room to
+	// the other nodes; presenceExpiry is when a silent node's users are dropped.
+	presenceHeartbeat = 2 * time.Second
+	presenceExpiry    = 3 * presenceHeartbeat
 	// DefaultRoom is the room every socket joins on connect.
 	DefaultRoom = "general"
 )
@@ -55,6 +61,20 @@ type Store interface {
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
 	TouchRoom(ctx context.Context, name string, now time.Time) error
 	Rooms(ctx context.Context) ([]store.Room, error)
+	// RoomHead is the id and seq of a room's newest message (zeros if none).
+	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
+}
+
+// Broker carries stored messages and presence between the nodes that share a
+// store. A single node has none.
+type Broker interface {
+	// PublishMessage tells the other nodes about a message this node stored.
+	PublishMessage(m store.Message) error
+	// PublishPresence tells the other nodes which users this node has in a room.
+	PublishPresence(room string, users []string) error
+	// SubscribeRoom calls onMessage and onPresence with other nodes' messages
+	// and user lists for a room until unsubscribe is called.
+	SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string)) (unsubscribe func(), err error)
 }
 
 // Peer is who is on the other end of a socket, as the gate established it.
@@ -64,10 +84,14 @@ type Peer struct {
 	ExpiresAt time.Time
 }
 
-// Refresher checks a newer token presented on an open socket.
-type Refresher interface {
-	// Refresh returns the peer the token speaks for, or an error if it does not authenticate.
+// Sessions checks credentials for sockets that are already open.
+type Sessions interface {
+	// Refresh returns the peer a newer token speaks for, or an error if it does not authenticate.
 	Refresh(ctx context.Context, token string) (Peer, error)
+	// Expiry returns when a live session ends, or an error if it has ended.
+	// A socket whose token expires asks it: the session may have been
+	// renewed meanwhile (on any node).
+	Expiry(ctx context.Context, sessionID string) (time.Time, error)
 }
 
 // Limits bound what one client can cost the others.
@@ -88,18 +112,19 @@ var (
 // Hub owns the clients and rooms.
 type Hub struct {
 	store     Store
-	refresher Refresher
+	sessions  Sessions
+	broker    Broker // nil on a single node
 	limits    Limits
 	rates     *throttle.Keyed // message rate per user
 	now       func() time.Time
 	log       *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	rooms    map[string]*room
-	clients  map[*Client]struct{}
-	sessions map[string]map[*Client]struct{}
-	perUser  map[string]int // admitted sockets per user
+	mu        sync.Mutex
+	closed    bool
+	rooms     map[string]*room
+	clients   map[*Client]struct{}
+	bySession map[string]map[*Client]struct{}
+	perUser   map[string]int // admitted sockets per user
 
 	batchSize int // persistBatch, or half the send queue if that is smaller
 	sends     chan sendRequest
@@ -113,11 +138,12 @@ type sendRequest struct {
 	msg  store.NewMessage
 }
 
-// NewHub returns a running hub. Call Shutdown to stop it.
-func NewHub(s Store, r Refresher, lim Limits, now func() time.Time, log *slog.Logger) *Hub {
+// NewHub returns a running hub. b is nil on a single node. Call Shutdown to stop it.
+func NewHub(s Store, sess Sessions, b Broker, lim Limits, now func() time.Time, log *slog.Logger) *Hub {
 	h := &Hub{
 		store:     s,
-		refresher: r,
+		sessions:  sess,
+		broker:    b,
 		limits:    lim,
 		rates:     throttle.NewKeyed(lim.MessageRate, now),
 		perUser:   make(map[string]int),
@@ -126,7 +152,7 @@ func NewHub(s Store, r Refresher, lim Limits, now func() time.Time, log *slog.Lo
 		log:       log,
 		rooms:     make(map[string]*room),
 		clients:   make(map[*Client]struct{}),
-		sessions:  make(map[string]map[*Client]struct{}),
+		bySession: make(map[string]map[*Client]struct{}),
 		sends:     make(chan sendRequest, 4*persistBatch),
 		stop:      make(chan struct{}),
 		persisted: make(chan struct{}),
@@ -134,6 +160,10 @@ func NewHub(s Store, r Refresher, lim Limits, now func() time.Time, log *slog.Lo
 	go h.persistLoop()
 	h.wg.Add(1)
 	go h.pingLoop()
+	if b != nil {
+		h.wg.Add(1)
+		go h.presenceLoop()
+	}
 	return h
 }
 
@@ -166,10 +196,10 @@ func (h *Hub) register(c *Client) bool {
 	}
 	h.wg.Add(1) // done when Serve returns; Shutdown waits for it
 	h.clients[c] = struct{}{}
-	set := h.sessions[c.peer.SessionID]
+	set := h.bySession[c.peer.SessionID]
 	if set == nil {
 		set = make(map[*Client]struct{})
-		h.sessions[c.peer.SessionID] = set
+		h.bySession[c.peer.SessionID] = set
 	}
 	set[c] = struct{}{}
 	return true
@@ -181,10 +211,10 @@ func (h *Hub) unregister(c *Client) {
 	}
 	h.mu.Lock()
 	delete(h.clients, c)
-	if set := h.sessions[c.peer.SessionID]; set != nil {
+	if set := h.bySession[c.peer.SessionID]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
-			delete(h.sessions, c.peer.SessionID)
+			delete(h.bySession, c.peer.SessionID)
 		}
 	}
 	h.mu.Unlock()
@@ -216,25 +246,11 @@ func (h *Hub) Admit(user string) (release func(), err error) {
 	}, nil
 }
 
-// ExtendSession moves the expiry of every socket of a session to exp, after
-// the session was refreshed (the page renews its cookie over HTTP).
-func (h *Hub) ExtendSession(sessionID string, exp time.Time) {
-	h.mu.Lock()
-	var cs []*Client
-	for c := range h.sessions[sessionID] {
-		cs = append(cs, c)
-	}
-	h.mu.Unlock()
-	for _, c := range cs {
-		c.extend(exp)
-	}
-}
-
 // KickSession closes every socket of a session with 4401. It returns how many it closed.
 func (h *Hub) KickSession(sessionID string) int {
 	h.mu.Lock()
 	var cs []*Client
-	for c := range h.sessions[sessionID] {
+	for c := range h.bySession[sessionID] {
 		cs = append(cs, c)
 	}
 	h.mu.Unlock()
@@ -362,19 +378,16 @@ func (h *Hub) persist(batch []sendRequest) {
 		return
 	}
 	for _, m := range stored {
-		h.deliver(m)
+		if r := h.roomFor(m.Room); r != nil {
+			r.deliver(m)
+		}
+		if h.broker != nil {
+			if err := h.broker.PublishMessage(m); err != nil {
+				// The other nodes fill the gap from the store at their room's next message.
+				h.log.Warn("publish message", "id", m.ID, "err", err)
+			}
+		}
 	}
-}
-
-// deliver fans a stored message out to its room's members, encoding it once.
-func (h *Hub) deliver(m store.Message) {
-	h.mu.Lock()
-	r := h.rooms[m.Room]
-	h.mu.Unlock()
-	if r == nil {
-		return
-	}
-	r.deliver(m.ID, encodeMessage(m))
 }
 
 // pingLoop pings every socket each pingPeriod through its own queue, so the
@@ -401,20 +414,71 @@ func (h *Hub) pingLoop() {
 	}
 }
 
-// roomFor returns the room, creating it when create is set.
-func (h *Hub) roomFor(name string, create bool) *room {
+// presenceLoop sends each room's heartbeat to the other nodes.
+func (h *Hub) presenceLoop() {
+	defer h.wg.Done()
+	t := time.NewTicker(presenceHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		rs := slices.Collect(maps.Values(h.rooms))
+		h.mu.Unlock()
+		now := h.now()
+		for _, r := range rs {
+			r.heartbeat(now)
+		}
+	}
+}
+
+// roomFor returns the room, if this node has it in memory.
+func (h *Hub) roomFor(name string) *room {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := h.rooms[name]
-	if r == nil && create {
-		r = newRoom(name, h)
-		h.rooms[name] = r
+	return h.rooms[name]
+}
+
+// openRoom returns the room, bringing it into memory with the position of
+// its newest stored message (and, with a broker, a subscription to the
+// other nodes' traffic for it).
+func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
+	if r := h.roomFor(name); r != nil {
+		return r, nil
 	}
-	return r
+	lastID, lastSeq, err := h.store.RoomHead(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if r := h.rooms[name]; r != nil {
+		h.mu.Unlock()
+		return r, nil
+	}
+	r := newRoom(name, h, lastID, lastSeq)
+	h.rooms[name] = r
+	h.mu.Unlock()
+	if h.broker != nil {
+		unsub, err := h.broker.SubscribeRoom(name, r.deliver, r.remotePresence)
+		if err != nil {
+			h.log.Warn("subscribe to room", "room", name, "err", err)
+		}
+		r.mu.Lock()
+		if r.retired && unsub != nil {
+			unsub()
+		} else {
+			r.unsubscribe = unsub
+		}
+		r.mu.Unlock()
+	}
+	return r, nil
 }
 
 func (h *Hub) leave(c *Client, name string) {
-	r := h.roomFor(name, false)
+	r := h.roomFor(name)
 	if r == nil {
 		return
 	}
@@ -429,7 +493,7 @@ func (h *Hub) leave(c *Client, name string) {
 
 // Online returns the users in a room, sorted; for tests and the page.
 func (h *Hub) Online(room string) []string {
-	r := h.roomFor(room, false)
+	r := h.roomFor(room)
 	if r == nil {
 		return nil
 	}

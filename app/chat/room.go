@@ -1,21 +1,43 @@
 package chat
 
 import (
+	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
+
+	"securechat/app/store"
 )
 
-// room is one chat room's live state: its members and who is present.
-// History lives in the store; a room with no members is dropped from memory.
+// room is one chat room's live state on this node: its members, who is
+// present (here and on other nodes), and how far its messages have been
+// delivered. History lives in the store; a room with no members here is
+// dropped from memory.
 type room struct {
 	name string
 	hub  *Hub
 
 	mu            sync.Mutex
 	members       map[*Client]*member
-	counts        map[string]int // sockets per user, for presence
+	counts        map[string]int // sockets per user on this node
+	remote        map[string]remoteUsers
 	presenceTimer *time.Timer
+	published     []string // the local user list other nodes last heard
 	retired       bool
+	unsubscribe   func()
+
+	// The last message delivered here. Messages reach a room from this node's
+	// persist loop and from other nodes; they are delivered in Seq order, and a
+	// gap (another node's message not yet heard) is filled from the store.
+	lastSeq int64
+	lastID  int64
+}
+
+// remoteUsers is another node's user list for the room, and when it was heard.
+type remoteUsers struct {
+	users []string
+	seen  time.Time
 }
 
 // member is one socket's membership. While it is replaying history, live
@@ -31,30 +53,68 @@ type pendingFrame struct {
 	data []byte
 }
 
-func newRoom(name string, h *Hub) *room {
-	return &room{name: name, hub: h, members: make(map[*Client]*member), counts: make(map[string]int)}
+func newRoom(name string, h *Hub, lastID, lastSeq int64) *room {
+	return &room{name: name, hub: h, members: make(map[*Client]*member), counts: make(map[string]int),
+		remote: make(map[string]remoteUsers), lastID: lastID, lastSeq: lastSeq}
 }
 
-// deliver queues a message frame for every member. Messages reach it in id
-// order, after they are committed; a message a member's replay already read
-// from the store (committed, not yet delivered when the replay ran) is skipped
-// by the liveFrom check.
-func (r *room) deliver(id int64, frame []byte) {
+// deliver sends a stored message to every member, in Seq order, once.
+func (r *room) deliver(m store.Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for c, m := range r.members {
-		if id <= m.liveFrom {
+	if r.retired || m.Seq <= r.lastSeq {
+		return // a duplicate, or one the store already gave a gap fill
+	}
+	if m.Seq > r.lastSeq+1 {
+		r.fillGapLocked(m)
+	}
+	r.fanOutLocked(m)
+}
+
+// fillGapLocked delivers the messages between the last delivered one and m
+// from the store. They are committed: m, later in the same room, is.
+func (r *room) fillGapLocked(m store.Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for r.lastSeq+1 < m.Seq {
+		missing, err := r.hub.store.MessagesAfter(ctx, r.name, r.lastID, maxHistory)
+		if err != nil || len(missing) == 0 {
+			r.hub.log.Error("fill a gap in room", "room", r.name, "after_seq", r.lastSeq, "next_seq", m.Seq, "err", err)
+			return
+		}
+		for _, mm := range missing {
+			if mm.Seq >= m.Seq {
+				return
+			}
+			if mm.Seq > r.lastSeq {
+				r.fanOutLocked(mm)
+			}
+		}
+	}
+}
+
+// fanOutLocked queues one message for every member, encoding it once. A
+// message a member's replay already read from the store (committed, not yet
+// delivered when the replay ran) is skipped by the liveFrom check.
+func (r *room) fanOutLocked(m store.Message) {
+	r.lastSeq, r.lastID = m.Seq, m.ID
+	if len(r.members) == 0 {
+		return
+	}
+	frame := encodeMessage(m)
+	for c, mb := range r.members {
+		if m.ID <= mb.liveFrom {
 			continue
 		}
-		if !m.replaying {
+		if !mb.replaying {
 			c.send(frame)
 			continue
 		}
-		if len(m.pending) >= r.hub.limits.SendQueue {
+		if len(mb.pending) >= r.hub.limits.SendQueue {
 			c.closeWith(CloseTryLater, true)
 			continue
 		}
-		m.pending = append(m.pending, pendingFrame{id, frame})
+		mb.pending = append(mb.pending, pendingFrame{m.ID, frame})
 	}
 }
 
@@ -122,25 +182,43 @@ func (r *room) retireIfEmpty() bool {
 	if r.presenceTimer != nil {
 		r.presenceTimer.Stop()
 	}
+	if r.unsubscribe != nil {
+		r.unsubscribe()
+	}
+	if r.hub.broker != nil && len(r.published) > 0 {
+		r.hub.broker.PublishPresence(r.name, nil)
+	}
 	return true
+}
+
+// usersLocked is everyone present: this node's users and other nodes' that
+// were heard recently, each once, sorted.
+func (r *room) usersLocked(now time.Time) []string {
+	set := maps.Clone(r.counts)
+	for _, ru := range r.remote {
+		if now.Sub(ru.seen) <= presenceExpiry {
+			for _, u := range ru.users {
+				set[u]++
+			}
+		}
+	}
+	return sortedKeys(set)
 }
 
 func (r *room) users() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return sortedKeys(r.counts)
+	return r.usersLocked(r.hub.now())
 }
 
 // presenceFrame encodes the current list of users.
 func (r *room) presenceFrame() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return encodePresence(r.name, sortedKeys(r.counts))
+	return encodePresence(r.name, r.users())
 }
 
 // schedulePresence arranges one presence frame to every member shortly. Called with r.mu held.
 func (r *room) schedulePresence() {
-	if r.presenceTimer == nil {
+	if r.presenceTimer == nil && !r.retired {
 		r.presenceTimer = time.AfterFunc(presenceDelay, r.flushPresence)
 	}
 }
@@ -152,8 +230,60 @@ func (r *room) flushPresence() {
 	if r.retired {
 		return
 	}
-	frame := encodePresence(r.name, sortedKeys(r.counts))
+	frame := encodePresence(r.name, r.usersLocked(r.hub.now()))
 	for c := range r.members {
 		c.send(frame)
+	}
+	r.publishPresenceLocked(false)
+}
+
+// publishPresenceLocked tells other nodes this node's users, when they changed
+// or as a heartbeat (so a node that dies drops out of everyone's lists).
+func (r *room) publishPresenceLocked(heartbeat bool) {
+	if r.hub.broker == nil {
+		return
+	}
+	local := sortedKeys(r.counts)
+	if !heartbeat && slices.Equal(local, r.published) {
+		return
+	}
+	r.published = local
+	if err := r.hub.broker.PublishPresence(r.name, local); err != nil {
+		r.hub.log.Warn("publish presence", "room", r.name, "err", err)
+	}
+}
+
+// remotePresence records another node's users for the room.
+func (r *room) remotePresence(node string, users []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.retired {
+		return
+	}
+	now := r.hub.now()
+	before := r.usersLocked(now)
+	if len(users) == 0 {
+		delete(r.remote, node)
+	} else {
+		r.remote[node] = remoteUsers{users: users, seen: now}
+	}
+	if !slices.Equal(before, r.usersLocked(now)) {
+		r.schedulePresence()
+	}
+}
+
+// heartbeat republishes this node's users and forgets nodes not heard from.
+func (r *room) heartbeat(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.retired {
+		return
+	}
+	r.publishPresenceLocked(true)
+	for node, ru := range r.remote {
+		if now.Sub(ru.seen) > presenceExpiry {
+			delete(r.remote, node)
+			r.schedulePresence()
+		}
 	}
 }

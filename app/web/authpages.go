@@ -190,7 +190,8 @@ func (s *Server) token(c echo.Context) error {
 }
 
 // refreshSession renews the session cookie of an active page before it
-// expires, and extends the session's sockets with it. The page calls it only
+// expires; the session's sockets, on any node, find the new expiry when
+// their old one comes. The page calls it only
 // while its user is active, so an idle session still ends at its expiry.
 func (s *Server) refreshSession(c echo.Context) error {
 	id, ok := s.cookieIdentity(c)
@@ -202,13 +203,12 @@ func (s *Server) refreshSession(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnauthorized, "Log in again.")
 	}
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
-	s.deps.Hub.ExtendSession(id.SessionID, issued.Identity.ExpiresAt)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, map[string]string{"expires": issued.Identity.ExpiresAt.UTC().Format(time.RFC3339)})
 }
 
-// refreshToken gives a bearer client a newer token of the same session (to
-// present on its socket in a refresh frame, or for new sockets).
+// refreshToken gives a bearer client a newer token of the same session (for
+// new sockets, or to present on an open one in a refresh frame).
 func (s *Server) refreshToken(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	fail := func(status int, code, desc string) error {
@@ -229,7 +229,6 @@ func (s *Server) refreshToken(c echo.Context) error {
 	if err != nil {
 		return fail(http.StatusUnauthorized, "invalid_token", "the session has ended")
 	}
-	s.deps.Hub.ExtendSession(id.SessionID, issued.Identity.ExpiresAt)
 	return c.JSON(http.StatusOK, map[string]any{
 		"access_token": issued.Token,
 		"token_type":   "bearer",

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
@@ -132,9 +133,15 @@ func peer(id auth.Identity) chat.Peer {
 	return chat.Peer{User: id.User, SessionID: id.SessionID, ExpiresAt: id.ExpiresAt}
 }
 
-// TokenPeers lets the hub check a token presented on an open socket (the
-// refresh frame) with the same rules as the gate.
+// TokenPeers lets the hub check credentials of open sockets with the same
+// rules as the gate: a token presented in a refresh frame, and whether a
+// session was renewed.
 type TokenPeers struct{ Auth *auth.Service }
+
+// Expiry returns when a live session ends.
+func (t TokenPeers) Expiry(ctx context.Context, sessionID string) (time.Time, error) {
+	return t.Auth.SessionExpiry(ctx, sessionID)
+}
 
 // Refresh returns the peer a token speaks for.
 func (t TokenPeers) Refresh(ctx context.Context, token string) (chat.Peer, error) {

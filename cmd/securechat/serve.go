@@ -66,7 +66,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	defer svc.db.Close()
 
-	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, chat.Limits{
+	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, nil, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
 		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 	}, time.Now, log)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -137,4 +138,16 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// RoomHead returns the id and seq of a room's newest message (zeros if it has none).
+func (s *DB) RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT last_id, last_seq FROM rooms WHERE name = ?`, room).Scan(&lastID, &lastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read head of room %s: %w", room, err)
+	}
+	return lastID, lastSeq, nil
 }
