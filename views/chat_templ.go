@@ -16,6 +16,7 @@ type ChatPage struct {
 }
 
 // Chat is the chat page. static/chat.js connects the socket and fills it in.
+// Without script, logging out still works (a plain form post).
 func Chat(p ChatPage) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -52,39 +53,52 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.User).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 12, Col: 44}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 13, Col: 44}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var3)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\"><header class=\"topbar\"><button type=\"button\" class=\"rooms-toggle\" id=\"rooms-toggle\" aria-controls=\"sidebar\" aria-expanded=\"false\">Rooms</button><h1 class=\"brand\">securechat</h1><span class=\"me\" id=\"me\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\"><a class=\"skip-link\" href=\"#text\">Skip to the message box</a><header class=\"topbar\"><button type=\"button\" class=\"rooms-toggle\" id=\"rooms-toggle\" aria-controls=\"sidebar\" aria-expanded=\"false\">Rooms <span id=\"toggle-unread\" class=\"badge\" hidden><span class=\"count\">0</span><span class=\"visually-hidden\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var4 string
-			templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(p.User)
+			templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(" unread")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 16, Col: 37}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 18, Col: 120}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</span><form method=\"post\" action=\"/logout\" class=\"logout\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</span></span></button><h1 class=\"brand\">securechat</h1><p class=\"me\"><span class=\"visually-hidden\">Signed in as </span><span id=\"me\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var5 string
-			templ_7745c5c3_Var5, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.CSRF).Resolve(ctx)
+			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(p.User)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 18, Col: 53}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 21, Col: 90}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var5)
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\"> <button type=\"submit\">Log out</button></form></header><div id=\"banner\" class=\"banner\" role=\"status\" hidden>Reconnecting…</div><div class=\"layout\"><nav id=\"sidebar\" class=\"sidebar\" aria-label=\"Rooms\"><h2>Rooms</h2><ul id=\"rooms\" class=\"rooms\"></ul><form id=\"join-form\" class=\"join-form\"><label for=\"join-room\" class=\"visually-hidden\">Join or create a room</label> <input id=\"join-room\" type=\"text\" placeholder=\"join a room\" maxlength=\"64\" pattern=\"[a-z0-9_\\-]{1,64}\" autocomplete=\"off\"> <button type=\"submit\">Join</button></form></nav><main class=\"conversation\"><h2 id=\"room-title\" class=\"room-title\">#general</h2><ol id=\"messages\" class=\"messages\" aria-label=\"Messages\" aria-live=\"polite\" aria-relevant=\"additions\"></ol><form id=\"send-form\" class=\"send-form\"><label for=\"text\" class=\"visually-hidden\">Message</label> <textarea id=\"text\" rows=\"1\" maxlength=\"4000\" placeholder=\"Write a message\" required></textarea> <button type=\"submit\">Send</button></form></main><aside class=\"online\" aria-label=\"Online\"><h2>Online</h2><ul id=\"online\"></ul></aside></div><noscript><p class=\"noscript\">The chat needs JavaScript. Logging in and out works without it.</p></noscript><script src=\"/static/chat.js\" defer></script></body>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</span></p><form method=\"post\" action=\"/logout\" class=\"logout\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var6 string
+			templ_7745c5c3_Var6, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.CSRF).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 23, Col: 53}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var6)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\"> <button type=\"submit\">Log out</button></form></header><div id=\"banner\" class=\"banner\" hidden><span>Connection lost. Reconnecting…</span> <button type=\"button\" id=\"retry\">Retry now</button></div><div id=\"layout\" class=\"layout\"><nav id=\"sidebar\" class=\"sidebar\" aria-label=\"Rooms\"><h2 id=\"rooms-heading\">Your rooms</h2><ul id=\"rooms\" class=\"rooms\" aria-labelledby=\"rooms-heading\"></ul><h2 id=\"other-heading\" hidden>Other rooms</h2><ul id=\"other-rooms\" class=\"rooms\" aria-labelledby=\"other-heading\" hidden></ul><form id=\"join-form\" class=\"join-form\"><label for=\"join-room\">Join or create a room</label><div class=\"join-row\"><input id=\"join-room\" type=\"text\" placeholder=\"room-name\" maxlength=\"64\" pattern=\"[A-Za-z0-9_\\-]{1,64}\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" aria-describedby=\"join-hint\"> <button type=\"submit\">Join</button></div><p id=\"join-hint\" class=\"hint\">Letters, digits, - and _</p></form></nav><main class=\"conversation\" aria-labelledby=\"room-title\"><div class=\"room-head\"><h2 id=\"room-title\" class=\"room-title\" tabindex=\"-1\">#general</h2><p id=\"online-summary\" class=\"online-summary\"></p></div><div class=\"thread\"><ol id=\"messages\" class=\"messages\" aria-label=\"Messages in #general\" tabindex=\"0\"></ol><button type=\"button\" id=\"new-hint\" class=\"new-hint\" hidden>New messages ↓</button></div><p id=\"notice\" class=\"notice\" role=\"alert\"></p><form id=\"send-form\" class=\"send-form\"><label for=\"text\" class=\"visually-hidden\">Message</label> <textarea id=\"text\" rows=\"1\" maxlength=\"4000\" placeholder=\"Message #general\" aria-describedby=\"send-help\"></textarea> <button type=\"submit\">Send</button><p id=\"send-help\" class=\"visually-hidden\">Enter sends; Shift+Enter starts a new line.</p></form></main><aside class=\"online\" aria-labelledby=\"online-heading\"><h2 id=\"online-heading\">Online</h2><ul id=\"online\"></ul></aside></div><div id=\"announcer\" class=\"visually-hidden\" aria-live=\"polite\"></div><noscript><p class=\"noscript\">The chat needs JavaScript. Logging in and out works without it.</p></noscript><script src=\"/static/chat.js\" defer></script></body>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -116,7 +130,7 @@ func NotFound() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Var7 := templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
+		templ_7745c5c3_Var8 := templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 			templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 			templ_7745c5c3_Buffer, templ_7745c5c3_IsBuffer := templruntime.GetBuffer(templ_7745c5c3_W)
 			if !templ_7745c5c3_IsBuffer {
@@ -128,13 +142,13 @@ func NotFound() templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<body class=\"auth-page\"><main class=\"auth-card\"><h1>Not found</h1><p><a href=\"/\">Back to the chat</a></p></main></body>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<body class=\"auth-page\"><main class=\"auth-card\"><h1>Not found</h1><p><a href=\"/\">Back to the chat</a></p></main></body>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Layout("Not found").Render(templ.WithChildren(ctx, templ_7745c5c3_Var7), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Layout("Not found").Render(templ.WithChildren(ctx, templ_7745c5c3_Var8), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

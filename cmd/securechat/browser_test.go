@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 const (
@@ -49,7 +52,7 @@ func TestBrowserChat(t *testing.T) {
 		// Each tab is a separate browser context, so bob's visit to / landing
 		// on the login page (checked in login) also proves he does not share
 		// alice's cookie.
-		tabs[i] = openTab(t, browser, u.name)
+		tabs[i] = openTab(t, browser, u.name, chromedp.WithNewBrowserContext())
 		tabs[i].login(s.URL, u.name, u.password)
 	}
 	alice, bob := tabs[0], tabs[1]
@@ -95,13 +98,534 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 
+	// Shift+Enter starts a new line; Enter sends the two lines as one message.
+	const twoLines = "first line\nsecond line"
+	alice.do("type two lines",
+		chromedp.SendKeys(chromedp.ID("text"), "first line"),
+		chromedp.KeyEvent("\r", chromedp.KeyModifiers(kb.ModifierShift)),
+		chromedp.SendKeys(chromedp.ID("text"), "second line"),
+		pressEnter)
+	for _, tb := range tabs {
+		tb.waitMessage("alice", twoLines)
+	}
+
+	// Someone typing is active: the page has renewed its session (the cookie,
+	// and the life of its socket) once it saw that.
+	alice.waitFor("a session refresh", `performance.getEntriesByType("resource").some(e =>
+		new URL(e.name).pathname === "/session/refresh" && e.responseStatus === 200)`)
+
 	bob.screenshot(screenshotDir(t), "chat.png")
 
 	for _, tb := range tabs {
-		for _, p := range tb.consoleProblems() {
-			t.Errorf("%s: browser console: %s", tb.name, p)
+		tb.checkConsole(false)
+	}
+}
+
+// TestBrowserRooms: alice and bob are both in #general and #dev. Messages to a
+// room alice is not looking at count as unread in her room list, show up when
+// she opens the room, and never leak into another room's view.
+func TestBrowserRooms(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	s.addUser("alice", "alice-password-1")
+	s.addUser("bob", "bob-password-22")
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	bob := openTab(t, browser, "bob", chromedp.WithNewBrowserContext())
+	bob.login(s.URL, "bob", "bob-password-22")
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitOnline("alice")
+		tb.waitOnline("bob")
+	}
+
+	// Both join #dev through the join form; each page switches to it. Seeing
+	// the other online in #dev means both sockets are members before bob writes.
+	bob.joaboutRoom("dev")
+	alice.joaboutRoom("dev")
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitOnline("alice")
+		tb.waitOnline("bob")
+	}
+	alice.clickRoom("general")
+
+	devMessages := []string{"dev: the build is green", "dev: shipping the fix now"}
+	for _, text := range devMessages {
+		bob.send(text)
+		bob.waitMessage("bob", text)
+	}
+	alice.waitFor("unread 2 for #dev", jsUnread("dev")+` === "2"`)
+	if got := value(alice, "read the #dev badge", chromedp.Evaluate[string](jsBadgeText("dev"))); got != "2 unread" {
+		t.Errorf("alice: #dev badge reads %q to a screen reader, want %q", got, "2 unread")
+	}
+	for _, text := range devMessages {
+		if n := alice.countMessages(text); n != 0 {
+			t.Errorf("alice: #dev message %q shown %d times in #general", text, n)
 		}
 	}
+
+	alice.clickRoom("dev")
+	for _, text := range devMessages {
+		alice.waitMessage("bob", text)
+	}
+	alice.waitFor("no unread badge for #dev", jsUnread("dev")+` === ""`)
+
+	// A message in #general while alice reads #dev: counted there, not shown here.
+	const generalText = "general: lunch at noon?"
+	bob.clickRoom("general")
+	bob.send(generalText)
+	bob.waitMessage("bob", generalText)
+	alice.waitFor("unread 1 for #general", jsUnread("general")+` === "1"`)
+	if n := alice.countMessages(generalText); n != 0 {
+		t.Errorf("alice: #general message shown %d times in #dev", n)
+	}
+	if n := value(alice, "count messages", chromedp.Evaluate[int](`document.querySelectorAll("#messages li.msg").length`)); n != len(devMessages) {
+		t.Errorf("alice: #dev shows %d messages, want %d; page: %s", n, len(devMessages), alice.state())
+	}
+
+	alice.clickRoom("general")
+	alice.waitMessage("bob", generalText)
+	for _, text := range devMessages {
+		if n := alice.countMessages(text); n != 0 {
+			t.Errorf("alice: #dev message %q shown %d times in #general", text, n)
+		}
+	}
+	alice.waitFor("no unread badge for #general", jsUnread("general")+` === ""`)
+
+	for _, tb := range []*tab{alice, bob} {
+		tb.checkConsole(false)
+	}
+}
+
+// TestBrowserReconnect restarts the server under an open page: the page shows
+// that it is reconnecting, comes back by itself, gets what was written while
+// it was away, and shows every message exactly once.
+func TestBrowserReconnect(t *testing.T) {
+	requireChromium(t)
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.addUser("alice", "alice-password-1")
+	s.addUser("bob", "bob-password-22")
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitOnline("alice")
+
+	bob := s.dialBearer(s.token("bob", "bob-password-22"))
+	bob.until("joined", aboutRoom("general"))
+	const before = "bob: written before the restart"
+	post(bob, "general", before)
+	alice.waitMessage("bob", before)
+	const mine = "alice: also before the restart"
+	alice.send(mine)
+	alice.waitMessage("alice", mine)
+
+	addr := strings.TrimPrefix(s.URL, "http://")
+	s.Stop()
+	alice.do("wait for the reconnecting banner", chromedp.WaitVisible(chromedp.ID("banner")))
+	alice.savePNG(screenshotDir(t), "chat-reconnecting.png")
+
+	// The same address and data: the page's reconnection attempts find it.
+	s2 := startServer(t, dir, "--addr", addr)
+	if s2.URL != s.URL {
+		t.Fatalf("restarted on %s, want %s", s2.URL, s.URL)
+	}
+	bob2 := s2.dialBearer(s2.token("bob", "bob-password-22"))
+	bob2.until("welcome", nil)
+	const during = "bob: written as soon as the server was back"
+	post(bob2, "general", during)
+
+	alice.waitMessage("bob", during)
+	alice.waitFor("the banner to hide", `document.getElementById("banner").hidden`)
+	// Now live again: one more, which must also come once.
+	const after = "bob: written after alice reconnected"
+	alice.waitOnline("alice")
+	post(bob2, "general", after)
+	alice.waitMessage("bob", after)
+	for _, text := range []string{before, mine, during, after} {
+		if n := alice.countMessages(text); n != 1 {
+			t.Errorf("alice: %q shown %d times, want once; page: %s", text, n, alice.state())
+		}
+	}
+	// And the page can write again.
+	const again = "alice: back after the restart"
+	alice.send(again)
+	alice.waitMessage("alice", again)
+
+	// The failed connection attempts while the server was down are logged as
+	// network errors; anything else is a problem.
+	alice.checkConsole(true)
+}
+
+// TestBrowserHistory: the page starts with the newest messages of a long
+// room, loads older ones as the reader scrolls up (keeping what they look at
+// in place), and while they are scrolled up, new messages wait below behind a
+// hint instead of pulling the view down.
+func TestBrowserHistory(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	s.addUser("alice", "alice-password-1")
+	// Several writers, as one user may only send a burst of messages at once.
+	const total, writers = 120, 6
+	var clients []*wsClient
+	for i := range writers {
+		name := fmt.Sprintf("writer%d", i+1)
+		s.addUser(name, name+"-password")
+		c := s.dialBearer(s.token(name, name+"-password"))
+		c.until("joined", aboutRoom("general"))
+		clients = append(clients, c)
+	}
+	texts := make([]string, total)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("history %03d", i+1)
+		post(clients[i%writers], "general", texts[i])
+	}
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitMessage("writer6", texts[total-1])
+	const count = `document.querySelectorAll("#messages li.msg").length`
+	if n := value(alice, "count messages", chromedp.Evaluate[int](count)); n != 50 {
+		t.Errorf("alice: %d messages shown on arrival, want the newest 50", n)
+	}
+
+	// Scroll to the top: the next 50 older come, and the message that was at
+	// the top stays where it was on screen instead of the view jumping.
+	const top = "history 071"
+	alice.do("scroll to the top", chromedp.Evaluate[chromedp.Void](`document.getElementById("messages").scrollTop = 0`))
+	alice.waitFor("100 messages", count+` === 100`)
+	alice.waitFor(top+" still in view", fmt.Sprintf(`(() => {
+		const list = document.getElementById("messages");
+		const li = [...list.querySelectorAll("li.msg")].find(li => li.querySelector(".text").textContent === %s);
+		const a = li.getBoundingClientRect(), b = list.getBoundingClientRect();
+		return list.scrollTop > 0 && a.top >= b.top && a.bottom <= b.bottom;
+	})()`, jsString(top)))
+	alice.do("scroll to the top", chromedp.Evaluate[chromedp.Void](`document.getElementById("messages").scrollTop = 0`))
+	alice.waitFor("every message", count+fmt.Sprintf(` === %d`, total))
+	alice.waitFor("the start of the room", `document.querySelector("#messages .list-start").textContent === "This is the start of #general."`)
+	shown := value(alice, "read messages", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#messages li.msg .text")].map(e => e.textContent)`))
+	if !slices.Equal(shown, texts) {
+		t.Errorf("alice: messages shown out of order or not once each: %q", shown)
+	}
+
+	// Scrolled up, a new message does not move the view; a hint says it is there.
+	const atBottom = `(() => { const l = document.getElementById("messages"); return l.scrollHeight - l.scrollTop - l.clientHeight < 40; })()`
+	alice.do("scroll up", chromedp.Evaluate[chromedp.Void](`document.getElementById("messages").scrollTop = 600`))
+	alice.waitFor("scrolled up", "!"+atBottom)
+	post(clients[0], "general", "new while alice reads old ones")
+	alice.waitFor("the new-messages hint", `!document.getElementById("new-hint").hidden`)
+	alice.savePNG(screenshotDir(t), "chat-new-messages.png")
+	if got := value(alice, "read the hint", chromedp.TextContent(chromedp.ID("new-hint"))); got != "1 new message ↓" {
+		t.Errorf("alice: hint says %q", got)
+	}
+	if value(alice, "at bottom?", chromedp.Evaluate[bool](atBottom)) {
+		t.Errorf("alice: the view followed a new message while she was scrolled up")
+	}
+	alice.do("click the hint", chromedp.Click(chromedp.ID("new-hint")))
+	alice.waitFor("the end of the list, hint gone", atBottom+` && document.getElementById("new-hint").hidden`)
+
+	// At the end, the view follows new messages.
+	post(clients[1], "general", "and one more")
+	alice.waitMessage("writer2", "and one more")
+	alice.waitFor("the view to follow", atBottom)
+
+	// Only new messages were announced, not the history.
+	said := value(alice, "read the live region", chromedp.TextContent(chromedp.ID("announcer")))
+	if !strings.Contains(said, "writer1: new while alice reads old ones") || strings.Contains(said, "history") {
+		t.Errorf("alice: live region says %q, want only the new messages", said)
+	}
+	alice.checkConsole(false)
+}
+
+// TestBrowserLogoutElsewhere: logging out in another tab ends the session, the
+// server closes the page's socket with 4401, and the page goes to the login
+// form instead of reconnecting.
+func TestBrowserLogoutElsewhere(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	s.addUser("alice", "alice-password-1")
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitOnline("alice")
+
+	other := openTab(t, alice.ctx, "alice's second tab") // same browser context: same cookie
+	other.do("open the chat and log out",
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("send-form")),
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("username")),
+	)
+
+	alice.do("wait for the login form", chromedp.WaitVisible(chromedp.ID("username")))
+	if loc := value(alice, "read location", chromedp.Location()); loc != s.URL+"/login?next=%2F" {
+		t.Errorf("alice: after logging out elsewhere the page is at %s, want %s/login?next=%%2F", loc, s.URL)
+	}
+	alice.checkConsole(false)
+	other.checkConsole(false)
+}
+
+// TestBrowserIdleSessionEnds: a page nobody touches keeps its session only
+// until it expires; then the server closes the socket with 4401 and the page
+// goes to the login form instead of reconnecting.
+func TestBrowserIdleSessionEnds(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "", "--token-ttl", "4s")
+	s.addUser("alice", "alice-password-1")
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitOnline("alice")
+	alice.do("wait for the login form", chromedp.WaitVisible(chromedp.ID("username")))
+	if loc := value(alice, "read location", chromedp.Location()); loc != s.URL+"/login?next=%2F" {
+		t.Errorf("alice: after her session expired the page is at %s, want %s/login?next=%%2F", loc, s.URL)
+	}
+	alice.checkConsole(false)
+}
+
+// TestBrowserScreenshots renders the chat with messages in two rooms at a
+// phone's and a desktop's width, in the light and the dark scheme, checks the
+// layout fits, and saves the pictures (see screenshotDir).
+func TestBrowserScreenshots(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.addUser(u, u+"-password-1")
+	}
+	sockets := map[string]*wsClient{}
+	for _, u := range []string{"bob", "carol"} {
+		c := s.dialBearer(s.token(u, u+"-password-1"))
+		c.until("joined", aboutRoom("general"))
+		sockets[u] = c
+	}
+	bob, carol := sockets["bob"], sockets["carol"]
+	for _, j := range []struct {
+		c    *wsClient
+		room string
+	}{{bob, "dev"}, {carol, "dev"}, {carol, "random"}} {
+		j.c.send(map[string]any{"type": "join", "room": j.room})
+		j.c.until("joined", aboutRoom(j.room))
+	}
+	post(carol, "random", "Anyone up for lunch at noon?")
+	post(bob, "dev", "PR #42 (rate limiter for the token endpoint) is ready for review.")
+	post(carol, "dev", "Looking at it now.")
+	post(bob, "general", "Morning all! The release train leaves at 10:00.")
+	post(carol, "general", "I'll run the smoke tests on staging first.")
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitMessage("carol", "I'll run the smoke tests on staging first.")
+	alice.joaboutRoom("dev")
+	alice.waitMessage("carol", "Looking at it now.")
+	alice.clickRoom("general")
+	alice.send("Thanks both. I'm watching the dashboards.")
+	alice.waitMessage("alice", "Thanks both. I'm watching the dashboards.")
+	post(bob, "general", "Great. If the error rate goes above 1% we roll back; the runbook is in the wiki under Releases > Rollback, and the on-call channel is #ops.")
+	post(carol, "general", "Smoke tests passed on staging.")
+	post(bob, "dev", "CI is green on #42.")
+	post(bob, "dev", "Merging after lunch unless someone objects.")
+	alice.waitMessage("carol", "Smoke tests passed on staging.")
+	alice.waitFor("unread 2 for #dev", jsUnread("dev")+` === "2"`)
+	alice.waitFor("#random among the other rooms", `!!document.querySelector('#other-rooms button[data-room="random"]')`)
+	alice.waitOnline("carol")
+	alice.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+
+	dir := screenshotDir(t)
+	for _, size := range []struct{ width, height int64 }{{375, 740}, {1280, 800}} {
+		for _, scheme := range []string{"light", "dark"} {
+			alice.emulate(size.width, size.height, scheme)
+			alice.checkLayout(size.width)
+			alice.savePNG(dir, fmt.Sprintf("chat-%d-%s.png", size.width, scheme))
+		}
+	}
+	// The phone's room drawer, open.
+	alice.emulate(375, 740, "light")
+	alice.do("open the room drawer", chromedp.Click(chromedp.ID("rooms-toggle")), chromedp.WaitVisible(chromedp.ID("sidebar")))
+	if got := value(alice, "read the toggle", chromedp.AttributeValue(chromedp.ID("rooms-toggle"), "aria-expanded")); got.Value != "true" {
+		t.Errorf("alice: rooms toggle has aria-expanded=%q with the drawer open", got.Value)
+	}
+	alice.savePNG(dir, "chat-375-rooms-light.png")
+
+	// A room from the server's list: clicking it joins it and shows it, and
+	// the drawer closes.
+	alice.do("click #random", chromedp.Click(chromedp.CSS(`#other-rooms button[data-room="random"]`)))
+	alice.waitCurrent("random")
+	alice.waitMessage("carol", "Anyone up for lunch at noon?")
+	alice.do("wait for the drawer to close", chromedp.WaitNotVisible(chromedp.ID("sidebar")))
+	alice.waitFor("#random no longer among the other rooms", `!document.querySelector('#other-rooms button[data-room="random"]')`)
+	alice.checkConsole(false)
+}
+
+// post sends text to room through a protocol socket and waits for its
+// acknowledgement (the stored message coming back).
+func post(c *wsClient, room, text string) {
+	c.t.Helper()
+	c.send(map[string]any{"type": "send", "room": room, "text": text})
+	c.until("message", func(f map[string]any) bool { return f["room"] == room && f["text"] == text })
+}
+
+// aboutRoom matches a frame about room.
+func aboutRoom(room string) func(map[string]any) bool {
+	return func(f map[string]any) bool { return f["room"] == room }
+}
+
+// jsUnread is a page expression for the unread count the room list shows for
+// a joined room: its digits, or "" when there is no badge.
+func jsUnread(room string) string {
+	return fmt.Sprintf(`(() => {
+		const b = document.querySelector("#rooms button[data-room=" + JSON.stringify(%s) + "] .badge");
+		return b && !b.hidden ? b.querySelector(".count").textContent : "";
+	})()`, jsString(room))
+}
+
+// jsBadgeText is what the room's badge says in full, screen-reader text included.
+func jsBadgeText(room string) string {
+	return fmt.Sprintf(`(() => {
+		const b = document.querySelector("#rooms button[data-room=" + JSON.stringify(%s) + "] .badge");
+		return b && !b.hidden ? b.textContent : "";
+	})()`, jsString(room))
+}
+
+// waitFor waits until the page expression expr is true.
+func (tb *tab) waitFor(what, expr string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")",
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(0)))
+	if err != nil {
+		tb.t.Fatalf("%s: wait for %s: %v; page: %s", tb.name, what, err, tb.state())
+	}
+}
+
+// state describes what the page shows, for failure messages. It never fails.
+func (tb *tab) state() string {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({
+		location: location.href,
+		room: document.getElementById("room-title")?.textContent,
+		banner: document.getElementById("banner") ? !document.getElementById("banner").hidden : null,
+		rooms: [...document.querySelectorAll("#rooms .room")].map(b => b.dataset.room + ":" + (b.querySelector(".badge:not([hidden]) .count")?.textContent || "0")),
+		online: [...document.querySelectorAll("#online li")].map(li => li.textContent),
+		messages: [...document.querySelectorAll("#messages li.msg")].map(li => li.dataset.id + " " + li.querySelector(".author").textContent + ": " + li.querySelector(".text").textContent),
+	})`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return s
+}
+
+// countMessages counts the shown messages whose text is exactly text.
+func (tb *tab) countMessages(text string) int {
+	tb.t.Helper()
+	return value(tb, "count messages", chromedp.Evaluate[int](fmt.Sprintf(
+		`[...document.querySelectorAll("#messages li.msg .text")].filter(e => e.textContent === %s).length`, jsString(text))))
+}
+
+// joinRoom joins a room through the join form and waits until the page shows it.
+func (tb *tab) joaboutRoom(room string) {
+	tb.t.Helper()
+	tb.do("join "+room,
+		chromedp.SendKeys(chromedp.ID("join-room"), room),
+		chromedp.Click(chromedp.CSS(`#join-form button[type="submit"]`)))
+	tb.waitCurrent(room)
+}
+
+// clickRoom clicks a room in the room list and waits until the page shows it.
+func (tb *tab) clickRoom(room string) {
+	tb.t.Helper()
+	tb.do("click #"+room, chromedp.Click(chromedp.CSS(`#sidebar button[data-room="`+room+`"]`)))
+	tb.waitCurrent(room)
+}
+
+// waitCurrent waits until room is the one shown and marked current in the list.
+func (tb *tab) waitCurrent(room string) {
+	tb.t.Helper()
+	tb.waitFor("#"+room+" current", fmt.Sprintf(
+		`document.getElementById("room-title").textContent === "#" + %[1]s &&
+		document.querySelector('#rooms button[aria-current="true"]')?.dataset.room === %[1]s`, jsString(room)))
+}
+
+// emulate sets the viewport (a phone below 768 px: touch, twice the pixels)
+// and the color scheme the page sees, and waits until the page has them.
+func (tb *tab) emulate(width, height int64, scheme string) {
+	tb.t.Helper()
+	var opts []chromedp.EmulateViewportOption
+	if width < 768 {
+		opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+	}
+	tb.do(fmt.Sprintf("emulate %dx%d %s", width, height, scheme),
+		chromedp.EmulateViewport(width, height, opts...),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+			})
+			return err
+		}))
+	tb.waitFor("the emulated screen", fmt.Sprintf(`innerWidth === %d && matchMedia("(prefers-color-scheme: %s)").matches`, width, scheme))
+}
+
+// layoutReport is what checkLayout measures in the page.
+type layoutReport struct {
+	Overflow      int      `json:"overflow"`      // page wider than the viewport, in px
+	SidebarShown  bool     `json:"sidebarShown"`  // the room list takes space
+	ToggleShown   bool     `json:"toggleShown"`   // the phone's Rooms button
+	OnlineShown   bool     `json:"onlineShown"`   // the online column
+	SendInView    bool     `json:"sendInView"`    // the message box is on screen
+	Background    string   `json:"background"`    // the body's background color
+	Text          string   `json:"text"`          // the body's text color
+	MessagesClash bool     `json:"messagesClash"` // two messages overlap
+	Clipped       []string `json:"clipped"`       // boxes whose content is wider than they are
+}
+
+// checkLayout checks that the page fits its width: nothing wider than the
+// screen, the right columns for the width, messages not overlapping.
+func (tb *tab) checkLayout(width int64) {
+	tb.t.Helper()
+	r := value(tb, "measure layout", chromedp.Evaluate[layoutReport](`(() => {
+		const shown = (id) => { const e = document.getElementById(id); return !!e && e.getClientRects().length > 0; };
+		const send = document.getElementById("send-form").getBoundingClientRect();
+		const msgs = [...document.querySelectorAll("#messages li.msg")].map(li => li.getBoundingClientRect());
+		const cs = getComputedStyle(document.body);
+		return {
+			overflow: Math.max(0, document.documentElement.scrollWidth - innerWidth),
+			sidebarShown: shown("sidebar"), toggleShown: shown("rooms-toggle"), onlineShown: shown("online"),
+			sendInView: send.bottom <= innerHeight && send.right <= innerWidth && send.top >= 0,
+			background: cs.backgroundColor, text: cs.color,
+			messagesClash: msgs.some((a, i) => i > 0 && a.top < msgs[i - 1].bottom - 0.5),
+			clipped: [...document.querySelectorAll(".topbar, .sidebar, .sidebar *, .room-head, .messages, .send-form, .online")]
+				.filter(e => !e.closest(".visually-hidden") && e.getClientRects().length > 0 && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== "ellipsis")
+				.map(e => e.id || e.className || e.tagName),
+		};
+	})()`))
+	wide := width >= 768
+	if r.Overflow > 0 || r.SidebarShown != wide || r.ToggleShown == wide || r.OnlineShown != wide || !r.SendInView || r.MessagesClash || len(r.Clipped) > 0 || r.Background == r.Text {
+		tb.t.Errorf("%s: layout at %d px: %+v", tb.name, width, r)
+	}
+}
+
+// savePNG saves a screenshot of the page as it is as dir/name.
+func (tb *tab) savePNG(dir, name string) {
+	tb.t.Helper()
+	png := value(tb, "screenshot "+name, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		tb.t.Fatalf("%s: screenshot is not a PNG", tb.name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.t.Logf("%s: screenshot in %s", tb.name, path)
 }
 
 // requireChromium skips the test where there is no Chromium, except in CI,
@@ -156,14 +680,15 @@ type tab struct {
 	ctx  context.Context
 
 	mu       sync.Mutex
-	problems []string // console errors and uncaught exceptions, in order
+	problems []chromedp.ConsoleMessage // console errors and uncaught exceptions, in order
 }
 
-// openTab opens a page in a new browser context of browser and starts
-// recording what the page reports as errors.
-func openTab(t *testing.T, browser context.Context, name string) *tab {
+// openTab opens a page from parent (the browser, or another tab: then it
+// shares that tab's browser context, cookies included, unless opts give it a
+// new one) and starts recording what the page reports as errors.
+func openTab(t *testing.T, parent context.Context, name string, opts ...chromedp.ContextOption) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	ctx, cancel := chromedp.NewContext(parent, opts...)
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("%s: open tab: %v", name, err)
@@ -179,7 +704,7 @@ func openTab(t *testing.T, browser context.Context, name string) *tab {
 			}
 			if m.Type == chromedp.ConsoleError || m.IsException() {
 				tb.mu.Lock()
-				tb.problems = append(tb.problems, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line+1)) // Line counts from 0
+				tb.problems = append(tb.problems, m)
 				tb.mu.Unlock()
 			}
 		}
@@ -187,10 +712,29 @@ func openTab(t *testing.T, browser context.Context, name string) *tab {
 	return tb
 }
 
-func (tb *tab) consoleProblems() []string {
+// consoleProblems returns the console errors and uncaught exceptions so far,
+// except those the browser logs for failed requests (source "network") when
+// allowNetwork is set: a page whose server is down on purpose logs its failed
+// reconnection attempts.
+func (tb *tab) consoleProblems(allowNetwork bool) []string {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
-	return append([]string(nil), tb.problems...)
+	var out []string
+	for _, m := range tb.problems {
+		if allowNetwork && m.Source == "network" {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line+1)) // Line counts from 0
+	}
+	return out
+}
+
+// checkConsole reports what the page logged as errors.
+func (tb *tab) checkConsole(allowNetwork bool) {
+	tb.t.Helper()
+	for _, p := range tb.consoleProblems(allowNetwork) {
+		tb.t.Errorf("%s: browser console: %s", tb.name, p)
+	}
 }
 
 // do runs actions within one step timeout and fails the test on error.
@@ -313,18 +857,7 @@ func (tb *tab) lastMessage() shownMessage {
 func (tb *tab) screenshot(dir, name string) {
 	tb.t.Helper()
 	tb.do("set viewport", chromedp.EmulateViewport(1280, 800))
-	png := value(tb, "screenshot", chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
-		tb.t.Fatalf("%s: screenshot is not a PNG", tb.name)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		tb.t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		tb.t.Fatal(err)
-	}
-	tb.t.Logf("%s: screenshot in %s", tb.name, path)
+	tb.savePNG(dir, name)
 }
 
 // screenshotDir is $SECURECHAT_SCREENSHOTS, for keeping screenshots (CI

@@ -1,0 +1,126 @@
+// Package natsbus carries chat traffic between securechat nodes over NATS:
+// each stored message and each node's presence list, on one subject per room,
+// so a node only receives the rooms it has members in.
+package natsbus
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"securechat/app/store"
+)
+
+// Subject prefixes; a room name (a-z 0-9 - _) is a valid NATS token.
+const (
+	messageSubject  = "securechat.msg."
+	presenceSubject = "securechat.presence."
+)
+
+// reconnectWait is the pause between reconnection attempts; the client keeps
+// trying for as long as the node runs, buffering what it publishes meanwhile.
+const reconnectWait = 250 * time.Millisecond
+
+// Bus is one node's connection to the others.
+type Bus struct {
+	nc   *nats.Conn
+	node string
+	log  *slog.Logger
+}
+
+// Connect joins the bus at url as node (an id unique to this process).
+func Connect(url, node string, log *slog.Logger) (*Bus, error) {
+	nc, err := nats.Connect(url,
+		nats.Name("securechat "+node),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(reconnectWait),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", c.ConnectedUrl())
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+	}
+	return &Bus{nc: nc, node: node, log: log}, nil
+}
+
+// Close drains the connection.
+func (b *Bus) Close() error {
+	return b.nc.Drain()
+}
+
+type messageWire struct {
+	Node string    `json:"node"`
+	ID   int64     `json:"id"`
+	Seq  int64     `json:"seq"`
+	Room string    `json:"room"`
+	User string    `json:"user"`
+	Text string    `json:"text"`
+	TS   time.Time `json:"ts"`
+}
+
+type presenceWire struct {
+	Node  string   `json:"node"`
+	Users []string `json:"users"`
+}
+
+// PublishMessage tells the other nodes about a message this node stored.
+func (b *Bus) PublishMessage(m store.Message) error {
+	data, err := json.Marshal(messageWire{b.node, m.ID, m.Seq, m.Room, m.User, m.Text, m.TS})
+	if err != nil {
+		return fmt.Errorf("encode message %d: %w", m.ID, err)
+	}
+	return b.nc.Publish(messageSubject+m.Room, data)
+}
+
+// PublishPresence tells the other nodes which users this node has in a room.
+func (b *Bus) PublishPresence(room string, users []string) error {
+	data, err := json.Marshal(presenceWire{b.node, users})
+	if err != nil {
+		return fmt.Errorf("encode presence of %s: %w", room, err)
+	}
+	return b.nc.Publish(presenceSubject+room, data)
+}
+
+// SubscribeRoom calls onMessage and onPresence with the other nodes' traffic
+// for room, in the order each node sent it, until unsubscribe is called.
+func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string)) (func(), error) {
+	msgs, err := b.nc.Subscribe(messageSubject+room, func(nm *nats.Msg) {
+		var w messageWire
+		if err := json.Unmarshal(nm.Data, &w); err != nil || w.Room != room {
+			b.log.Warn("bad message on the bus", "subject", nm.Subject)
+			return
+		}
+		if w.Node != b.node {
+			onMessage(store.Message{ID: w.ID, Seq: w.Seq, Room: w.Room, User: w.User, Text: w.Text, TS: w.TS})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", room, err)
+	}
+	pres, err := b.nc.Subscribe(presenceSubject+room, func(nm *nats.Msg) {
+		var w presenceWire
+		if err := json.Unmarshal(nm.Data, &w); err != nil {
+			b.log.Warn("bad presence on the bus", "subject", nm.Subject)
+			return
+		}
+		if w.Node != b.node {
+			onPresence(w.Node, w.Users)
+		}
+	})
+	if err != nil {
+		msgs.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to presence of %s: %w", room, err)
+	}
+	return func() {
+		msgs.Unsubscribe()
+		pres.Unsubscribe()
+	}, nil
+}
