@@ -414,7 +414,9 @@ func (h *Hub) pingLoop() {
 	}
 }
 
-// presenceLoop sends each room's heartbeat to the other nodes.
+// presenceLoop sends each room's heartbeat to the other nodes, and catches
+// each room up with the store in case the bus lost a message (NATS delivers
+// at most once; a restart of NATS or of a node loses what was in flight).
 func (h *Hub) presenceLoop() {
 	defer h.wg.Done()
 	t := time.NewTicker(presenceHeartbeat)
@@ -431,6 +433,12 @@ func (h *Hub) presenceLoop() {
 		now := h.now()
 		for _, r := range rs {
 			r.heartbeat(now)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, seq, err := h.store.RoomHead(ctx, r.name)
+			cancel()
+			if err == nil {
+				r.catchUp(seq)
+			}
 		}
 	}
 }

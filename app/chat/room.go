@@ -66,24 +66,35 @@ func (r *room) deliver(m store.Message) {
 		return // a duplicate, or one the store already gave a gap fill
 	}
 	if m.Seq > r.lastSeq+1 {
-		r.fillGapLocked(m)
+		// Committed: m, later in the same room, is.
+		r.fillLocked(m.Seq - 1)
 	}
 	r.fanOutLocked(m)
 }
 
-// fillGapLocked delivers the messages between the last delivered one and m
-// from the store. They are committed: m, later in the same room, is.
-func (r *room) fillGapLocked(m store.Message) {
+// catchUp delivers from the store every message up to seq that this node has
+// not heard of: what the bus lost while a node or NATS was away.
+func (r *room) catchUp(seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.retired && seq > r.lastSeq {
+		r.fillLocked(seq)
+	}
+}
+
+// fillLocked delivers the stored messages after the last delivered one, up to
+// and including seq.
+func (r *room) fillLocked(seq int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for r.lastSeq+1 < m.Seq {
+	for r.lastSeq < seq {
 		missing, err := r.hub.store.MessagesAfter(ctx, r.name, r.lastID, maxHistory)
 		if err != nil || len(missing) == 0 {
-			r.hub.log.Error("fill a gap in room", "room", r.name, "after_seq", r.lastSeq, "next_seq", m.Seq, "err", err)
+			r.hub.log.Error("fill a gap in room", "room", r.name, "after_seq", r.lastSeq, "up_to", seq, "err", err)
 			return
 		}
 		for _, mm := range missing {
-			if mm.Seq >= m.Seq {
+			if mm.Seq > seq {
 				return
 			}
 			if mm.Seq > r.lastSeq {

@@ -22,6 +22,8 @@ type Config struct {
 	TLSCert        string
 	TLSKey         string
 	MetricsAddr    string
+	NATSURL        string // fan-out between nodes; empty: this process is the only node
+	DatabaseURL    string // postgres://… for shared storage; empty: SQLite in Data
 
 	// Limits on what one client can cost the others.
 	ReadLimit         int64          // bytes in one client frame (1009 past it)
@@ -53,6 +55,8 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server(s) for fan-out between nodes, e.g. nats://127.0.0.1:4222 (off: one node)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
 	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
@@ -97,6 +101,12 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	}
 	if c.TokenTTL < time.Second {
 		return Config{}, nil, errors.New("--token-ttl must be at least 1s")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return Config{}, nil, errors.New("--database-url must be a postgres:// URL")
+	}
+	if c.NATSURL != "" && c.DatabaseURL == "" {
+		return Config{}, nil, errors.New("--nats-url needs --database-url: nodes must share their storage")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, nil, errors.New("--tls-cert and --tls-key go together")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/config"
+	"securechat/app/natsbus"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
 	"securechat/app/web"
@@ -33,19 +36,37 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return cfg, rest, err
 }
 
-// services are the parts every command builds from the data folder.
+// backend is everything the services need from storage: SQLite by default,
+// PostgreSQL with --database-url.
+type backend interface {
+	accounts.Store
+	auth.SessionStore
+	auth.RevocationStore
+	chat.Store
+	Close() error
+}
+
+func openBackend(ctx context.Context, cfg config.Config) (backend, error) {
+	return sqlite.Open(ctx, cfg.Data)
+}
+
+// services are the parts every command builds from the configuration.
 type services struct {
-	db       *sqlite.DB
+	db       backend
 	accounts *accounts.Service
 	auth     *auth.Service
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string) (*services, error) {
-	db, err := sqlite.Open(ctx, cfg.Data)
+	envKeys := getenv(config.EnvPrefix + "TOKEN_KEYS")
+	if cfg.NATSURL != "" && envKeys == "" {
+		return nil, errors.New("several nodes need the same token keys: set SECURECHAT_TOKEN_KEYS on every node")
+	}
+	db, err := openBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := tokens.LoadKeys(getenv(config.EnvPrefix+"TOKEN_KEYS"), cfg.Data)
+	keys, err := tokens.LoadKeys(envKeys, cfg.Data)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -66,7 +87,16 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	defer svc.db.Close()
 
-	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, nil, chat.Limits{
+	var broker chat.Broker
+	if cfg.NATSURL != "" {
+		bus, err := natsbus.Connect(cfg.NATSURL, newNodeID(), log)
+		if err != nil {
+			return err
+		}
+		defer bus.Close()
+		broker = bus
+	}
+	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, broker, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
 		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 	}, time.Now, log)
@@ -129,4 +159,11 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newNodeID names this process on the bus, so it can ignore its own traffic.
+func newNodeID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
