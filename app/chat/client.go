@@ -83,6 +83,7 @@ func (c *Client) send(frame []byte) {
 		return
 	}
 	if len(c.queue) >= c.hub.limits.SendQueue {
+		c.hub.metrics.QueueDropped()
 		c.queueCloseLocked(CloseTryLater, true)
 		return
 	}

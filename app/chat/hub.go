@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"securechat/app/metrics"
 	"securechat/app/store"
 	"securechat/app/throttle"
 )
@@ -114,6 +115,7 @@ type Hub struct {
 	store     Store
 	sessions  Sessions
 	broker    Broker // nil on a single node
+	metrics   *metrics.Metrics
 	limits    Limits
 	rates     *throttle.Keyed // message rate per user
 	now       func() time.Time
@@ -138,18 +140,30 @@ type sendRequest struct {
 	msg  store.NewMessage
 }
 
-// NewHub returns a running hub. b is nil on a single node. Call Shutdown to stop it.
-func NewHub(s Store, sess Sessions, b Broker, lim Limits, now func() time.Time, log *slog.Logger) *Hub {
+// Deps are what a hub is built from.
+type Deps struct {
+	Store    Store
+	Sessions Sessions
+	Broker   Broker           // nil on a single node
+	Metrics  *metrics.Metrics // nil records nothing
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// NewHub returns a running hub. Call Shutdown to stop it.
+func NewHub(d Deps, lim Limits) *Hub {
+	s, b, now := d.Store, d.Broker, d.Now
 	h := &Hub{
 		store:     s,
-		sessions:  sess,
+		sessions:  d.Sessions,
 		broker:    b,
+		metrics:   d.Metrics,
 		limits:    lim,
 		rates:     throttle.NewKeyed(lim.MessageRate, now),
 		perUser:   make(map[string]int),
 		batchSize: min(persistBatch, max(1, lim.SendQueue/2)),
 		now:       now,
-		log:       log,
+		log:       d.Log,
 		rooms:     make(map[string]*room),
 		clients:   make(map[*Client]struct{}),
 		bySession: make(map[string]map[*Client]struct{}),
@@ -177,6 +191,7 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, p Peer) error {
 		return ErrClosed
 	}
 	defer h.wg.Done()
+	h.metrics.SocketOpened()
 	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
 	c.send(encodeWelcome(p.User))
 	if err := c.join(ctx, DefaultRoom, nil); err != nil {
@@ -184,6 +199,7 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, p Peer) error {
 	}
 	code := c.readLoop(ctx)
 	h.unregister(c)
+	h.metrics.SocketClosed(int(code))
 	h.log.Info("disconnect", "user", p.User, "code", code)
 	return nil
 }
@@ -369,6 +385,7 @@ func (h *Hub) persist(batch []sendRequest) {
 	// sender has gone.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	stored, err := h.store.AppendMessages(ctx, msgs)
 	if err != nil {
 		h.log.Error("store messages", "count", len(msgs), "err", err)
@@ -377,6 +394,7 @@ func (h *Hub) persist(batch []sendRequest) {
 		}
 		return
 	}
+	h.metrics.Stored(len(stored), time.Since(start))
 	for _, m := range stored {
 		if r := h.roomFor(m.Room); r != nil {
 			r.deliver(m)
@@ -529,8 +547,10 @@ func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, p Peer) error
 		return ErrClosed
 	}
 	defer h.wg.Done()
+	h.metrics.SocketOpened()
 	c.send([]byte("Welcome " + p.User + "!"))
-	c.readLoop(ctx)
+	code := c.readLoop(ctx)
 	h.unregister(c)
+	h.metrics.SocketClosed(int(code))
 	return nil
 }

@@ -113,12 +113,15 @@ func (r *room) fanOutLocked(m store.Message) {
 		return
 	}
 	frame := encodeMessage(m)
+	sent := 0
+	defer func() { r.hub.metrics.Delivered(sent) }()
 	for c, mb := range r.members {
 		if m.ID <= mb.liveFrom {
 			continue
 		}
 		if !mb.replaying {
 			c.send(frame)
+			sent++
 			continue
 		}
 		if len(mb.pending) >= r.hub.limits.SendQueue {

@@ -19,6 +19,7 @@ import (
 	"securechat/app/accounts"
 	"securechat/app/auth"
 	"securechat/app/chat"
+	"securechat/app/metrics"
 	"securechat/app/throttle"
 )
 
@@ -39,6 +40,7 @@ type Deps struct {
 	Static   fs.FS
 	Log      *slog.Logger
 	Now      func() time.Time
+	Metrics  *metrics.Metrics // nil records nothing
 }
 
 // Server holds the handlers' dependencies.

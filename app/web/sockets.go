@@ -81,6 +81,7 @@ func (s *Server) originAllowed(origin string, r *http.Request) bool {
 }
 
 func (s *Server) reject(c echo.Context, e *gateError) error {
+	s.deps.Metrics.Rejected(e.status)
 	s.log.Info("auth failure", "where", c.Path(), "status", e.status, "reason", e.reason, "remote", c.RealIP())
 	if e.status == http.StatusUnauthorized {
 		v := "Bearer"
@@ -104,8 +105,7 @@ func (s *Server) chatSocket(c echo.Context) error {
 func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, chat.Peer) error) error {
 	release, err := s.deps.Hub.Admit(id.User)
 	if errors.Is(err, chat.ErrTooManySockets) {
-		s.log.Info("auth failure", "where", c.Path(), "status", http.StatusTooManyRequests, "reason", "too many sockets", "user", id.User)
-		return c.String(http.StatusTooManyRequests, "too many open sockets for this user")
+		return s.reject(c, &gateError{http.StatusTooManyRequests, "too many open sockets for this user"})
 	}
 	if err != nil {
 		return c.String(http.StatusServiceUnavailable, "shutting down")

@@ -18,6 +18,7 @@ import (
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/config"
+	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
@@ -96,15 +97,26 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		defer bus.Close()
 		broker = bus
 	}
-	hub := chat.NewHub(svc.db, web.TokenPeers{Auth: svc.auth}, broker, chat.Limits{
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		m = metrics.New()
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	hub := chat.NewHub(chat.Deps{
+		Store: svc.db, Sessions: web.TokenPeers{Auth: svc.auth}, Broker: broker, Metrics: m, Now: time.Now, Log: log,
+	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
 		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
-	}, time.Now, log)
+	})
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
 	}, web.Deps{
-		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now,
+		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
 	})
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -166,4 +178,19 @@ func newNodeID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// serveMetrics serves Prometheus /metrics on its own listener, so it can stay
+// off the public address.
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestMetrics(t *testing.T) {
+	addr := freeAddr(t)
+	s := startServer(t, "", "--metrics-addr", addr)
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	a := s.dialBearer(s.token("alice", pw))
+	b := s.dialBearer(s.token("bob", pw))
+	a.until("joined", nil)
+	b.until("joined", nil)
+	a.send(map[string]any{"type": "send", "room": "general", "text": "counted"})
+	a.until("message", nil)
+	b.until("message", nil)
+	s.dial("/ws", nil) // a 401
+
+	metric := func(body, name string) float64 {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no %s in /metrics", name)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		if metric(body, "securechat_deliveries_total") >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := map[string]float64{
+		"securechat_sockets_open":                             2,
+		"securechat_handshakes_total":                         2,
+		"securechat_messages_in_total":                        1,
+		"securechat_deliveries_total":                         2,
+		`securechat_handshake_rejections_total{status="401"}`: 1,
+		"securechat_history_write_seconds_count":              1,
+	}
+	for name, v := range want {
+		if got := metric(body, name); got != v {
+			t.Errorf("%s = %v, want %v", name, got, v)
+		}
+	}
+	// The public address does not serve them.
+	resp, err := noRedirect(nil).Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Error("/metrics is served on the public address")
+	}
+}
