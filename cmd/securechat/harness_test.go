@@ -26,6 +26,7 @@ type testServer struct {
 	URL    string // http://127.0.0.1:PORT
 	Data   string
 	env    map[string]string
+	flags  []string // the server's flags, which its CLI commands share (--database-url)
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -47,7 +48,7 @@ func startServerEnv(t *testing.T, dir string, env map[string]string, flags ...st
 	if env == nil {
 		env = map[string]string{}
 	}
-	s := &testServer{t: t, Data: dir, env: env, done: make(chan error, 1)}
+	s := &testServer{t: t, Data: dir, env: env, flags: flags, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	log := newTestLog(t)
@@ -122,7 +123,14 @@ func (l *testLog) Write(p []byte) (int, error) {
 // operator would in another process, and returns its output.
 func (s *testServer) cli(stdin string, args ...string) (string, error) {
 	var out strings.Builder
-	err := run(context.Background(), append([]string{"--data", s.Data}, args...), s.getenv, strings.NewReader(stdin), &out, io.Discard)
+	var shared []string
+	for i := 0; i+1 < len(s.flags); i += 2 {
+		if s.flags[i] == "--database-url" {
+			shared = append(shared, s.flags[i], s.flags[i+1])
+		}
+	}
+	args = append(append([]string{"--data", s.Data}, shared...), args...)
+	err := run(context.Background(), args, s.getenv, strings.NewReader(stdin), &out, io.Discard)
 	return out.String(), err
 }
 

@@ -6,6 +6,8 @@
 //	securechat [flags] user passwd NAME
 //	securechat [flags] user delete NAME
 //	securechat [flags] keys rotate     put a new signing key first, keep the old ones for verification
+//	securechat keys new                print a fresh key (for SECURECHAT_TOKEN_KEYS)
+//	securechat --database-url URL migrate   bring the PostgreSQL schema up to date (nodes also do it at start)
 package main
 
 import (
@@ -16,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"securechat/app/store/postgres"
 )
 
 func main() {
@@ -45,7 +49,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCommand(cfg, rest[1:], stdout)
 	case "serve":
 		return serve(ctx, cfg, getenv, log, stdout)
+	case "migrate":
+		if cfg.DatabaseURL == "" {
+			return fmt.Errorf("migrate needs --database-url (SQLite migrates itself at start)")
+		}
+		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "schema is up to date")
+		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, user, keys)", rest[0])
+		return fmt.Errorf("unknown command %q (commands: serve, user, keys, migrate)", rest[0])
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"securechat/app/config"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
+	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
 	"securechat/app/web"
@@ -48,6 +49,9 @@ type backend interface {
 }
 
 func openBackend(ctx context.Context, cfg config.Config) (backend, error) {
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL)
+	}
 	return sqlite.Open(ctx, cfg.Data)
 }
 

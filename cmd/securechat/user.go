@@ -99,8 +99,16 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, err
 }
 
 func keysCommand(cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 1 && args[0] == "new" {
+		k, err := tokens.NewKey()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, k.String())
+		return nil
+	}
 	if len(args) != 1 || args[0] != "rotate" {
-		return errors.New("usage: securechat keys rotate")
+		return errors.New("usage: securechat keys new | keys rotate")
 	}
 	keys, err := tokens.RotateKeys(cfg.Data, 3)
 	if err != nil {
