@@ -1,0 +1,112 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"securechat/app/store"
+)
+
+// CreateUser adds an account; store.ErrExists if the name is taken.
+func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx,
+		`INSERT INTO users(name, password_hash, created_at) VALUES($1, $2, $3) RETURNING id`,
+		name, passwordHash, ms(now)).Scan(&id)
+	if isUnique(err) {
+		return store.User{}, store.ErrExists
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
+	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now}, nil
+}
+
+// UserByName finds an account; store.ErrNotFound if there is none.
+func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
+	var u store.User
+	err := s.pool.QueryRow(ctx,
+		`SELECT id, name, password_hash, created_at FROM users WHERE name = $1`, name).
+		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.User{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("find user: %w", err)
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+// ListUsers returns every account by name (without password hashes).
+func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	// COLLATE "C" orders by bytes, as SQLite does, whatever the database's locale.
+	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at FROM users ORDER BY name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []store.User
+	for rows.Next() {
+		var u store.User
+		if err := rows.Scan(&u.ID, &u.Name, &u.CreatedAt); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		u.CreatedAt = u.CreatedAt.UTC()
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// SetPasswordHash replaces a user's password hash and revokes all their sessions.
+func (s *DB) SetPasswordHash(ctx context.Context, userID int64, hash string, now time.Time) error {
+	return s.inTx(ctx, "set password", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		return revokeUserSessions(ctx, tx, userID, now)
+	})
+}
+
+// DeleteUser removes an account and revokes all its sessions.
+func (s *DB) DeleteUser(ctx context.Context, userID int64, now time.Time) error {
+	return s.inTx(ctx, "delete user", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		return revokeUserSessions(ctx, tx, userID, now)
+	})
+}
+
+// revokeUserSessions marks the user's live sessions revoked and records a
+// revocation for each. The sessions are marked first, taking their row locks,
+// and only then is the revocations lock taken (see lockRevocations): after it
+// the transaction waits for nothing but the sequence, so it cannot deadlock
+// with another revoker that holds the lock.
+func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID int64, now time.Time) error {
+	rows, err := tx.Query(ctx,
+		`UPDATE sessions SET revoked = true WHERE user_id = $1 AND NOT revoked RETURNING id`, userID)
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	return recordRevocations(ctx, tx, ids, now)
+}

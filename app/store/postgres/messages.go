@@ -1,0 +1,237 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"securechat/app/store"
+)
+
+// AppendMessages stores messages in one transaction, in order, and returns them
+// with their ids and per-room seqs.
+//
+// Several nodes append to the same room at once, and a node that follows a
+// room with MessagesAfter(last id it saw) must never find a message appear
+// later below that id. So within a room id order, seq order and commit order
+// must agree. Each room's row in rooms is the room's lock: the upsert that
+// reserves the batch's seqs locks it until commit, and only after all the
+// batch's rooms are locked are the ids drawn from the sequence. A second
+// appender to the room waits at its upsert until this transaction has
+// committed (and become visible: PostgreSQL releases locks after that), then
+// reserves seqs after ours and draws ids above ours.
+//
+// The rooms are locked in name order, so two batches that share rooms cannot
+// deadlock.
+func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error) {
+	if len(msgs) == 0 {
+		return []store.Message{}, nil
+	}
+	type roomBatch struct {
+		count   int64
+		lastTS  time.Time // rooms.last_activity ends at the room's last message, as in SQLite
+		nextSeq int64
+		lastID  int64
+	}
+	rooms := make(map[string]*roomBatch)
+	for _, m := range msgs {
+		r := rooms[m.Room]
+		if r == nil {
+			r = &roomBatch{}
+			rooms[m.Room] = r
+		}
+		r.count++
+		r.lastTS = m.TS
+	}
+	names := make([]string, 0, len(rooms))
+	for name := range rooms {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+
+	out := make([]store.Message, len(msgs))
+	err := s.inTx(ctx, "append messages", func(tx pgx.Tx) error {
+		// One round trip: a batch runs its statements in order, so the ids
+		// are drawn after every room lock is held.
+		b := &pgx.Batch{}
+		for _, name := range names {
+			r := rooms[name]
+			b.Queue(`INSERT INTO rooms(name, last_seq, last_activity) VALUES($1, $2, $3)
+				ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq + excluded.last_seq,
+					last_activity = excluded.last_activity
+				RETURNING last_seq`, name, r.count, ms(r.lastTS)).
+				QueryRow(func(row pgx.Row) error {
+					var last int64
+					if err := row.Scan(&last); err != nil {
+						return fmt.Errorf("reserve seqs in %s: %w", name, err)
+					}
+					r.nextSeq = last - r.count + 1
+					return nil
+				})
+		}
+		ids := make([]int64, 0, len(msgs))
+		b.Queue(`SELECT nextval('messages_id_seq') FROM generate_series(1, $1)`, len(msgs)).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				ids, err = pgx.AppendRows(ids, rows, pgx.RowTo[int64])
+				return err
+			})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if len(ids) != len(msgs) {
+			return fmt.Errorf("drew %d ids for %d messages", len(ids), len(msgs))
+		}
+		// The sequence hands them out increasing; sorting makes the
+		// assignment in call order independent of how rows came back.
+		slices.Sort(ids)
+
+		cols := struct {
+			id, seq  []int64
+			room     []string
+			user     []string
+			text     [][]byte
+			ts       []time.Time
+			roomName []string
+			roomLast []int64
+		}{}
+		for i, m := range msgs {
+			r := rooms[m.Room]
+			seq := r.nextSeq
+			r.nextSeq++
+			r.lastID = ids[i]
+			out[i] = store.Message{ID: ids[i], Seq: seq, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS}
+			cols.id = append(cols.id, ids[i])
+			cols.seq = append(cols.seq, seq)
+			cols.room = append(cols.room, m.Room)
+			cols.user = append(cols.user, m.User)
+			cols.text = append(cols.text, []byte(m.Text))
+			cols.ts = append(cols.ts, ms(m.TS))
+		}
+		for _, name := range names {
+			cols.roomName = append(cols.roomName, name)
+			cols.roomLast = append(cols.roomLast, rooms[name].lastID)
+		}
+		b = &pgx.Batch{}
+		b.Queue(`INSERT INTO messages(id, seq, room, user_name, text, ts)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[])`,
+			cols.id, cols.seq, cols.room, cols.user, cols.text, cols.ts).
+			Exec(func(pgconn.CommandTag) error { return nil })
+		b.Queue(`UPDATE rooms SET last_id = v.last_id FROM unnest($1::text[], $2::bigint[]) AS v(name, last_id)
+			WHERE rooms.name = v.name`, cols.roomName, cols.roomLast).
+			Exec(func(pgconn.CommandTag) error { return nil })
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecentMessages returns up to limit of a room's newest messages, oldest first.
+func (s *DB) RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error) {
+	return s.MessagesBefore(ctx, room, 0, limit)
+}
+
+// MessagesBefore returns up to limit messages of room with ids below before
+// (0: no bound), the newest of them, oldest first.
+func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user_name, text, ts FROM messages
+		WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, room, before, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	slices.Reverse(msgs)
+	return msgs, nil
+}
+
+// MessagesAfter returns up to limit messages of room with ids above after, oldest first.
+func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error) {
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user_name, text, ts FROM messages
+		WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3`, room, after, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read messages after %d: %w", after, err)
+	}
+	return msgs, nil
+}
+
+// sqlLimit maps a negative limit to no limit (NULL), which is what SQLite makes
+// of one; PostgreSQL would reject it.
+func sqlLimit(limit int) *int {
+	if limit < 0 {
+		return nil
+	}
+	return &limit
+}
+
+// TouchRoom records that a room exists (someone joined it) without changing its activity.
+func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) error {
+	_, err := s.pool.Exec(ctx,
+		`INSERT INTO rooms(name, last_activity) VALUES($1, $2) ON CONFLICT (name) DO NOTHING`, name, ms(now))
+	if err != nil {
+		return fmt.Errorf("record room %s: %w", name, err)
+	}
+	return nil
+}
+
+// Rooms returns every room anyone has joined, most recently active first.
+func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, last_id, last_activity FROM rooms ORDER BY last_activity DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Room
+	for rows.Next() {
+		var r store.Room
+		if err := rows.Scan(&r.Name, &r.LastID, &r.LastActivity); err != nil {
+			return nil, fmt.Errorf("list rooms: %w", err)
+		}
+		r.LastActivity = r.LastActivity.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	return out, nil
+}
+
+// RoomHead returns the id and seq of a room's newest message (zeros if it has none).
+func (s *DB) RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT last_id, last_seq FROM rooms WHERE name = $1`, room).Scan(&lastID, &lastSeq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read head of room %s: %w", room, err)
+	}
+	return lastID, lastSeq, nil
+}
+
+func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var text []byte
+		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.User, &text, &m.TS); err != nil {
+			return nil, err
+		}
+		m.Text = string(text)
+		m.TS = m.TS.UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
