@@ -416,9 +416,6 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 // sees each id once and in order. Joining a room again with since replays what
 // came after since and before the socket's live delivery began.
 func (c *Client) join(ctx context.Context, name string, since *int64) error {
-	if err := c.hub.store.TouchRoom(ctx, name, c.hub.now()); err != nil {
-		return err
-	}
 	var r *room
 	var m *member
 	var existed, ok bool

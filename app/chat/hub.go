@@ -45,8 +45,11 @@ const (
 	// one busy moment must not look like a socket falling behind.
 	persistBatch = 512
 	// presenceDelay coalesces presence frames: a crowd joining at once costs one
-	// frame per member, not one per join.
-	presenceDelay = 100 * time.Millisecond
+	// frame per member, not one per join. It grows with the room (one more
+	// presenceDelay per 100 members, at most maxPresenceDelay), because each
+	// frame carries the whole list to every member.
+	presenceDelay    = 100 * time.Millisecond
+	maxPresenceDelay = 2 * time.Second
 	// presenceHeartbeat is how often a node repeats its users in each room to
 	// the other nodes; presenceExpiry is when a silent node's users are dropped.
 	presenceHeartbeat = 2 * time.Second
@@ -478,6 +481,13 @@ func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
 	lastID, lastSeq, err := h.store.RoomHead(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	if lastSeq == 0 {
+		// Maybe a new room: record that it exists, for the room list. Only
+		// here, when the room comes into memory, not at every join.
+		if err := h.store.TouchRoom(ctx, name, h.now()); err != nil {
+			return nil, err
+		}
 	}
 	h.mu.Lock()
 	if r := h.rooms[name]; r != nil {

@@ -233,7 +233,8 @@ func (r *room) presenceFrame() []byte {
 // schedulePresence arranges one presence frame to every member shortly. Called with r.mu held.
 func (r *room) schedulePresence() {
 	if r.presenceTimer == nil && !r.retired {
-		r.presenceTimer = time.AfterFunc(presenceDelay, r.flushPresence)
+		delay := min(presenceDelay*time.Duration(1+len(r.members)/100), maxPresenceDelay)
+		r.presenceTimer = time.AfterFunc(delay, r.flushPresence)
 	}
 }
 
