@@ -1,0 +1,218 @@
+package main
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckLoopback(t *testing.T) {
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1", true},
+		{"127.5.6.7", true},
+		{"::1", true},
+		{"localhost", true},
+		{"LocalHost", true},
+		{"10.0.0.1", false},
+		{"192.168.1.10", false},
+		{"0.0.0.0", false},
+		{"::", false},
+		{"example.com", false},
+		{"localhost.example.com", false},
+		{"127.0.0.1.nip.io", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			if err := checkLoopback(tt.host); (err == nil) != tt.ok {
+				t.Errorf("checkLoopback(%q) = %v, want ok %v", tt.host, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestParseBaseURL(t *testing.T) {
+	tests := []struct {
+		raw     string
+		want    string // "" for refused
+		socket  string
+		spreads bool
+	}{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", "ws://127.0.0.1:8080/ws", true},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080", "ws://127.0.0.1:8080/ws", true},
+		{"ws://localhost:8001", "http://localhost:8001", "ws://localhost:8001/ws", false},
+		{"https://[::1]:8443", "https://[::1]:8443", "wss://[::1]:8443/ws", false},
+		{"http://127.0.0.2:8080", "http://127.0.0.2:8080", "ws://127.0.0.2:8080/ws", false},
+		{"http://10.1.2.3:8080", "", "", false},
+		{"http://example.com", "", "", false},
+		{"ftp://127.0.0.1", "", "", false},
+		{"http://127.0.0.1:8080/chat", "", "", false},
+		{"http://user:pw@127.0.0.1:8080", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			u, err := parseBaseURL(tt.raw)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("parseBaseURL(%q) = %v, want refused", tt.raw, u)
+				}
+				return
+			}
+			if err != nil || u.String() != tt.want {
+				t.Fatalf("parseBaseURL(%q) = %v, %v; want %s", tt.raw, u, err, tt.want)
+			}
+			if s := socketURL(u, "/ws"); s != tt.socket {
+				t.Errorf("socketURL = %s, want %s", s, tt.socket)
+			}
+			if spreadsSources(u) != tt.spreads {
+				t.Errorf("spreadsSources = %v, want %v", spreadsSources(u), tt.spreads)
+			}
+		})
+	}
+}
+
+func TestSourceSpreaderCycles(t *testing.T) {
+	var s sourceSpreader
+	want := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)}
+	for i, w := range want {
+		if ip := s.nextIP(); !ip.Equal(w) {
+			t.Errorf("address %d = %v, want %v", i, ip, w)
+		}
+	}
+	for range sourceSpreadCount - 3 {
+		s.nextIP()
+	}
+	if ip := s.nextIP(); !ip.Equal(net.IPv4(127, 0, 0, 250)) {
+		t.Errorf("address 250 = %v, want 127.0.0.250", ip)
+	}
+	if ip := s.nextIP(); !ip.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Errorf("address 251 = %v, want 127.0.0.1 again", ip)
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    string
+		wantErr string // substring; "" for success
+		check   func(t *testing.T, o *options)
+	}{
+		{name: "hold defaults spread 10 sockets a user", args: "hold -n 95", check: func(t *testing.T, o *options) {
+			if o.users != 10 || o.base.String() != defaultURL || o.concurrency != 64 {
+				t.Errorf("users %d url %s c %d", o.users, o.base, o.concurrency)
+			}
+		}},
+		{name: "explicit users", args: "hold -n 100 -users 3", check: func(t *testing.T, o *options) {
+			if o.users != 3 {
+				t.Errorf("users %d", o.users)
+			}
+		}},
+		{name: "fanout counts senders and receivers in every room", args: "fanout -rooms 4 -receivers 10 -senders 2 -rate 10 -duration 2s -per-user 20", check: func(t *testing.T, o *options) {
+			if o.socketCount() != 48 || o.users != 3 || o.budget() != 20 || o.roomName(3) != "general-3" {
+				t.Errorf("sockets %d users %d budget %d room %s", o.socketCount(), o.users, o.budget(), o.roomName(3))
+			}
+		}},
+		{name: "seed defaults", args: "fanout -target seed", check: func(t *testing.T, o *options) {
+			if o.base.String() != defaultSeedURL || o.userPrefix != "bench" || o.password != "bench" {
+				t.Errorf("url %s prefix %s password %s", o.base, o.userPrefix, o.password)
+			}
+		}},
+		{name: "storm defaults to 10 users", args: "storm -rate 5", check: func(t *testing.T, o *options) {
+			if o.users != 10 {
+				t.Errorf("users %d", o.users)
+			}
+		}},
+		{name: "remote target refused", args: "hold -url http://192.0.2.1:8080", wantErr: "not loopback"},
+		{name: "unknown mode", args: "flood", wantErr: "unknown mode"},
+		{name: "no mode", args: "", wantErr: "no mode"},
+		{name: "seed has one room", args: "fanout -target seed -rooms 2", wantErr: "one room"},
+		{name: "seed users cannot be created", args: "hold -target seed -create-users", wantErr: "fixed users"},
+		{name: "creating users needs the binary", args: "users -users 5", wantErr: "-server-bin"},
+		{name: "bad room name", args: "fanout -room Big", wantErr: "a-z"},
+		{name: "zero rate", args: "fanout -rate 0", wantErr: "-rate"},
+		{name: "unbounded hold", args: "hold -hold 1000h", wantErr: "-hold"},
+		{name: "text over the server's limit", args: "fanout -size 5000", wantErr: "-size"},
+		{name: "stray argument", args: "hold extra", wantErr: "unexpected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(strings.Fields(tt.args), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o)
+		})
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	tests := []struct {
+		name, status string
+		want         int64
+		ok           bool
+	}{
+		{"typical", "Name:\tsc\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nRssAnon:\t 1 kB\n", 12345, true},
+		{"no VmRSS (kernel thread)", "Name:\tkthreadd\nState:\tS\n", 0, false},
+		{"odd unit", "VmRSS:\t 12 MB\n", 0, false},
+		{"not a number", "VmRSS:\t twelve kB\n", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseVmRSS([]byte(tt.status))
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Errorf("parseVmRSS = %d, %v; want %d ok %v", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestVerdictIgnoresTiming(t *testing.T) {
+	o := &options{mode: "fanout", rooms: 1, receivers: 10, senders: 1}
+	slow := &fanoutResult{Sent: 10, Acked: 10, Expected: 100, Delivered: 100,
+		Latency: latencySummary{P99Ms: 60_000, MaxMs: 90_000}}
+	if p := verdict(o, &report{Fanout: slow}); len(p) != 0 {
+		t.Errorf("slow but complete run has problems: %v", p)
+	}
+	lossy := *slow
+	lossy.Delivered, lossy.Missing = 99, 1
+	if p := verdict(o, &report{Fanout: &lossy}); len(p) != 1 || !strings.Contains(p[0], "lost") {
+		t.Errorf("one lost delivery with -max-loss 0: problems %v", p)
+	}
+	o.maxLossPct = 5
+	if p := verdict(o, &report{Fanout: &lossy}); len(p) != 0 {
+		t.Errorf("1%% loss under -max-loss 5: problems %v", p)
+	}
+}
+
+func TestParseProcStatCPU(t *testing.T) {
+	tests := []struct {
+		name, stat string
+		want       time.Duration
+		ok         bool
+	}{
+		{"typical", "1234 (securechat) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 0", 3 * time.Second, true},
+		{"name with spaces and parentheses", "77 (a (b) c) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0", 100 * time.Millisecond, true},
+		{"no name", "1234 securechat S 1", 0, false},
+		{"short", "1 (x) S 1 2 3", 0, false},
+		{"not numbers", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 a b", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseProcStatCPU(tt.stat)
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Errorf("parseProcStatCPU = %v, %v; want %v ok %v", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
