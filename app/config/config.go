@@ -56,7 +56,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server(s) for fan-out between nodes, e.g. nats://127.0.0.1:4222 (off: one node)")
-	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… (or host=… dbname=…) to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
 	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
@@ -102,8 +102,8 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	if c.TokenTTL < time.Second {
 		return Config{}, nil, errors.New("--token-ttl must be at least 1s")
 	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		return Config{}, nil, errors.New("--database-url must be a postgres:// URL")
+	if scheme, _, ok := strings.Cut(c.DatabaseURL, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+		return Config{}, nil, errors.New("--database-url must be a postgres:// URL or a key=value connection string")
 	}
 	if c.NATSURL != "" && c.DatabaseURL == "" {
 		return Config{}, nil, errors.New("--nats-url needs --database-url: nodes must share their storage")

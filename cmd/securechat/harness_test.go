@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"securechat/app/store/postgres/pgtest"
 )
 
 // testServer is the real securechat, started through run() on a loopback port
@@ -61,7 +63,8 @@ func startServerEnv(t *testing.T, dir string, env map[string]string, flags ...st
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil {
-		t.Fatalf("server did not start: %v", err)
+		s.cancel = nil
+		t.Fatalf("server did not start: %v", <-s.done)
 	}
 	m := regexp.MustCompile(`(https?://\S+)`).FindString(line)
 	if m == "" {
@@ -325,6 +328,8 @@ func (c *wsClient) closeCode(wait time.Duration) (int, time.Duration) {
 	}
 }
 
+// TestMain shares one throwaway PostgreSQL cluster among the tests that need
+// one (started on first use).
 func TestMain(m *testing.M) {
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }

@@ -46,12 +46,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 // Migrate brings the schema of the database named by dsn up to date and
 // disconnects; it is what `securechat migrate` runs before the nodes start.
 func Migrate(ctx context.Context, dsn string) error {
-	conn, err := pgx.Connect(ctx, dsn)
+	// A pool, not pgx.Connect, so that the DSN the nodes use, pool settings
+	// and all, works here too.
+	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
+		return fmt.Errorf("open database: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	return migrate(ctx, conn)
+	defer pool.Close()
+	return migrate(ctx, pool)
 }
 
 // Close closes the connections.
@@ -114,8 +116,8 @@ var migrations = []string{
 // an arbitrary constant ("securech" in ASCII) no other code uses.
 const migrationLock int64 = 0x7365637572656368
 
-// execer is what migrate needs: a pool or a single connection.
-type execer interface {
+// beginner starts transactions: a pool or a connection.
+type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
@@ -125,7 +127,7 @@ type execer interface {
 // which they find nothing left to do (each statement under READ COMMITTED
 // sees what committed before it began). PostgreSQL's DDL is transactional, so
 // a failure leaves the schema as it was.
-func migrate(ctx context.Context, db execer) error {
+func migrate(ctx context.Context, db beginner) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: begin: %w", err)

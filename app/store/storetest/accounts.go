@@ -1,0 +1,119 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"securechat/app/store"
+)
+
+var userCases = []scenario{
+	{"create and find", func(t *testing.T, e *env) {
+		u, err := e.CreateUser(e.ctx, "alice", "hash-1", base)
+		must(t, err, "create alice")
+		if u.ID <= 0 || u.Name != "alice" || u.PasswordHash != "hash-1" || !stored(u.CreatedAt).Equal(stored(base)) {
+			t.Errorf("CreateUser = %+v; want a positive id, alice, hash-1, %v", u, base)
+		}
+		got, err := e.UserByName(e.ctx, "alice")
+		must(t, err, "find alice")
+		if got.ID != u.ID || got.Name != "alice" || got.PasswordHash != "hash-1" {
+			t.Errorf("UserByName = %+v; want id %d, alice, hash-1", got, u.ID)
+		}
+		checkTime(t, "CreatedAt", got.CreatedAt, base)
+	}},
+
+	{"duplicate name", func(t *testing.T, e *env) {
+		_, err := e.CreateUser(e.ctx, "alice", "hash-1", base)
+		must(t, err, "create alice")
+		if _, err := e.CreateUser(e.ctx, "alice", "hash-2", at(time.Minute)); !errors.Is(err, store.ErrExists) {
+			t.Errorf("second CreateUser(alice) = %v; want ErrExists", err)
+		}
+		got, err := e.UserByName(e.ctx, "alice")
+		must(t, err, "find alice")
+		if got.PasswordHash != "hash-1" {
+			t.Errorf("the failed create changed alice's hash to %q", got.PasswordHash)
+		}
+	}},
+
+	{"missing user", func(t *testing.T, e *env) {
+		_, err := e.CreateUser(e.ctx, "alice", "hash-1", base)
+		must(t, err, "create alice")
+		for _, name := range []string{"bob", "alic", "alice ", ""} {
+			if _, err := e.UserByName(e.ctx, name); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("UserByName(%q) = %v; want ErrNotFound", name, err)
+			}
+		}
+	}},
+
+	{"list by name", func(t *testing.T, e *env) {
+		users, err := e.ListUsers(e.ctx)
+		must(t, err, "list no users")
+		if len(users) != 0 {
+			t.Errorf("ListUsers on an empty store = %+v", users)
+		}
+		ids := map[string]int64{}
+		for i, name := range []string{"carol", "alice", "bob_2", "bob-1", "bob"} {
+			u, err := e.CreateUser(e.ctx, name, "hash-"+name, at(time.Duration(i)*time.Second))
+			must(t, err, "create "+name)
+			ids[name] = u.ID
+		}
+		users, err = e.ListUsers(e.ctx)
+		must(t, err, "list users")
+		var names []string
+		seen := map[int64]bool{}
+		for _, u := range users {
+			names = append(names, u.Name)
+			if u.ID != ids[u.Name] || seen[u.ID] {
+				t.Errorf("ListUsers has %s with id %d; created with %d", u.Name, u.ID, ids[u.Name])
+			}
+			seen[u.ID] = true
+		}
+		// Byte order, as both SQLite and PostgreSQL's "C" collation sort.
+		if want := []string{"alice", "bob", "bob-1", "bob_2", "carol"}; !slices.Equal(names, want) {
+			t.Errorf("ListUsers names = %v; want %v", names, want)
+		}
+		checkTime(t, "carol's CreatedAt", users[len(users)-1].CreatedAt, base)
+	}},
+
+	{"set password", func(t *testing.T, e *env) {
+		u, err := e.CreateUser(e.ctx, "alice", "hash-1", base)
+		must(t, err, "create alice")
+		must(t, e.SetPasswordHash(e.ctx, u.ID, "hash-2", at(time.Minute)), "set alice's password")
+		got, err := e.UserByName(e.ctx, "alice")
+		must(t, err, "find alice")
+		if got.PasswordHash != "hash-2" || got.ID != u.ID {
+			t.Errorf("after SetPasswordHash: %+v; want id %d, hash-2", got, u.ID)
+		}
+		if err := e.SetPasswordHash(e.ctx, u.ID+1000, "hash-3", at(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SetPasswordHash(unknown id) = %v; want ErrNotFound", err)
+		}
+	}},
+
+	{"delete", func(t *testing.T, e *env) {
+		alice, err := e.CreateUser(e.ctx, "alice", "hash-1", base)
+		must(t, err, "create alice")
+		_, err = e.CreateUser(e.ctx, "bob", "hash-b", base)
+		must(t, err, "create bob")
+		must(t, e.DeleteUser(e.ctx, alice.ID, at(time.Minute)), "delete alice")
+		if _, err := e.UserByName(e.ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UserByName(deleted alice) = %v; want ErrNotFound", err)
+		}
+		users, err := e.ListUsers(e.ctx)
+		must(t, err, "list users")
+		if len(users) != 1 || users[0].Name != "bob" {
+			t.Errorf("ListUsers after deleting alice = %+v; want only bob", users)
+		}
+		if err := e.DeleteUser(e.ctx, alice.ID, at(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteUser(alice again) = %v; want ErrNotFound", err)
+		}
+		// The name is free again, and the new account is a new user: old
+		// sessions and tokens must not carry over to it.
+		again, err := e.CreateUser(e.ctx, "alice", "hash-new", at(2*time.Minute))
+		must(t, err, "create alice again")
+		if again.ID == alice.ID {
+			t.Errorf("re-created alice reuses id %d", alice.ID)
+		}
+	}},
+}

@@ -1,0 +1,135 @@
+// Package storetest is the conformance suite every storage back end passes, so
+// that the services behave the same on each. A back end's test runs it:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) func() storetest.Store {
+//			where := newEmptyDatabase(t) // removed by a t.Cleanup
+//			return func() storetest.Store { return openHandle(t, where) }
+//		})
+//	}
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"securechat/app/store"
+)
+
+// Store is every method a back end provides; the services each use a subset.
+type Store interface {
+	CreateUser(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error)
+	UserByName(ctx context.Context, name string) (store.User, error)
+	ListUsers(ctx context.Context) ([]store.User, error)
+	SetPasswordHash(ctx context.Context, userID int64, hash string, now time.Time) error
+	DeleteUser(ctx context.Context, userID int64, now time.Time) error
+
+	CreateSession(ctx context.Context, s store.Session) error
+	LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error)
+	ExtendSession(ctx context.Context, sessionID string, exp time.Time) error
+	RevokeSession(ctx context.Context, sessionID string, now time.Time) error
+	LastRevocation(ctx context.Context) (int64, error)
+	RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocation, error)
+
+	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
+	RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error)
+	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
+	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
+	TouchRoom(ctx context.Context, name string, now time.Time) error
+	Rooms(ctx context.Context) ([]store.Room, error)
+	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
+
+	Close() error
+}
+
+// NewDB makes an empty database for one test and returns open, which opens a
+// new handle on that database each time it is called: separate handles are
+// what separate server nodes (or the CLI beside a server) are, so they must
+// not share connections. Both fail t on error. Run calls open only from the
+// test's goroutine, and closes each handle it opens; NewDB removes the
+// database with t.Cleanup (which runs after those closes). NewDB is called
+// from parallel tests.
+type NewDB func(t *testing.T) (open func() Store)
+
+// Run runs the suite, each case on a database of its own.
+func Run(t *testing.T, newDB NewDB) {
+	for _, group := range []struct {
+		name  string
+		cases []scenario
+	}{
+		{"Users", userCases},
+		{"Sessions", sessionCases},
+		{"Revocations", revocationCases},
+		{"Messages", messageCases},
+		{"Rooms", roomCases},
+		{"Concurrent", concurrentCases},
+	} {
+		t.Run(group.name, func(t *testing.T) {
+			for _, sc := range group.cases {
+				t.Run(sc.name, func(t *testing.T) {
+					t.Parallel()
+					sc.run(t, newEnv(t, newDB))
+				})
+			}
+		})
+	}
+}
+
+// scenario is one case: a fresh database and what to do with it.
+type scenario struct {
+	name string
+	run  func(t *testing.T, e *env)
+}
+
+// env is what a scenario works with: a first handle, and a way to open more.
+type env struct {
+	Store
+	ctx  context.Context
+	open func() Store
+}
+
+func newEnv(t *testing.T, newDB NewDB) *env {
+	t.Helper()
+	e := &env{ctx: t.Context(), open: newDB(t)}
+	e.Store = e.handle(t)
+	return e
+}
+
+// handle opens another handle on the scenario's database, closed when t ends.
+func (e *env) handle(t *testing.T) Store {
+	t.Helper()
+	s := e.open()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// base is the scenarios' clock. Its nanoseconds check that times are kept to
+// the millisecond, like SQLite's.
+var base = time.Date(2030, 1, 2, 3, 4, 5, 678_901_234, time.UTC)
+
+// at is base plus d.
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+// stored is what a back end gives back for a time it stored.
+func stored(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
+
+// checkTime fails t unless got is want as stored: to the millisecond, in UTC.
+func checkTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(stored(want)) || got.Location() != time.UTC {
+		t.Errorf("%s = %v; want %v (UTC, to the millisecond)", what, got, stored(want))
+	}
+}
+
+// must fails t now if err is not nil.
+func must(t *testing.T, err error, doing string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", doing, err)
+	}
+}
