@@ -28,7 +28,7 @@ func TestNormalizeName(t *testing.T) {
 }
 
 func TestHasherRoundTrip(t *testing.T) {
-	h := NewHasher()
+	h := NewHasher(0)
 	ctx := context.Background()
 	enc, err := h.Hash(ctx, "correct horse")
 	if err != nil {

@@ -28,15 +28,26 @@ const (
 // ErrMalformedHash means a stored hash could not be parsed.
 var ErrMalformedHash = errors.New("malformed password hash")
 
-// Hasher hashes and verifies passwords with argon2id, at most GOMAXPROCS at a
+// Hasher hashes and verifies passwords with argon2id, a bounded number at a
 // time, so a storm of logins queues here instead of starving the chat.
 type Hasher struct {
 	slots chan struct{}
 }
 
-// NewHasher returns a Hasher bounded to GOMAXPROCS concurrent hashes.
-func NewHasher() *Hasher {
-	return &Hasher{slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+// NewHasher returns a Hasher that runs at most n hashes at once; n <= 0 means
+// DefaultHashConcurrency.
+func NewHasher(n int) *Hasher {
+	if n <= 0 {
+		n = DefaultHashConcurrency()
+	}
+	return &Hasher{slots: make(chan struct{}, n)}
+}
+
+// DefaultHashConcurrency is half of GOMAXPROCS, at least one: a login storm
+// may take half the processors, never all of them (the issue asked for a bound
+// of GOMAXPROCS; on two cores that let logins take the chat's whole machine).
+func DefaultHashConcurrency() int {
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
+
+	"securechat/app/store"
 )
 
 // Client is one socket. Its read loop runs in the goroutine that called
@@ -391,7 +393,11 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 		c.hub.leave(c, f.Room)
 		return nil
 	case "history":
-		msgs, err := c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
+		var msgs []store.Message
+		err := offload(ctx, func(ctx context.Context) (err error) {
+			msgs, err = c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -400,7 +406,11 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 	case "refresh":
 		return c.refresh(ctx, f.Token)
 	case "rooms":
-		rooms, err := c.hub.store.Rooms(ctx)
+		var rooms []store.Room
+		err := offload(ctx, func(ctx context.Context) (err error) {
+			rooms, err = c.hub.store.Rooms(ctx)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -416,6 +426,9 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 // sees each id once and in order. Joining a room again with since replays what
 // came after since and before the socket's live delivery began.
 func (c *Client) join(ctx context.Context, name string, since *int64) error {
+	if since == nil {
+		return c.joinRecent(ctx, name)
+	}
 	var r *room
 	var m *member
 	var existed, ok bool
@@ -430,7 +443,11 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 	c.rooms[name] = struct{}{}
 	c.mu.Unlock()
 
-	last, err := c.replay(ctx, name, since, existed, m.liveFrom)
+	var last int64
+	err := offload(ctx, func(ctx context.Context) (err error) {
+		last, err = c.replay(ctx, name, *since, existed, m.liveFrom)
+		return err
+	})
 	if err != nil {
 		// Nothing was promised yet: take the membership back and report.
 		if !existed {
@@ -449,30 +466,39 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 	return nil
 }
 
-// replay sends history for a join and returns the highest id it covered.
-func (c *Client) replay(ctx context.Context, name string, since *int64, existed bool, liveFrom int64) (int64, error) {
-	if since == nil {
-		if existed {
-			return liveFrom, nil
-		}
-		msgs, err := c.hub.store.MessagesBefore(ctx, name, 0, historyOnJoin)
+// joinRecent joins without since: the room's recent history comes from
+// memory, queued in the same step that makes the socket a member, so it needs
+// no store query and no replay.
+func (c *Client) joinRecent(ctx context.Context, name string) error {
+	for {
+		r, err := c.hub.openRoom(ctx, name)
 		if err != nil {
-			return 0, err
+			return fmt.Errorf("join %s: %w", name, err)
 		}
-		c.send(encodeHistory(name, msgs))
-		if len(msgs) == 0 {
-			return 0, nil
+		last, ok := r.joinLive(c)
+		if !ok {
+			continue // retired meanwhile: open it again
 		}
-		return msgs[len(msgs)-1].ID, nil
+		c.mu.Lock()
+		c.rooms[name] = struct{}{}
+		c.mu.Unlock()
+		c.send(encodeJoined(name, last))
+		c.send(r.presenceFrame())
+		return nil
 	}
-	last := *since
+}
+
+// replay sends every message of room after since and returns the highest id
+// it covered. For a socket already in the room (existed) it sends only what
+// came before its live delivery began.
+func (c *Client) replay(ctx context.Context, name string, since int64, existed bool, liveFrom int64) (int64, error) {
+	last := since
 	for {
 		msgs, err := c.hub.store.MessagesAfter(ctx, name, last, maxHistory)
 		if err != nil {
 			return 0, err
 		}
 		if existed {
-			// Only what came before live delivery began; the rest was sent live.
 			n := 0
 			for n < len(msgs) && msgs[n].ID <= liveFrom {
 				n++
@@ -497,7 +523,11 @@ func (c *Client) replay(ctx context.Context, name string, since *int64, existed 
 }
 
 func (c *Client) refresh(ctx context.Context, token string) error {
-	p, err := c.hub.sessions.Refresh(ctx, token)
+	var p Peer
+	err := offload(ctx, func(ctx context.Context) (err error) {
+		p, err = c.hub.sessions.Refresh(ctx, token)
+		return err
+	})
 	if err != nil {
 		return badFrame("bad_token", "that token does not authenticate")
 	}
@@ -531,4 +561,19 @@ func (c *Client) roomNames() []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// storeTimeout bounds one store call made for a socket.
+const storeTimeout = 10 * time.Second
+
+// offload runs a store call on a goroutine of its own and waits for it. The
+// store's call stacks are deep (SQLite is translated C); run on a socket's
+// long-lived reader goroutine they would leave its stack grown for as long as
+// the socket lives, and with thousands of sockets that is most of the memory.
+func offload(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	return <-done
 }

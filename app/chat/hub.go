@@ -115,14 +115,14 @@ var (
 
 // Hub owns the clients and rooms.
 type Hub struct {
-	store     Store
-	sessions  Sessions
-	broker    Broker // nil on a single node
-	metrics   *metrics.Metrics
-	limits    Limits
-	rates     *throttle.Keyed // message rate per user
-	now       func() time.Time
-	log       *slog.Logger
+	store    Store
+	sessions Sessions
+	broker   Broker // nil on a single node
+	metrics  *metrics.Metrics
+	limits   Limits
+	rates    *throttle.Keyed // message rate per user
+	now      func() time.Time
+	log      *slog.Logger
 
 	mu        sync.Mutex
 	closed    bool
@@ -478,23 +478,24 @@ func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
 	if r := h.roomFor(name); r != nil {
 		return r, nil
 	}
-	lastID, lastSeq, err := h.store.RoomHead(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if lastSeq == 0 {
+	var recent []store.Message
+	err := offload(ctx, func(ctx context.Context) (err error) {
+		if recent, err = h.store.MessagesBefore(ctx, name, 0, historyOnJoin); err != nil || len(recent) > 0 {
+			return err
+		}
 		// Maybe a new room: record that it exists, for the room list. Only
 		// here, when the room comes into memory, not at every join.
-		if err := h.store.TouchRoom(ctx, name, h.now()); err != nil {
-			return nil, err
-		}
+		return h.store.TouchRoom(ctx, name, h.now())
+	})
+	if err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	if r := h.rooms[name]; r != nil {
 		h.mu.Unlock()
 		return r, nil
 	}
-	r := newRoom(name, h, lastID, lastSeq)
+	r := newRoom(name, h, recent)
 	h.rooms[name] = r
 	h.mu.Unlock()
 	if h.broker != nil {

@@ -32,6 +32,12 @@ type room struct {
 	// gap (another node's message not yet heard) is filled from the store.
 	lastSeq int64
 	lastID  int64
+
+	// recent holds at least the newest historyOnJoin messages (up to twice
+	// that, trimmed in bulk), so a join needs no store query; recentFrame is
+	// the encoded history frame of the newest historyOnJoin, built on demand.
+	recent      []store.Message
+	recentFrame []byte
 }
 
 // remoteUsers is another node's user list for the room, and when it was heard.
@@ -53,9 +59,36 @@ type pendingFrame struct {
 	data []byte
 }
 
-func newRoom(name string, h *Hub, lastID, lastSeq int64) *room {
-	return &room{name: name, hub: h, members: make(map[*Client]*member), counts: make(map[string]int),
-		remote: make(map[string]remoteUsers), lastID: lastID, lastSeq: lastSeq}
+// newRoom returns a room whose newest stored messages are recent (oldest first).
+func newRoom(name string, h *Hub, recent []store.Message) *room {
+	r := &room{name: name, hub: h, members: make(map[*Client]*member), counts: make(map[string]int),
+		remote: make(map[string]remoteUsers), recent: recent}
+	if n := len(recent); n > 0 {
+		r.lastID, r.lastSeq = recent[n-1].ID, recent[n-1].Seq
+	}
+	return r
+}
+
+// joinLive makes c a live member and queues the recent history to it in the
+// same step, so no message falls between the history and the live ones. It
+// returns the last id the history covers; ok is false if the room was retired.
+func (r *room) joinLive(c *Client) (last int64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.retired {
+		return 0, false
+	}
+	if m, existed := r.members[c]; existed {
+		return m.liveFrom, true
+	}
+	r.members[c] = &member{liveFrom: r.lastID}
+	r.counts[c.peer.User]++
+	r.schedulePresence()
+	if r.recentFrame == nil {
+		r.recentFrame = encodeHistory(r.name, r.recent[max(0, len(r.recent)-historyOnJoin):])
+	}
+	c.send(r.recentFrame)
+	return r.lastID, true
 }
 
 // deliver sends a stored message to every member, in Seq order, once.
@@ -109,6 +142,11 @@ func (r *room) fillLocked(seq int64) {
 // delivered when the replay ran) is skipped by the liveFrom check.
 func (r *room) fanOutLocked(m store.Message) {
 	r.lastSeq, r.lastID = m.Seq, m.ID
+	r.recent = append(r.recent, m)
+	if len(r.recent) >= 2*historyOnJoin {
+		r.recent = append(r.recent[:0:0], r.recent[len(r.recent)-historyOnJoin:]...)
+	}
+	r.recentFrame = nil
 	if len(r.members) == 0 {
 		return
 	}

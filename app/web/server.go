@@ -90,8 +90,15 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		// The token endpoint and the sockets take no cookie-authenticated form posts.
-		Skipper:        func(c echo.Context) bool { return c.Path() == "/token" || c.Path() == "/token/refresh" },
+		// The token endpoints take no cookie; the sockets, health check and
+		// assets are GETs with no form to protect (and no cookie to mint for).
+		Skipper: func(c echo.Context) bool {
+			switch c.Path() {
+			case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
+				return true
+			}
+			return false
+		},
 		TokenLookup:    "form:" + csrfField,
 		CookieName:     "_csrf",
 		CookiePath:     "/",

@@ -110,13 +110,20 @@ func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Co
 	if err != nil {
 		return c.String(http.StatusServiceUnavailable, "shutting down")
 	}
-	defer release()
 	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
+		release()
 		// The upgrader has already answered with a 4xx.
 		return nil
 	}
-	serve(c.Request().Context(), conn, peer(id))
+	// The socket gets a goroutine of its own and the handler returns at once:
+	// the handler's goroutine grew its stack checking the token, and would
+	// keep it for the socket's whole life. The request's context ends with
+	// the handler, so the socket does not use it.
+	go func() {
+		defer release()
+		serve(context.Background(), conn, peer(id))
+	}()
 	return nil
 }
 

@@ -46,6 +46,10 @@ func TestRoomsFanOutOnlyToMembers(t *testing.T) {
 	}
 	// After leaving, bob gets nothing more from dev.
 	b.send(map[string]any{"type": "leave", "room": "dev"})
+	// The leave has taken effect when alice sees dev without bob.
+	a.until("presence", func(f map[string]any) bool {
+		return f["room"] == "dev" && slices.Equal(toStrings(f["users"]), []string{"alice"})
+	})
 	a.send(map[string]any{"type": "send", "room": "dev", "text": "bob has left"})
 	a.until("message", func(f map[string]any) bool { return f["text"] == "bob has left" })
 	a.send(map[string]any{"type": "send", "room": "general", "text": "marker"})

@@ -81,7 +81,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		db.Close()
 		return nil, err
 	}
-	acc := accounts.NewService(db, accounts.NewHasher(), time.Now)
+	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency), time.Now)
 	return &services{db: db, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
 }
 
