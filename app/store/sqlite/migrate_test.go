@@ -1,0 +1,33 @@
+package sqlite
+
+import (
+	"context"
+	"sync"
+	"testing"
+)
+
+// TestOpenConcurrently opens one fresh folder from several handles at once,
+// as a server and `securechat user add` started together do.
+func TestOpenConcurrently(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := Open(context.Background(), dir)
+			if err == nil {
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
