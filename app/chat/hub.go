@@ -47,9 +47,11 @@ const (
 	// presenceDelay coalesces presence frames: a crowd joining at once costs one
 	// frame per member, not one per join. It grows with the room (one more
 	// presenceDelay per 100 members, at most maxPresenceDelay), because each
-	// frame carries the whole list to every member.
+	// frame carries the whole list to every member: in a room of 10,000 that
+	// is a megabyte per member per frame, so such a room hears of joins and
+	// leaves about every 10 s. A joiner always gets the list at once.
 	presenceDelay    = 100 * time.Millisecond
-	maxPresenceDelay = 2 * time.Second
+	maxPresenceDelay = 15 * time.Second
 	// presenceHeartbeat is how often a node repeats its users in each room to
 	// the other nodes; presenceExpiry is when a silent node's users are dropped.
 	presenceHeartbeat = 2 * time.Second

@@ -63,7 +63,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		log:  deps.Log,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize:   1024,
+			ReadBufferSize:   512, // frames are small; a larger one is read in pieces
 			WriteBufferSize:  4096,
 			WriteBufferPool:  &sync.Pool{},
 			// The gate has already checked the Origin of cookie-authenticated
