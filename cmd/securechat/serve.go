@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"securechat"
@@ -184,8 +185,8 @@ func newNodeID() string {
 	return hex.EncodeToString(b)
 }
 
-// serveMetrics serves Prometheus /metrics on its own listener, so it can stay
-// off the public address.
+// serveMetrics serves Prometheus /metrics, and Go's profiles under
+// /debug/pprof/, on their own listener, so they stay off the public address.
 func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -193,6 +194,9 @@ func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
