@@ -237,6 +237,8 @@
         const r = rooms.get(f.room);
         if (!r) break;
         r.users = Array.isArray(f.users) ? f.users : [];
+        // A large room lists some of its users and counts them all.
+        r.userCount = Number.isInteger(f.count) ? f.count : r.users.length;
         if (f.room === current) dirty.online = true;
         break;
       }
@@ -500,9 +502,12 @@
   function renderOnline() {
     const r = rooms.get(current);
     const users = r ? r.users : [];
-    ui.online.replaceChildren(...users.map((u) => el("li", u === me ? "self" : "", u)));
-    ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + current), " (" + users.length + ")");
-    ui.onlineSummary.textContent = users.length ? users.length + " online: " + users.join(", ") : "";
+    const count = r && r.userCount > users.length ? r.userCount : users.length;
+    const more = count - users.length;
+    ui.online.replaceChildren(...users.map((u) => el("li", u === me ? "self" : "", u)),
+      ...(more > 0 ? [el("li", "more", "and " + more + " more")] : []));
+    ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + current), " (" + count + ")");
+    ui.onlineSummary.textContent = count ? count + " online: " + users.join(", ") + (more > 0 ? " and " + more + " more" : "") : "";
   }
 
   function announce(text) {

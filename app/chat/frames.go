@@ -211,15 +211,25 @@ func encodeHistory(room string, ms []store.Message) []byte {
 	}{"history", room, list})
 }
 
+// presenceListMax is the most names a presence frame lists. Every member gets
+// every presence frame, so the whole list of a room of 19,000 would cost
+// gigabytes a change; a large room lists the first names and counts them all.
+const presenceListMax = 200
+
 func encodePresence(room string, users []string) []byte {
 	if users == nil {
 		users = []string{}
+	}
+	count := len(users)
+	if count > presenceListMax {
+		users = users[:presenceListMax]
 	}
 	return mustJSON(struct {
 		Type  string   `json:"type"`
 		Room  string   `json:"room"`
 		Users []string `json:"users"`
-	}{"presence", room, users})
+		Count int      `json:"count"`
+	}{"presence", room, users, count})
 }
 
 func encodeJoined(room string, lastID int64) []byte {

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -90,4 +91,23 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("accepted a bad send: %+v", fr)
 		}
 	})
+}
+
+func TestPresenceListsAtMost200(t *testing.T) {
+	var users []string
+	for i := range 250 {
+		users = append(users, fmt.Sprintf("u%03d", i))
+	}
+	for _, n := range []int{0, 2, 200, 250} {
+		var f struct {
+			Users []string `json:"users"`
+			Count int      `json:"count"`
+		}
+		if err := json.Unmarshal(encodePresence("r", users[:n]), &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Count != n || len(f.Users) != min(n, presenceListMax) || f.Users == nil {
+			t.Errorf("%d users: listed %d, count %d", n, len(f.Users), f.Count)
+		}
+	}
 }
