@@ -54,7 +54,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 			done <- n
 		}()
 		conn := upgradeOver(b, server)
-		c := newClient(h, conn, Peer{User: "u" + strconv.Itoa(i), SessionID: "s", ExpiresAt: time.Now().Add(time.Hour)})
+		c := newClient(h, conn, nil, Peer{User: "u" + strconv.Itoa(i), SessionID: "s", ExpiresAt: time.Now().Add(time.Hour)})
 		clients[i] = c
 		r.members[c] = &member{}
 	}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 type Client struct {
 	hub  *Hub
 	conn *websocket.Conn
+	br   *bufio.Reader // what gorilla reads through, when known (see awaitFrame)
 	echo bool // the recipe's /secured-ws: plain-text echo instead of the protocol
 
 	mu        sync.Mutex
@@ -57,8 +59,8 @@ type outFrame struct {
 	code CloseCode
 }
 
-func newClient(h *Hub, conn *websocket.Conn, p Peer) *Client {
-	c := &Client{hub: h, conn: conn, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{}),
+func newClient(h *Hub, conn *websocket.Conn, br *bufio.Reader, p Peer) *Client {
+	c := &Client{hub: h, conn: conn, br: br, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{}),
 		otherFrames: rate.NewLimiter(otherFrameRate, otherFrameBurst)}
 	c.expiry = time.AfterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
 	return c
@@ -281,6 +283,43 @@ func (c *Client) stopTimers() {
 	c.expiry.Stop()
 }
 
+// Frame header bits of RFC 6455, for the pongs awaitFrame reads itself.
+const (
+	frameFin    = 0x80
+	frameMasked = 0x80
+	opPong      = 0xA
+)
+
+// awaitFrame blocks until the next frame has begun to arrive. Most of a
+// socket's life is spent here, so it blocks with a stack much shallower than
+// gorilla's reader, one the runtime shrinks to a few kilobytes while the
+// socket is idle. A pong (the answer to the server's ping) is read here too,
+// whole, so a ping does not leave the goroutine waiting deep inside gorilla
+// until the next message. It works at a frame boundary, where ReadMessage
+// leaves the reader.
+func (c *Client) awaitFrame() error {
+	if c.br == nil {
+		return nil
+	}
+	for {
+		hdr, err := c.br.Peek(2)
+		if err != nil {
+			return err
+		}
+		n := int(hdr[1] & 0x7f)
+		if hdr[0] != frameFin|opPong || hdr[1]&frameMasked == 0 || n > 125 {
+			return nil // gorilla reads everything else
+		}
+		if _, err := c.br.Peek(2 + 4 + n); err != nil {
+			return err
+		}
+		c.br.Discard(2 + 4 + n)
+		if err := c.conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
+			return err
+		}
+	}
+}
+
 // readLoop reads client frames until the socket ends and returns the close
 // code, for the log.
 func (c *Client) readLoop(ctx context.Context) CloseCode {
@@ -291,7 +330,12 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 	})
 	code := closeNormalClose
 	for {
-		mt, data, err := c.conn.ReadMessage()
+		err := c.awaitFrame()
+		var mt int
+		var data []byte
+		if err == nil {
+			mt, data, err = c.conn.ReadMessage()
+		}
 		if err != nil {
 			var ce *websocket.CloseError
 			switch {

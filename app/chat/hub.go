@@ -4,6 +4,7 @@
 package chat
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -188,8 +189,12 @@ func NewHub(d Deps, lim Limits) *Hub {
 
 // Serve runs a socket for peer until it closes. It is called right after the
 // upgrade; the socket is owned by the hub from then on.
-func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, p Peer) error {
-	c := newClient(h, conn, p)
+//
+// br, if not nil, is the buffered reader gorilla reads the connection
+// through: with it the socket waits for its next frame outside gorilla, on a
+// shallow stack that the runtime can shrink while the socket is idle.
+func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer) error {
+	c := newClient(h, conn, br, p)
 	if !h.register(c) {
 		c.closeWith(CloseGoingAway, false)
 		c.waitClosed()
@@ -551,8 +556,8 @@ func sortedKeys(m map[string]int) []string {
 // ServeEcho runs the recipe's echo socket: "Welcome <user>!" then "You wrote:
 // <text>" for each text frame. It is registered like a chat socket, so logout,
 // expiry and shutdown close it the same way.
-func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, p Peer) error {
-	c := newClient(h, conn, p)
+func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer) error {
+	c := newClient(h, conn, br, p)
 	c.echo = true
 	if !h.register(c) {
 		c.closeWith(CloseGoingAway, false)

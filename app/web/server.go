@@ -63,7 +63,8 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		log:  deps.Log,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize:   512, // frames are small; a larger one is read in pieces
+			// 0: gorilla reads through the small buffered reader hijackCapture gives it.
+			ReadBufferSize: 0,
 			WriteBufferSize:  4096,
 			WriteBufferPool:  &sync.Pool{},
 			// The gate has already checked the Origin of cookie-authenticated

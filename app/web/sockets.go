@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,7 +104,7 @@ func (s *Server) chatSocket(c echo.Context) error {
 }
 
 // upgrade admits one more socket for the user, upgrades, and runs serve.
-func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, chat.Peer) error) error {
+func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, *bufio.Reader, chat.Peer) error) error {
 	release, err := s.deps.Hub.Admit(id.User)
 	if errors.Is(err, chat.ErrTooManySockets) {
 		return s.reject(c, &gateError{http.StatusTooManyRequests, "too many open sockets for this user"})
@@ -110,19 +112,21 @@ func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Co
 	if err != nil {
 		return c.String(http.StatusServiceUnavailable, "shutting down")
 	}
-	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	hc := &hijackCapture{ResponseWriter: c.Response().Writer}
+	conn, err := s.upgrader.Upgrade(hc, c.Request(), nil)
 	if err != nil {
 		release()
 		// The upgrader has already answered with a 4xx.
 		return nil
 	}
+
 	// The socket gets a goroutine of its own and the handler returns at once:
 	// the handler's goroutine grew its stack checking the token, and would
 	// keep it for the socket's whole life. The request's context ends with
 	// the handler, so the socket does not use it.
 	go func() {
 		defer release()
-		serve(context.Background(), conn, peer(id))
+		serve(context.Background(), conn, hc.br, peer(id))
 	}()
 	return nil
 }
@@ -157,4 +161,26 @@ func (t TokenPeers) Refresh(ctx context.Context, token string) (chat.Peer, error
 		return chat.Peer{}, err
 	}
 	return peer(id), nil
+}
+
+// hijackCapture hands gorilla a small buffered reader of our own for the
+// socket (gorilla reuses the hijacked reader when its ReadBufferSize is 0), so
+// the hub can see what is already buffered: it waits for the next frame
+// itself, with a shallow stack, instead of inside gorilla's reader.
+type hijackCapture struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+// readBufferSize is the socket's read buffer: client frames are small, and
+// a larger one is read in pieces. Gorilla reuses only buffers over 256 bytes.
+const readBufferSize = 512
+
+func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return conn, brw, err // gorilla refuses data sent before the handshake ends
+	}
+	h.br = bufio.NewReaderSize(conn, readBufferSize)
+	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -318,3 +318,37 @@ func TestShutdownClosesWith1001AndRestartKeepsData(t *testing.T) {
 		t.Fatalf("history after restart: %v", h)
 	}
 }
+
+// TestControlFramesBetweenMessages sends pongs (which the server reads
+// itself, outside gorilla) and a ping between messages: the messages still
+// arrive, in order, and the ping is answered.
+func TestControlFramesBetweenMessages(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	c := s.dialBearer(s.token("alice", pw))
+	c.until("joined", nil)
+	ponged := make(chan string, 1)
+	c.conn.SetPongHandler(func(data string) error { ponged <- data; return nil })
+	deadline := time.Now().Add(time.Second)
+	for i, payload := range []string{"", "p", strings.Repeat("x", 125)} {
+		if err := c.conn.WriteControl(websocket.PongMessage, []byte(payload), deadline); err != nil {
+			t.Fatal(err)
+		}
+		c.send(map[string]any{"type": "send", "room": "general", "text": fmt.Sprintf("after pong %d", i)})
+	}
+	c.conn.WriteControl(websocket.PingMessage, []byte("are you there"), deadline)
+	c.send(map[string]any{"type": "send", "room": "general", "text": "after ping"})
+	for _, want := range []string{"after pong 0", "after pong 1", "after pong 2", "after ping"} {
+		if m := c.until("message", nil); m["text"] != want {
+			t.Fatalf("got %v, want %q", m["text"], want)
+		}
+	}
+	select {
+	case got := <-ponged:
+		if got != "are you there" {
+			t.Fatalf("pong %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not answer the ping")
+	}
+}
