@@ -22,7 +22,7 @@ type Client struct {
 	hub  *Hub
 	conn *websocket.Conn
 	br   *bufio.Reader // what gorilla reads through, when known (see awaitFrame)
-	echo bool // the recipe's /secured-ws: plain-text echo instead of the protocol
+	echo bool          // the recipe's /secured-ws: plain-text echo instead of the protocol
 
 	mu        sync.Mutex
 	peer      Peer

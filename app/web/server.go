@@ -64,9 +64,9 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
 			// 0: gorilla reads through the small buffered reader hijackCapture gives it.
-			ReadBufferSize: 0,
-			WriteBufferSize:  4096,
-			WriteBufferPool:  &sync.Pool{},
+			ReadBufferSize:  0,
+			WriteBufferSize: 4096,
+			WriteBufferPool: &sync.Pool{},
 			// The gate has already checked the Origin of cookie-authenticated
 			// requests; bearer requests may come from anywhere.
 			CheckOrigin: func(*http.Request) bool { return true },
