@@ -187,31 +187,44 @@ func NewHub(d Deps, lim Limits) *Hub {
 	return h
 }
 
-// Serve runs a socket for peer until it closes. It is called right after the
-// upgrade; the socket is owned by the hub from then on.
+// Serve takes over a socket right after the upgrade: it registers it, sends
+// the welcome, joins it to the default room, and starts its read loop; it
+// returns without waiting for the socket to end. done runs when it has.
 //
 // br, if not nil, is the buffered reader gorilla reads the connection
 // through: with it the socket waits for its next frame outside gorilla, on a
 // shallow stack that the runtime can shrink while the socket is idle.
-func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer) error {
+func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer, done func()) error {
 	c := newClient(h, conn, br, p)
 	if !h.register(c) {
 		c.closeWith(CloseGoingAway, false)
 		c.waitClosed()
+		done()
 		return ErrClosed
 	}
-	defer h.wg.Done()
 	h.metrics.SocketOpened()
 	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
 	c.send(encodeWelcome(p.User))
 	if err := c.join(ctx, DefaultRoom, nil); err != nil {
 		h.log.Error("join default room", "user", p.User, "err", err)
 	}
-	code := c.readLoop(ctx)
-	h.unregister(c)
-	h.metrics.SocketClosed(int(code))
-	h.log.Info("disconnect", "user", p.User, "code", code)
+	h.read(c, done)
 	return nil
+}
+
+// read runs the socket's read loop on a goroutine of its own and returns at
+// once. The setup above ran on the caller's (the request's) goroutine, whose
+// stack grew doing it and goes away with it; the reader starts small and, for
+// a socket that mostly listens, stays small. done runs when the socket has ended.
+func (h *Hub) read(c *Client, done func()) {
+	go func() {
+		defer h.wg.Done()
+		defer done()
+		code := c.readLoop(context.Background())
+		h.unregister(c)
+		h.metrics.SocketClosed(int(code))
+		h.log.Info("disconnect", "user", c.peer.User, "code", code)
+	}()
 }
 
 func (h *Hub) register(c *Client) bool {
@@ -220,7 +233,7 @@ func (h *Hub) register(c *Client) bool {
 	if h.closed {
 		return false
 	}
-	h.wg.Add(1) // done when Serve returns; Shutdown waits for it
+	h.wg.Add(1) // done when the socket's read loop ends; Shutdown waits for it
 	h.clients[c] = struct{}{}
 	set := h.bySession[c.peer.SessionID]
 	if set == nil {
@@ -556,19 +569,17 @@ func sortedKeys(m map[string]int) []string {
 // ServeEcho runs the recipe's echo socket: "Welcome <user>!" then "You wrote:
 // <text>" for each text frame. It is registered like a chat socket, so logout,
 // expiry and shutdown close it the same way.
-func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer) error {
+func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer, done func()) error {
 	c := newClient(h, conn, br, p)
 	c.echo = true
 	if !h.register(c) {
 		c.closeWith(CloseGoingAway, false)
 		c.waitClosed()
+		done()
 		return ErrClosed
 	}
-	defer h.wg.Done()
 	h.metrics.SocketOpened()
 	c.send([]byte("Welcome " + p.User + "!"))
-	code := c.readLoop(ctx)
-	h.unregister(c)
-	h.metrics.SocketClosed(int(code))
+	h.read(c, done)
 	return nil
 }

@@ -104,7 +104,7 @@ func (s *Server) chatSocket(c echo.Context) error {
 }
 
 // upgrade admits one more socket for the user, upgrades, and runs serve.
-func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, *bufio.Reader, chat.Peer) error) error {
+func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, *bufio.Reader, chat.Peer, func()) error) error {
 	release, err := s.deps.Hub.Admit(id.User)
 	if errors.Is(err, chat.ErrTooManySockets) {
 		return s.reject(c, &gateError{http.StatusTooManyRequests, "too many open sockets for this user"})
@@ -120,14 +120,12 @@ func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Co
 		return nil
 	}
 
-	// The socket gets a goroutine of its own and the handler returns at once:
-	// the handler's goroutine grew its stack checking the token, and would
-	// keep it for the socket's whole life. The request's context ends with
-	// the handler, so the socket does not use it.
-	go func() {
-		defer release()
-		serve(context.Background(), conn, hc.br, peer(id))
-	}()
+	// The hub sets the socket up on this goroutine and gives its read loop a
+	// goroutine of its own, so the handler returns at once: its stack, grown
+	// checking the token, goes with it instead of staying for the socket's
+	// life. The request's context ends with the handler; the socket's store
+	// calls have their own timeouts.
+	serve(context.Background(), conn, hc.br, peer(id), release)
 	return nil
 }
 
