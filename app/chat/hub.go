@@ -316,13 +316,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	h.mu.Lock()
-	cs := make([]*Client, 0, len(h.clients))
-	for c := range h.clients {
-		cs = append(cs, c)
-	}
-	h.mu.Unlock()
-	for _, c := range cs {
+	for _, c := range h.allClients() {
 		c.closeWith(CloseGoingAway, false)
 	}
 	done := make(chan struct{})
@@ -434,40 +428,40 @@ func (h *Hub) persist(batch []sendRequest) {
 // pingLoop pings every socket each pingPeriod through its own queue, so the
 // write pump stays the only writer.
 func (h *Hub) pingLoop() {
+	h.every(pingPeriod, func() {
+		for _, c := range h.allClients() {
+			c.ping()
+		}
+	})
+}
+
+// every calls fn each period until the hub stops.
+func (h *Hub) every(period time.Duration, fn func()) {
 	defer h.wg.Done()
-	t := time.NewTicker(pingPeriod)
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
 		case <-t.C:
-		}
-		h.mu.Lock()
-		cs := make([]*Client, 0, len(h.clients))
-		for c := range h.clients {
-			cs = append(cs, c)
-		}
-		h.mu.Unlock()
-		for _, c := range cs {
-			c.ping()
+			fn()
 		}
 	}
+}
+
+// allClients is a snapshot of the registered sockets, to act on outside the lock.
+func (h *Hub) allClients() []*Client {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Collect(maps.Keys(h.clients))
 }
 
 // presenceLoop sends each room's heartbeat to the other nodes, and catches
 // each room up with the store in case the bus lost a message (NATS delivers
 // at most once; a restart of NATS or of a node loses what was in flight).
 func (h *Hub) presenceLoop() {
-	defer h.wg.Done()
-	t := time.NewTicker(presenceHeartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
+	h.every(presenceHeartbeat, func() {
 		h.mu.Lock()
 		rs := slices.Collect(maps.Values(h.rooms))
 		h.mu.Unlock()
@@ -481,7 +475,7 @@ func (h *Hub) presenceLoop() {
 				r.catchUp(seq)
 			}
 		}
-	}
+	})
 }
 
 // roomFor returns the room, if this node has it in memory.

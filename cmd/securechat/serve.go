@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"securechat"
@@ -59,8 +60,14 @@ func openBackend(ctx context.Context, cfg config.Config) (backend, error) {
 // services are the parts every command builds from the configuration.
 type services struct {
 	db       backend
+	hasher   *accounts.Hasher
 	accounts *accounts.Service
 	auth     *auth.Service
+}
+
+func (s *services) close() {
+	s.hasher.Close()
+	s.db.Close()
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string) (*services, error) {
@@ -82,16 +89,28 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		db.Close()
 		return nil, err
 	}
-	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency), time.Now)
-	return &services{db: db, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
+	hasher := accounts.NewHasher(cfg.HashConcurrency)
+	acc := accounts.NewService(db, hasher, time.Now)
+	return &services{db: db, hasher: hasher, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+	// The password hash workers run at the lowest priority on processors of
+	// their own, so the chat keeps all of GOMAXPROCS during a login storm.
+	hashers := cfg.HashConcurrency
+	if hashers <= 0 {
+		hashers = accounts.DefaultHashConcurrency()
+	}
+	cfg.HashConcurrency = hashers
+	prev := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(prev + hashers)
+	defer runtime.GOMAXPROCS(prev)
+
 	svc, err := openServices(ctx, cfg, getenv)
 	if err != nil {
 		return err
 	}
-	defer svc.db.Close()
+	defer svc.close()
 
 	var broker chat.Broker
 	if cfg.NATSURL != "" {

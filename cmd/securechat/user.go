@@ -24,7 +24,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	defer svc.db.Close()
+	defer svc.close()
 	switch {
 	case args[0] == "list" && len(args) == 1:
 		users, err := svc.accounts.List(ctx)
