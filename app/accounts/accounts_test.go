@@ -29,7 +29,6 @@ func TestNormalizeName(t *testing.T) {
 
 func TestHasherRoundTrip(t *testing.T) {
 	h := NewHasher(0)
-	defer h.Close()
 	ctx := context.Background()
 	enc, err := h.Hash(ctx, "correct horse")
 	if err != nil {

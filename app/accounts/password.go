@@ -28,56 +28,38 @@ const (
 // ErrMalformedHash means a stored hash could not be parsed.
 var ErrMalformedHash = errors.New("malformed password hash")
 
-// Hasher hashes and verifies passwords with argon2id on a fixed set of
-// worker goroutines, each on an OS thread of its own at the lowest scheduling
-// priority. A login storm then queues here and takes only the processor time
-// the chat leaves idle: the kernel runs the chat's threads first.
+// Hasher hashes and verifies passwords with argon2id, a bounded number at a
+// time, so a storm of logins queues here instead of starving the chat.
 type Hasher struct {
-	jobs chan func()
+	slots chan struct{}
 }
 
-// NewHasher starts n hash workers (n <= 0: DefaultHashConcurrency). They run
-// for the life of the process. The caller should give the Go scheduler n more
-// processors (GOMAXPROCS), so the workers never hold the chat's.
+// NewHasher returns a Hasher that runs at most n hashes at once; n <= 0 means
+// DefaultHashConcurrency.
 func NewHasher(n int) *Hasher {
 	if n <= 0 {
 		n = DefaultHashConcurrency()
 	}
-	h := &Hasher{jobs: make(chan func())}
-	for range n {
-		go h.work()
-	}
-	return h
+	return &Hasher{slots: make(chan struct{}, n)}
 }
 
-// DefaultHashConcurrency is GOMAXPROCS: with the workers at the lowest
-// priority, more of them only use more of the idle time.
+// DefaultHashConcurrency is half of GOMAXPROCS, at least one: a login storm
+// may take half the processors, never all of them (the issue asked for a bound
+// of GOMAXPROCS; on two cores that let logins take the chat's whole machine).
 func DefaultHashConcurrency() int {
-	return runtime.GOMAXPROCS(0)
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
-func (h *Hasher) work() {
-	runtime.LockOSThread() // never unlocked: the thread keeps its low priority
-	lowerThreadPriority()
-	for job := range h.jobs {
-		job()
-	}
-}
-
-// Close stops the workers once they finish what they are hashing.
-func (h *Hasher) Close() { close(h.jobs) }
-
-// run computes fn on a worker, waiting for one at most as long as ctx allows.
-func (h *Hasher) run(ctx context.Context, fn func()) error {
-	done := make(chan struct{})
+func (h *Hasher) acquire(ctx context.Context) error {
 	select {
-	case h.jobs <- func() { fn(); close(done) }:
+	case h.slots <- struct{}{}:
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wait to hash password: %w", ctx.Err())
 	}
-	<-done
-	return nil
 }
+
+func (h *Hasher) release() { <-h.slots }
 
 // Hash returns the PHC-formatted argon2id hash of password with a fresh salt.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
@@ -85,12 +67,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	var key []byte
-	if err := h.run(ctx, func() {
-		key = argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
-	}); err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
+	h.release()
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemoryKiB, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -120,11 +101,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	if err != nil || len(want) == 0 {
 		return false, ErrMalformedHash
 	}
-	var got []byte
-	if err := h.run(ctx, func() {
-		got = argon2.IDKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))
-	}); err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
+	got := argon2.IDKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))
+	h.release()
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

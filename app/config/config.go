@@ -31,7 +31,7 @@ type Config struct {
 	SendQueue         int            // frames waiting for one socket (1013 past it)
 	MessageRate       throttle.Limit // messages per user
 	MaxSocketsPerUser int
-	HashConcurrency   int            // password hashes at once (0: GOMAXPROCS)
+	HashConcurrency   int            // password hashes at once (0: half the processors)
 	LoginLimitUser    throttle.Limit // login and /token attempts per username
 	LoginLimitAddr    throttle.Limit // login and /token attempts per client address
 }
@@ -63,7 +63,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
 	fs.StringVar(&messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
 	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
-	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once, at the lowest priority (0: GOMAXPROCS)")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
 	fs.StringVar(&loginAddr, "login-limit-addr", "60/1m", "login and /token attempts per client address: N/DURATION[:BURST]")
 

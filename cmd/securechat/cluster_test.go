@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"securechat/app/store/postgres/pgtest"
@@ -329,4 +331,75 @@ func TestClusterNATSRestart(t *testing.T) {
 	if m := bob.until("message", nil); m["text"] != "after" {
 		t.Fatalf("bob got %v", m)
 	}
+}
+
+// TestClusterPostgresConnectionsCut cuts every connection the nodes hold to
+// PostgreSQL, as a restart or a network blip would: sends around it are either
+// acknowledged and kept, or answered with an error; the nodes reconnect by
+// themselves and the chat goes on.
+func TestClusterPostgresConnectionsCut(t *testing.T) {
+	_, natsURL := natsOn(t, -1)
+	dsn := postgresURL(t)
+	cl := newCluster(t, natsURL, dsn)
+	a, b := cl.node(unlimited...), cl.node(unlimited...)
+	a.addUser("alice", pw)
+	a.addUser("bob", pw)
+	alice := onNode(t, a, a.token("alice", pw))
+	bob := onNode(t, b, b.token("bob", pw))
+
+	admin, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	cut := func() {
+		t.Helper()
+		_, err := admin.Exec(context.Background(),
+			`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := map[string]bool{}
+	for i := range 20 {
+		if i == 5 || i == 12 {
+			cut()
+		}
+		text := fmt.Sprintf("m%02d", i)
+		alice.send(map[string]any{"type": "send", "room": "general", "text": text})
+		for {
+			f := alice.next()
+			if f["type"] == "message" && f["text"] == text {
+				acked[text] = true
+				break
+			}
+			if f["type"] == "error" && f["code"] == "unavailable" {
+				break
+			}
+		}
+	}
+	if len(acked) < 15 {
+		t.Fatalf("only %d of 20 sends acknowledged around two cuts", len(acked))
+	}
+	// Every acknowledged message reached bob on the other node, and is in the history.
+	alice.send(map[string]any{"type": "send", "room": "general", "text": "end"})
+	got := map[string]bool{}
+	for {
+		m := bob.until("message", nil)
+		if m["text"] == "end" {
+			break
+		}
+		got[m["text"].(string)] = true
+	}
+	fresh := b.dialBearer(b.token("bob", pw))
+	hist := map[string]bool{}
+	for _, m := range fresh.until("history", inRoom("general"))["messages"].([]any) {
+		hist[m.(map[string]any)["text"].(string)] = true
+	}
+	for text := range acked {
+		if !got[text] || !hist[text] {
+			t.Errorf("acknowledged %s: delivered on B %v, in history %v", text, got[text], hist[text])
+		}
+	}
+	t.Logf("%d of 20 acknowledged around the cuts", len(acked))
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	"time"
 
 	"securechat"
@@ -60,15 +59,11 @@ func openBackend(ctx context.Context, cfg config.Config) (backend, error) {
 // services are the parts every command builds from the configuration.
 type services struct {
 	db       backend
-	hasher   *accounts.Hasher
 	accounts *accounts.Service
 	auth     *auth.Service
 }
 
-func (s *services) close() {
-	s.hasher.Close()
-	s.db.Close()
-}
+func (s *services) close() { s.db.Close() }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string) (*services, error) {
 	envKeys := getenv(config.EnvPrefix + "TOKEN_KEYS")
@@ -89,23 +84,11 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		db.Close()
 		return nil, err
 	}
-	hasher := accounts.NewHasher(cfg.HashConcurrency)
-	acc := accounts.NewService(db, hasher, time.Now)
-	return &services{db: db, hasher: hasher, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
+	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency), time.Now)
+	return &services{db: db, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
-	// The password hash workers run at the lowest priority on processors of
-	// their own, so the chat keeps all of GOMAXPROCS during a login storm.
-	hashers := cfg.HashConcurrency
-	if hashers <= 0 {
-		hashers = accounts.DefaultHashConcurrency()
-	}
-	cfg.HashConcurrency = hashers
-	prev := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(prev + hashers)
-	defer runtime.GOMAXPROCS(prev)
-
 	svc, err := openServices(ctx, cfg, getenv)
 	if err != nil {
 		return err

@@ -1,6 +1,0 @@
-//go:build !linux
-
-package accounts
-
-// lowerThreadPriority is a no-op where threads have no priority of their own.
-func lowerThreadPriority() {}
