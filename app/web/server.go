@@ -141,8 +141,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	code := http.StatusInternalServerError
-	msg := "Something went wrong on our side."
+	// An error that is not an HTTP answer comes from a dependency (the store,
+	// the bus): the request was fine and may work a moment later.
+	code := http.StatusServiceUnavailable
+	msg := "Temporarily unavailable; try again in a moment."
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		code = he.Code
@@ -155,6 +157,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	} else {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		c.Response().Header().Set("Retry-After", "1")
 	}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(code)
