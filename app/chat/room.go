@@ -38,6 +38,11 @@ type room struct {
 	// the encoded history frame of the newest historyOnJoin, built on demand.
 	recent      []store.Message
 	recentFrame []byte
+
+	// presence is the encoded presence frame, kept until who is present
+	// changes: every join sends it, and sorting thousands of names per join
+	// was most of a handshake's cost.
+	presence []byte
 }
 
 // remoteUsers is another node's user list for the room, and when it was heard.
@@ -82,7 +87,7 @@ func (r *room) joinLive(c *Client) (last int64, ok bool) {
 		return m.liveFrom, true
 	}
 	r.members[c] = &member{liveFrom: r.lastID}
-	r.counts[c.peer.User]++
+	r.addUserLocked(c.peer.User)
 	r.schedulePresence()
 	if r.recentFrame == nil {
 		r.recentFrame = encodeHistory(r.name, r.recent[max(0, len(r.recent)-historyOnJoin):])
@@ -182,7 +187,7 @@ func (r *room) startReplay(c *Client) (m *member, existed, ok bool) {
 	if !existed {
 		m = &member{}
 		r.members[c] = m
-		r.counts[c.peer.User]++
+		r.addUserLocked(c.peer.User)
 		r.schedulePresence()
 	}
 	m.replaying = true
@@ -217,6 +222,7 @@ func (r *room) remove(c *Client) bool {
 	delete(r.members, c)
 	if r.counts[c.peer.User]--; r.counts[c.peer.User] <= 0 {
 		delete(r.counts, c.peer.User)
+		r.presence = nil
 	}
 	r.schedulePresence()
 	return true
@@ -263,9 +269,25 @@ func (r *room) users() []string {
 	return r.usersLocked(r.hub.now())
 }
 
-// presenceFrame encodes the current list of users.
+// presenceFrame returns the encoded list of users present.
 func (r *room) presenceFrame() []byte {
-	return encodePresence(r.name, r.users())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.presenceFrameLocked()
+}
+
+func (r *room) presenceFrameLocked() []byte {
+	if r.presence == nil {
+		r.presence = encodePresence(r.name, r.usersLocked(r.hub.now()))
+	}
+	return r.presence
+}
+
+// addUserLocked counts one more socket of user.
+func (r *room) addUserLocked(user string) {
+	if r.counts[user]++; r.counts[user] == 1 {
+		r.presence = nil
+	}
 }
 
 // schedulePresence arranges one presence frame to every member shortly. Called with r.mu held.
@@ -283,7 +305,7 @@ func (r *room) flushPresence() {
 	if r.retired {
 		return
 	}
-	frame := encodePresence(r.name, r.usersLocked(r.hub.now()))
+	frame := r.presenceFrameLocked()
 	for c := range r.members {
 		c.send(frame)
 	}
@@ -320,6 +342,7 @@ func (r *room) remotePresence(node string, users []string) {
 	} else {
 		r.remote[node] = remoteUsers{users: users, seen: now}
 	}
+	r.presence = nil
 	if !slices.Equal(before, r.usersLocked(now)) {
 		r.schedulePresence()
 	}
@@ -336,6 +359,7 @@ func (r *room) heartbeat(now time.Time) {
 	for node, ru := range r.remote {
 		if now.Sub(ru.seen) > presenceExpiry {
 			delete(r.remote, node)
+			r.presence = nil
 			r.schedulePresence()
 		}
 	}
