@@ -1,6 +1,8 @@
 package tokens
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -44,9 +46,15 @@ func TestCodecRoundTripTamperExpiry(t *testing.T) {
 		t.Fatalf("Decode = %+v, %v; want %+v", got, err, claims)
 	}
 
+	orig, _ := base64.URLEncoding.DecodeString(tok)
 	for i := range tok {
 		b := []byte(tok)
 		b[i] ^= 0x01
+		// A flip in the unused low bits of the last base64 character leaves
+		// the same bytes: the same token, which may well decode.
+		if same, err := base64.URLEncoding.DecodeString(string(b)); err == nil && bytes.Equal(same, orig) {
+			continue
+		}
 		if _, err := c.Decode(string(b)); err == nil {
 			t.Fatalf("flipping byte %d still decodes", i)
 		}
