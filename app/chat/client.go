@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,7 +254,7 @@ func (c *Client) writeBatch(batch []outFrame) error {
 			size := 0
 			for j := i; i < len(batch) && batch[i].kind == kindData && (i == j || size+len(batch[i].data) <= maxBatchBytes); i++ {
 				if i > j {
-					w.Write(newline)
+					io.WriteString(w, "\n")
 				}
 				w.Write(batch[i].data)
 				size += len(batch[i].data) + 1
@@ -265,8 +266,6 @@ func (c *Client) writeBatch(batch []outFrame) error {
 	}
 	return nil
 }
-
-var newline = []byte{'\n'}
 
 func (c *Client) closeConn() {
 	c.closeOnce.Do(func() {
@@ -362,7 +361,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		f, err := decodeFrame(data, c.hub.limits.MaxText)
 		if err != nil && !c.otherFrames.Allow() {
 			// A flood of garbage is limited like a flood of requests.
-			err = errRateLimited
+			err = rateLimited()
 		} else if err == nil {
 			err = c.admit(f)
 		}
@@ -372,7 +371,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		var pe *protocolError
 		if errors.As(err, &pe) {
 			c.send(encodeError(pe.Code, pe.Message))
-			if pe.Code == errRateLimited.Code && c.strike() {
+			if pe.Code == codeRateLimited && c.strike() {
 				c.hub.log.Warn("abuse", "user", c.peer.User, "last", pe.Code)
 				// Not urgent: the warnings already queued go out first.
 				c.closeWith(ClosePolicy, false)
@@ -395,17 +394,21 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 func (c *Client) admit(f inbound) error {
 	if f.Type == "send" {
 		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
-			return badFrame("rate_limited", "too many messages; wait %.1fs", retry.Seconds())
+			return badFrame(codeRateLimited, "too many messages; wait %.1fs", retry.Seconds())
 		}
 		return nil
 	}
 	if !c.otherFrames.Allow() {
-		return errRateLimited
+		return rateLimited()
 	}
 	return nil
 }
 
-var errRateLimited = badFrame("rate_limited", "too many requests; slow down")
+// codeRateLimited is the error code of a frame refused by a rate limit; more
+// of them than maxStrikes within strikeWindow close the socket with 1008.
+const codeRateLimited = "rate_limited"
+
+func rateLimited() error { return badFrame(codeRateLimited, "too many requests; slow down") }
 
 // strike counts a rate-limited frame and reports whether the socket has now
 // passed the bound of sustained abuse.
