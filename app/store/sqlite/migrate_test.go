@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 )
@@ -28,6 +29,25 @@ func TestOpenConcurrently(t *testing.T) {
 	for err := range errs {
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, _ := e.Info()
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: others may read password hashes", e.Name(), info.Mode().Perm())
 		}
 	}
 }

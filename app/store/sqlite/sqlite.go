@@ -31,6 +31,14 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
+	// The file holds password hashes and sessions: readable by the owner only.
+	// SQLite gives its -wal and -shm files the database file's mode.
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; busy_timeout makes the CLI and
 	// the server wait for each other instead of failing; synchronous(FULL) makes a
@@ -39,7 +47,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // write transactions take the lock up front: no upgrade deadlocks
-	dsn := "file:" + filepath.ToSlash(filepath.Join(dir, FileName)) + "?" + q.Encode()
+	dsn := "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
