@@ -55,9 +55,6 @@ func NewService(a *accounts.Service, s SessionStore, c *tokens.Codec, ttl time.D
 	return &Service{accounts: a, sessions: s, codec: c, ttl: ttl, now: now}
 }
 
-// TTL is how long a token lives.
-func (s *Service) TTL() time.Duration { return s.ttl }
-
 // Login checks credentials and starts a new session. A new session id at every
 // login means a session id seen before login (fixation) is worth nothing.
 func (s *Service) Login(ctx context.Context, name, password string) (Issued, error) {

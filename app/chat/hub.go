@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -542,22 +541,8 @@ func (h *Hub) leave(c *Client, name string) {
 	}
 }
 
-// Online returns the users in a room, sorted; for tests and the page.
-func (h *Hub) Online(room string) []string {
-	r := h.roomFor(room)
-	if r == nil {
-		return nil
-	}
-	return r.users()
-}
-
 func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 // ServeEcho runs the recipe's echo socket: "Welcome <user>!" then "You wrote:

@@ -263,12 +263,6 @@ func (r *room) usersLocked(now time.Time) []string {
 	return sortedKeys(set)
 }
 
-func (r *room) users() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.usersLocked(r.hub.now())
-}
-
 // presenceFrame returns the encoded list of users present.
 func (r *room) presenceFrame() []byte {
 	r.mu.Lock()

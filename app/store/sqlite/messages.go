@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"securechat/app/store"
@@ -75,9 +76,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
-	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-		msgs[i], msgs[j] = msgs[j], msgs[i]
-	}
+	slices.Reverse(msgs)
 	return msgs, nil
 }
 
