@@ -277,11 +277,16 @@
     if (!lost.length) return;
     for (const p of lost) pending.splice(pending.indexOf(p), 1);
     const p = lost[lost.length - 1];
-    let where = "";
-    if (!ui.text.value && p.room === current) ui.text.value = p.text;
-    else where = " It was: “" + clip(p.text, 80) + "” in #" + p.room + ".";
-    showNotice((lost.length > 1 ? lost.length + " messages were not sent: " : "Your message was not sent: ") +
-      (why || "the server refused it.") + (where || " It is back in the message box.") );
+    const head = (lost.length > 1 ? lost.length + " messages were not sent: " : "Your message was not sent: ") +
+      (why || "the server refused it.");
+    if (!ui.text.value && p.room === current) {
+      ui.text.value = p.text;
+      showNotice(head + " It is back in the message box.");
+    } else {
+      // The text sits in a sentence: <bdi> keeps a bidirectional override in
+      // it from reordering the words after it.
+      showNotice(head + " It was: “", el("bdi", "", clip(p.text, 80)), "” in #" + p.room + ".");
+    }
   }
 
   // placed files a message that was new to the page: into the view when it is
@@ -516,8 +521,9 @@
   }
 
   let noticeTimer = 0;
-  function showNotice(text) {
-    ui.notice.textContent = text;
+  // showNotice shows a notice made of strings and elements (never HTML).
+  function showNotice(...parts) {
+    ui.notice.replaceChildren(...parts);
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(() => { ui.notice.textContent = ""; }, 10000);
   }
