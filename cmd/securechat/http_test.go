@@ -3,10 +3,15 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"securechat"
 )
 
 const pw = "correct horse"
@@ -54,7 +59,14 @@ func TestHTTPHealthAndStatic(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz: %d", resp.StatusCode)
 	}
-	for _, path := range []string{"/static/app.css", "/static/chat.js", "/static/favicon.svg"} {
+	// The page's script is ES modules in a folder: a browser runs a module
+	// only if it is served as JavaScript.
+	modules, err := fs.Glob(securechat.Static(), "js/*.js")
+	if err != nil || !slices.Contains(modules, "js/main.js") {
+		t.Fatalf("embedded modules: %q, %v; want js/main.js among them", modules, err)
+	}
+	types := map[string]string{".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+	for _, path := range append([]string{"/static/app.css", "/static/favicon.svg"}, prefixAll("/static/", modules)...) {
 		resp, err := http.Get(s.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -63,6 +75,9 @@ func TestHTTPHealthAndStatic(t *testing.T) {
 		etag := resp.Header.Get("ETag")
 		if resp.StatusCode != 200 || etag == "" {
 			t.Fatalf("GET %s: %d etag %q", path, resp.StatusCode, etag)
+		}
+		if ct, want := resp.Header.Get("Content-Type"), types[filepath.Ext(path)]; !strings.HasPrefix(ct, want) {
+			t.Errorf("GET %s: Content-Type %q, want %s", path, ct, want)
 		}
 		req, _ := http.NewRequest("GET", s.URL+path, nil)
 		req.Header.Set("If-None-Match", etag)
@@ -83,6 +98,15 @@ func TestHTTPHealthAndStatic(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("missing static file: %d, want 404", resp.StatusCode)
 	}
+}
+
+// prefixAll returns each of names with prefix before it.
+func prefixAll(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	return out
 }
 
 func TestHTTPLogin(t *testing.T) {
@@ -153,7 +177,7 @@ func TestHTTPLogin(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), "/static/chat.js") {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `<script type="module" src="/static/js/main.js">`) {
 			t.Fatalf("GET / logged in: %d", resp.StatusCode)
 		}
 		resp, err = b.client.Get(s.URL + "/no/such/page")

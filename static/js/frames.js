@@ -1,0 +1,161 @@
+// What each server frame (docs/PROTOCOL.md) does to the page. A socket
+// message may carry several frames: handle records what they changed, and
+// flush draws it once.
+
+import { GENERAL, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
+import { clip } from "./view.js";
+
+// Error codes that answer a send.
+const SEND_ERRORS = new Set(["rate_limited", "bad_text", "not_joined", "unavailable"]);
+
+// createFrames returns {handle, flush, join}. join(name) joins a room on the
+// socket, resuming after the last id seen.
+export function createFrames(cfg, state, view, conn, sends) {
+  const me = cfg.user;
+  let everConnected = false;
+  let roomsTimer = 0;
+  // Joins still to be answered on this socket before every room has caught
+  // up with what was missed: room -> count.
+  const catchingUp = new Map();
+  // What one socket message changed, drawn once by flush.
+  const dirty = { rooms: false, online: false, marker: false, add: [], follow: false, fresh: [] };
+
+  function join(name) {
+    const r = state.rooms.get(name);
+    r.state = primed(r) ? REPLAYING : JOINING;
+    conn.send(r.lastId ? { type: "join", room: name, since: r.lastId } : { type: "join", room: name });
+  }
+
+  function handle(f) {
+    switch (f.type) {
+      case "welcome": {
+        const reconnect = everConnected;
+        conn.welcomed();
+        everConnected = true;
+        view.showBanner(false);
+        // The server has joined general and is sending its newest messages.
+        // Every other room is joined again, resuming after the last id seen;
+        // general too, to fill a gap longer than what it sends on connect.
+        conn.send({ type: "rooms" });
+        catchingUp.clear();
+        catchingUp.set(GENERAL, 1);
+        const general = state.rooms.get(GENERAL);
+        general.state = primed(general) ? REPLAYING : JOINING;
+        for (const [name, r] of state.rooms) {
+          if (name !== GENERAL || (reconnect && r.lastId)) {
+            join(name);
+            catchingUp.set(name, (catchingUp.get(name) || 0) + 1);
+          }
+        }
+        clearInterval(roomsTimer);
+        roomsTimer = setInterval(() => conn.send({ type: "rooms" }), 60000);
+        dirty.marker = true; // the start of the list tells the connection state
+        break;
+      }
+      case "history": {
+        const r = state.rooms.get(f.room);
+        if (!r || !Array.isArray(f.messages)) break;
+        // Once joined, a history frame answers this page's request for older
+        // messages; before, it is what the server sends on a join.
+        if (live(r)) r.state = LIVE;
+        const isNew = primed(r);
+        const last = r.lastId;
+        for (const m of f.messages) {
+          if (m.user === me) sends.acknowledged(m);
+          if (state.addMessage(r, m)) placed(r, m, isNew && m.id > last);
+        }
+        if (f.messages.length < cfg.pageSize) r.noMore = true;
+        if (!primed(r)) r.state = REPLAYING;
+        if (f.room === state.current) dirty.marker = true;
+        dirty.rooms = true;
+        break;
+      }
+      case "message": {
+        const r = state.rooms.get(f.room);
+        if (!r) break;
+        const last = r.lastId;
+        if (f.user === me) sends.acknowledged(f);
+        if (state.addMessage(r, f)) placed(r, f, primed(r) && f.id > last);
+        break;
+      }
+      case "joined": {
+        const r = state.rooms.get(f.room);
+        if (!r) break;
+        r.state = LIVE;
+        if (f.last_id > r.lastId) r.lastId = f.last_id;
+        if (!state.known.has(f.room)) conn.send({ type: "rooms" });
+        if (f.room === state.current) dirty.marker = true;
+        const due = catchingUp.get(f.room);
+        if (due) {
+          if (due > 1) catchingUp.set(f.room, due - 1);
+          else catchingUp.delete(f.room);
+          // Every room has replayed what was stored: what an earlier socket
+          // sent and never saw come back was lost with it.
+          if (catchingUp.size === 0) sends.lostBefore(conn.socketNo, "The connection dropped before it was stored.");
+        }
+        break;
+      }
+      case "presence": {
+        const r = state.rooms.get(f.room);
+        if (!r) break;
+        r.users = Array.isArray(f.users) ? f.users : [];
+        // A large room lists some of its users and counts them all.
+        r.userCount = Number.isInteger(f.count) ? f.count : r.users.length;
+        if (f.room === state.current) dirty.online = true;
+        break;
+      }
+      case "rooms":
+        state.known.clear();
+        for (const k of f.rooms || []) {
+          const at = new Date(k.last_activity);
+          state.known.set(k.name, { lastId: k.last_id, at: isNaN(at) ? null : at });
+        }
+        dirty.rooms = true;
+        break;
+      case "error":
+        if (!(SEND_ERRORS.has(f.code) && sends.refused(f.message))) {
+          view.showNotice(f.message || "The server refused that.");
+        }
+        break;
+    }
+  }
+
+  // placed files a message that was new to the page: into the view when it is
+  // in the current room, else into the room's unread count.
+  function placed(r, m, isLive) {
+    if (m.room === state.current) {
+      dirty.add.push(m);
+      if (isLive && m.user === me) dirty.follow = true;
+      if (isLive && m.user !== me) dirty.fresh.push(m);
+    } else if (isLive && m.user !== me) {
+      r.unread++;
+    }
+    dirty.rooms = true;
+  }
+
+  function flush() {
+    if (dirty.add.length) view.insertMessages(dirty.add, dirty.follow, dirty.fresh.length);
+    else if (dirty.marker) { view.updateMarker(); view.loadOlderIfNeeded(); }
+    if (dirty.rooms) view.renderRooms();
+    if (dirty.online) view.renderOnline();
+    if (dirty.fresh.length > 3) view.announce(dirty.fresh.length + " new messages in #" + state.current);
+    else for (const m of dirty.fresh) view.announce(m.user + ": " + clip(m.text, 300));
+    dirty.rooms = dirty.online = dirty.marker = dirty.follow = false;
+    dirty.add = [];
+    dirty.fresh = [];
+  }
+
+  // closed forgets what the socket had joined; the page shows it is away
+  // unless it is going to the login form.
+  function closed(code) {
+    clearInterval(roomsTimer);
+    state.disconnected();
+    if (conn.leaving) return;
+    view.renderOnline();
+    if (code === 4401) return;
+    view.showBanner(true);
+    view.updateMarker();
+  }
+
+  return { handle, flush, join, closed };
+}

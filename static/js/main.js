@@ -1,0 +1,160 @@
+// securechat page script: one socket, many rooms, resume by the last id seen in
+// each room (docs/PROTOCOL.md). The session cookie is HttpOnly: this script
+// never sees the token. Everything a user wrote is put in the page as text
+// (textContent), never as HTML.
+//
+// The modules: config (what the server rendered into the page), state (rooms
+// and messages), socket (connecting and reconnecting), frames (what each
+// server frame does), sends (messages not yet acknowledged), view (drawing),
+// session (keeping the session alive); this one wires them to the page.
+
+import { readConfig } from "./config.js";
+import { createState, live, LOADING } from "./state.js";
+import { createSocket } from "./socket.js";
+import { createView } from "./view.js";
+import { createSends } from "./sends.js";
+import { createFrames } from "./frames.js";
+import { keepSessionAlive } from "./session.js";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  list: $("messages"), rooms: $("rooms"), others: $("other-rooms"), othersHeading: $("other-heading"),
+  online: $("online"), onlineHeading: $("online-heading"), onlineSummary: $("online-summary"),
+  banner: $("banner"), retry: $("retry"), title: $("room-title"), text: $("text"),
+  hint: $("new-hint"), notice: $("notice"), announcer: $("announcer"),
+  layout: $("layout"), sidebar: $("sidebar"), toggle: $("rooms-toggle"), toggleUnread: $("toggle-unread"),
+  sendForm: $("send-form"), joinForm: $("join-form"), joinInput: $("join-room"),
+  covered: document.querySelectorAll(".conversation, .online"),
+};
+const cfg = readConfig(document.body);
+const narrow = window.matchMedia("(max-width: 760px)");
+
+const state = createState(cfg.user);
+// The socket hands frames to the frames handler, which sends on the socket:
+// frames is set before the socket connects.
+let frames = null;
+const conn = createSocket({
+  frame: (f) => frames.handle(f),
+  batch: () => frames.flush(),
+  closed: (code) => frames.closed(code),
+});
+const view = createView(ui, state, cfg.user, { connected: () => conn.connected, loadOlder });
+const sends = createSends(ui, state, view);
+frames = createFrames(cfg, state, view, conn, sends);
+
+// ---- actions -----------------------------------------------------------------
+
+function loadOlder() {
+  const r = state.rooms.get(state.current);
+  if (!r || !live(r) || r.state === LOADING || r.noMore || !r.oldestId) return;
+  if (conn.send({ type: "history", room: state.current, before: r.oldestId, limit: cfg.pageSize })) r.state = LOADING;
+  view.updateMarker();
+}
+
+function select(name) {
+  if (!state.rooms.has(name)) {
+    state.addRoom(name);
+    if (conn.connected) frames.join(name);
+  }
+  state.current = name;
+  state.rooms.get(name).unread = 0;
+  state.save();
+  view.showRoom();
+  view.renderMessages();
+  view.renderRooms();
+  view.renderOnline();
+  const drawer = closeDrawer();
+  if (drawer && narrow.matches) ui.title.focus();
+  else ui.text.focus();
+}
+
+function openDrawer() {
+  ui.sidebar.classList.add("open");
+  ui.layout.classList.add("drawer-open");
+  ui.toggle.setAttribute("aria-expanded", "true");
+  // What the drawer covers is out of reach until it closes.
+  for (const e of ui.covered) e.inert = true;
+  conn.send({ type: "rooms" });
+  const b = ui.rooms.querySelector('[aria-current="true"]') || ui.sidebar.querySelector("button");
+  if (b) b.focus();
+}
+
+// closeDrawer closes the narrow screens' room drawer; it reports whether it was open.
+function closeDrawer() {
+  const open = ui.sidebar.classList.contains("open");
+  ui.sidebar.classList.remove("open");
+  ui.layout.classList.remove("drawer-open");
+  ui.toggle.setAttribute("aria-expanded", "false");
+  for (const e of ui.covered) e.inert = false;
+  return open;
+}
+
+ui.sendForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const t = ui.text.value.trim();
+  if (!t) return;
+  const r = state.rooms.get(state.current);
+  if (!conn.connected) { view.showNotice("Not connected. Your message is kept: send it again once the connection is back."); return; }
+  if (!live(r)) { view.showNotice("Still joining #" + state.current + ". Your message is kept: send it again in a moment."); return; }
+  if (conn.send({ type: "send", room: state.current, text: t })) {
+    sends.add(state.current, t, conn.socketNo);
+    ui.text.value = "";
+    view.clearNotice();
+  }
+});
+ui.text.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    ui.sendForm.requestSubmit();
+  }
+});
+ui.joinForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const name = ui.joinInput.value.trim().toLowerCase();
+  if (!cfg.roomName.test(name)) { view.showNotice(cfg.roomRule); return; }
+  ui.joinInput.value = "";
+  select(name);
+});
+ui.sidebar.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-room]");
+  if (b) select(b.dataset.room);
+});
+ui.toggle.addEventListener("click", () => {
+  if (ui.sidebar.classList.contains("open")) closeDrawer();
+  else openDrawer();
+});
+ui.layout.addEventListener("click", (ev) => {
+  if (ui.sidebar.classList.contains("open") && !ui.sidebar.contains(ev.target)) closeDrawer();
+});
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && closeDrawer()) ui.toggle.focus();
+});
+// stick: the reader is at the end of the list, so the list stays there when
+// it changes size (a rotated phone, an on-screen keyboard, a longer draft).
+let stick = true;
+ui.list.addEventListener("scroll", () => {
+  stick = view.atBottom();
+  if (view.newBelow() && stick) view.setNewBelow(0);
+  view.loadOlderIfNeeded();
+}, { passive: true });
+if (window.ResizeObserver) {
+  new ResizeObserver(() => { if (stick) ui.list.scrollTop = ui.list.scrollHeight; }).observe(ui.list);
+}
+ui.hint.addEventListener("click", () => { view.scrollToBottom(); ui.text.focus(); });
+ui.retry.addEventListener("click", conn.retryNow);
+window.addEventListener("online", conn.retryNow);
+window.addEventListener("pagehide", () => { conn.leaving = true; });
+window.addEventListener("pageshow", (ev) => {
+  if (ev.persisted) { conn.leaving = false; conn.retryNow(); }
+});
+
+keepSessionAlive(conn);
+
+// ---- start -------------------------------------------------------------------
+
+state.restore((name) => cfg.roomName.test(name));
+view.showRoom();
+view.renderMessages();
+view.renderRooms();
+view.renderOnline();
+conn.connect();

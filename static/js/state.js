@@ -1,0 +1,112 @@
+// What the page knows: the rooms it is in and their messages, the rooms the
+// server knows, and which room is shown. Nothing here touches the page or the
+// socket.
+
+export const GENERAL = "general";
+
+// The life of a room on this page. A room is joined again on every socket.
+//
+//   new        nothing shown yet, no socket has answered a join of it
+//   joining    a join without since is out (or, for general, the server's own
+//              join on connect): its history and "joined" are coming
+//   replaying  the page has a baseline (history, or what an earlier socket
+//              showed) and waits for "joined"; messages that come now are new
+//   live       joined on this socket: live messages come, older ones can be asked for
+//   loading    live, and a request for older messages is out
+//   offline    the socket is gone; what was shown stays
+export const NEW = "new", JOINING = "joining", REPLAYING = "replaying", LIVE = "live", LOADING = "loading", OFFLINE = "offline";
+
+// newRoom is the one place a room record is made: every field is here.
+export function newRoom(name) {
+  return {
+    name,
+    state: NEW,
+    msgs: new Map(), // id -> message
+    lastId: 0, // the newest id seen, where a resume starts
+    oldestId: 0, // the oldest id shown, where older messages are asked from
+    lastTs: null, // when the newest message was written (a Date)
+    noMore: false, // the oldest message of the room is shown
+    unread: 0, // new messages while another room was shown
+    users: [], // who is online, as the last presence frame listed them
+    userCount: 0, // how many are online (a large room lists only some)
+  };
+}
+
+// primed reports whether r has a baseline: messages after it are new to the reader.
+export const primed = (r) => r.state !== NEW && r.state !== JOINING;
+// live reports whether r is joined on this socket.
+export const live = (r) => r.state === LIVE || r.state === LOADING;
+
+// createState makes the page's state; localStorage keeps the rooms and the
+// shown room per user across visits.
+export function createState(me) {
+  const storeKey = "securechat." + me + ".";
+  const s = {
+    // Rooms this page is in, in the order they were joined (general first).
+    rooms: new Map(),
+    // Every room the server knows, from the last "rooms" frame: name -> {lastId, at}.
+    known: new Map(),
+    current: GENERAL,
+
+    addRoom(name) {
+      let r = s.rooms.get(name);
+      if (!r) {
+        r = newRoom(name);
+        s.rooms.set(name, r);
+        s.save();
+      }
+      return r;
+    },
+
+    // addMessage stores m once; it reports whether m was new to the page.
+    addMessage(r, m) {
+      if (r.msgs.has(m.id)) return false;
+      r.msgs.set(m.id, m);
+      if (m.id > r.lastId) r.lastId = m.id;
+      if (!r.oldestId || m.id < r.oldestId) r.oldestId = m.id;
+      const ts = new Date(m.ts);
+      if (!isNaN(ts) && (!r.lastTs || ts > r.lastTs)) r.lastTs = ts;
+      return true;
+    },
+
+    // disconnected: no room is joined any more, and who is online is unknown
+    // until the server says again.
+    disconnected() {
+      for (const r of s.rooms.values()) {
+        r.state = primed(r) ? OFFLINE : NEW;
+        r.users = [];
+        r.userCount = 0;
+      }
+    },
+
+    // lastActivity is when a room last had a message, as far as the page knows.
+    lastActivity(name) {
+      const r = s.rooms.get(name), k = s.known.get(name);
+      let at = k && k.lastId ? k.at : null;
+      if (r && r.lastTs && (!at || r.lastTs > at)) at = r.lastTs;
+      return at;
+    },
+
+    saved(key) {
+      try { return localStorage.getItem(storeKey + key); } catch { return null; }
+    },
+    save() {
+      try {
+        localStorage.setItem(storeKey + "rooms", JSON.stringify([...s.rooms.keys()]));
+        localStorage.setItem(storeKey + "current", s.current);
+      } catch { /* storage off: the page still works, it just forgets */ }
+    },
+
+    // restore brings back the rooms and the shown room of the last visit.
+    // Both are read before general is added, as adding a room saves the list.
+    restore(validRoom) {
+      let restored = [];
+      try { restored = JSON.parse(s.saved("rooms") || "[]"); } catch { /* ignore */ }
+      const last = s.saved("current");
+      s.addRoom(GENERAL);
+      if (Array.isArray(restored)) for (const name of restored) if (typeof name === "string" && validRoom(name)) s.addRoom(name);
+      s.current = last && s.rooms.has(last) ? last : GENERAL;
+    },
+  };
+  return s;
+}
