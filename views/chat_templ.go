@@ -9,10 +9,20 @@ package views
 import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
+import "strconv"
+
 // ChatPage is what the chat page needs to render before its script connects.
 type ChatPage struct {
 	User string
 	CSRF string
+	// The protocol's rules the page needs, from the server's configuration:
+	// rendered as data- attributes (the script reads them there) and as the
+	// boxes' own limits, so the page copies none of them.
+	PageSize         int    // messages per history page
+	RoomPattern      string // a room name, as a regular expression to anchor
+	RoomInputPattern string // what the room box accepts (the page lowercases it)
+	MaxRoomName      int    // bytes in a room name
+	MaxText          int    // characters in a message
 }
 
 // Chat is the chat page. static/js/main.js connects the socket and fills it in.
@@ -53,52 +63,143 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.User).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 13, Col: 44}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 25, Col: 21}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var3)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\"><a class=\"skip-link\" href=\"#text\">Skip to the message box</a><header class=\"topbar\"><button type=\"button\" class=\"rooms-toggle\" id=\"rooms-toggle\" aria-controls=\"sidebar\" aria-expanded=\"false\">Rooms <span id=\"toggle-unread\" class=\"badge\" hidden><span class=\"count\">0</span><span class=\"visually-hidden\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" data-page-size=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var4 string
-			templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(" unread")
+			templ_7745c5c3_Var4, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.PageSize)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 18, Col: 120}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 26, Col: 44}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var4)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</span></span></button><h1 class=\"brand\">securechat</h1><p class=\"me\"><span class=\"visually-hidden\">Signed in as </span><span id=\"me\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" data-room-pattern=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var5 string
-			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(p.User)
+			templ_7745c5c3_Var5, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.RoomPattern).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 21, Col: 90}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 27, Col: 36}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var5)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</span></p><form method=\"post\" action=\"/logout\" class=\"logout\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" data-max-room-name=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var6 string
-			templ_7745c5c3_Var6, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.CSRF).Resolve(ctx)
+			templ_7745c5c3_Var6, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.MaxRoomName)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 23, Col: 53}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 28, Col: 51}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var6)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\"> <button type=\"submit\">Log out</button></form></header><div id=\"banner\" class=\"banner\" hidden><span>Connection lost. Reconnecting…</span> <button type=\"button\" id=\"retry\">Retry now</button></div><div id=\"layout\" class=\"layout\"><nav id=\"sidebar\" class=\"sidebar\" aria-label=\"Rooms\"><h2 id=\"rooms-heading\">Your rooms</h2><ul id=\"rooms\" class=\"rooms\" aria-labelledby=\"rooms-heading\"></ul><h2 id=\"other-heading\" hidden>Other rooms</h2><ul id=\"other-rooms\" class=\"rooms\" aria-labelledby=\"other-heading\" hidden></ul><form id=\"join-form\" class=\"join-form\"><label for=\"join-room\">Join or create a room</label><div class=\"join-row\"><input id=\"join-room\" type=\"text\" placeholder=\"room-name\" maxlength=\"64\" pattern=\"[A-Za-z0-9_\\-]{1,64}\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" aria-describedby=\"join-hint\"> <button type=\"submit\">Join</button></div><p id=\"join-hint\" class=\"hint\">Letters, digits, - and _</p></form></nav><main class=\"conversation\" aria-labelledby=\"room-title\"><div class=\"room-head\"><h2 id=\"room-title\" class=\"room-title\" tabindex=\"-1\">#general</h2><p id=\"online-summary\" class=\"online-summary\"></p></div><div class=\"thread\"><ol id=\"messages\" class=\"messages\" aria-label=\"Messages in #general\" tabindex=\"0\"></ol><button type=\"button\" id=\"new-hint\" class=\"new-hint\" hidden>New messages ↓</button></div><p id=\"notice\" class=\"notice\" role=\"alert\"></p><form id=\"send-form\" class=\"send-form\"><label for=\"text\" class=\"visually-hidden\">Message</label> <textarea id=\"text\" rows=\"1\" maxlength=\"4000\" placeholder=\"Message #general\" aria-describedby=\"send-help\"></textarea> <button type=\"submit\">Send</button><p id=\"send-help\" class=\"visually-hidden\">Enter sends; Shift+Enter starts a new line.</p></form></main><aside class=\"online\" aria-labelledby=\"online-heading\"><h2 id=\"online-heading\">Online</h2><ul id=\"online\"></ul></aside></div><div id=\"announcer\" class=\"visually-hidden\" aria-live=\"polite\"></div><noscript><p class=\"noscript\">The chat needs JavaScript. Logging in and out works without it.</p></noscript><script type=\"module\" src=\"/static/js/main.js\"></script></body>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\" data-max-text=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var7 string
+			templ_7745c5c3_Var7, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.MaxText)).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 29, Col: 42}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var7)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\"><a class=\"skip-link\" href=\"#text\">Skip to the message box</a><header class=\"topbar\"><button type=\"button\" class=\"rooms-toggle\" id=\"rooms-toggle\" aria-controls=\"sidebar\" aria-expanded=\"false\">Rooms <span id=\"toggle-unread\" class=\"badge\" hidden><span class=\"count\">0</span><span class=\"visually-hidden\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var8 string
+			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(" unread")
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 35, Col: 120}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</span></span></button><h1 class=\"brand\">securechat</h1><p class=\"me\"><span class=\"visually-hidden\">Signed in as </span><span id=\"me\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var9 string
+			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(p.User)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 38, Col: 90}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "</span></p><form method=\"post\" action=\"/logout\" class=\"logout\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var10 string
+			templ_7745c5c3_Var10, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.CSRF).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 40, Col: 53}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var10)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "\"> <button type=\"submit\">Log out</button></form></header><div id=\"banner\" class=\"banner\" hidden><span>Connection lost. Reconnecting…</span> <button type=\"button\" id=\"retry\">Retry now</button></div><div id=\"layout\" class=\"layout\"><nav id=\"sidebar\" class=\"sidebar\" aria-label=\"Rooms\"><h2 id=\"rooms-heading\">Your rooms</h2><ul id=\"rooms\" class=\"rooms\" aria-labelledby=\"rooms-heading\"></ul><h2 id=\"other-heading\" hidden>Other rooms</h2><ul id=\"other-rooms\" class=\"rooms\" aria-labelledby=\"other-heading\" hidden></ul><form id=\"join-form\" class=\"join-form\"><label for=\"join-room\">Join or create a room</label><div class=\"join-row\"><input id=\"join-room\" type=\"text\" placeholder=\"room-name\" maxlength=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var11 string
+			templ_7745c5c3_Var11, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.MaxRoomName)).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 57, Col: 104}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var11)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\" pattern=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var12 string
+			templ_7745c5c3_Var12, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.RoomInputPattern).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 57, Col: 135}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var12)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" aria-describedby=\"join-hint\"> <button type=\"submit\">Join</button></div><p id=\"join-hint\" class=\"hint\">Letters, digits, - and _</p></form></nav><main class=\"conversation\" aria-labelledby=\"room-title\"><div class=\"room-head\"><h2 id=\"room-title\" class=\"room-title\" tabindex=\"-1\">#general</h2><p id=\"online-summary\" class=\"online-summary\"></p></div><div class=\"thread\"><ol id=\"messages\" class=\"messages\" aria-label=\"Messages in #general\" tabindex=\"0\"></ol><button type=\"button\" id=\"new-hint\" class=\"new-hint\" hidden>New messages ↓</button></div><p id=\"notice\" class=\"notice\" role=\"alert\"></p><form id=\"send-form\" class=\"send-form\"><label for=\"text\" class=\"visually-hidden\">Message</label> <textarea id=\"text\" rows=\"1\" maxlength=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var13 string
+			templ_7745c5c3_Var13, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.MaxText)).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 75, Col: 70}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var13)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "\" placeholder=\"Message #general\" aria-describedby=\"send-help\"></textarea> <button type=\"submit\">Send</button><p id=\"send-help\" class=\"visually-hidden\">Enter sends; Shift+Enter starts a new line.</p></form></main><aside class=\"online\" aria-labelledby=\"online-heading\"><h2 id=\"online-heading\">Online</h2><ul id=\"online\"></ul></aside></div><div id=\"announcer\" class=\"visually-hidden\" aria-live=\"polite\"></div><noscript><p class=\"noscript\">The chat needs JavaScript. Logging in and out works without it.</p></noscript><script type=\"module\" src=\"/static/js/main.js\"></script></body>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -130,7 +231,7 @@ func NotFound() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Var8 := templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
+		templ_7745c5c3_Var15 := templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 			templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 			templ_7745c5c3_Buffer, templ_7745c5c3_IsBuffer := templruntime.GetBuffer(templ_7745c5c3_W)
 			if !templ_7745c5c3_IsBuffer {
@@ -142,13 +243,13 @@ func NotFound() templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<body class=\"auth-page\"><main class=\"auth-card\"><h1>Not found</h1><p><a href=\"/\">Back to the chat</a></p></main></body>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<body class=\"auth-page\"><main class=\"auth-card\"><h1>Not found</h1><p><a href=\"/\">Back to the chat</a></p></main></body>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Layout("Not found").Render(templ.WithChildren(ctx, templ_7745c5c3_Var8), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Layout("Not found").Render(templ.WithChildren(ctx, templ_7745c5c3_Var15), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

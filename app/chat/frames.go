@@ -14,9 +14,9 @@ import (
 
 // Protocol limits.
 const (
-	maxRoomName    = 64
-	historyOnJoin  = 50  // messages sent with a join that has no since
-	maxHistory     = 200 // most messages one history request returns
+	maxRoomName    = MaxRoomName
+	historyOnJoin  = HistoryPage // messages sent with a join that has no since
+	maxHistory     = 200         // most messages one history request returns
 	defaultHistory = 50
 )
 

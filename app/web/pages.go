@@ -2,9 +2,11 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"securechat/app/chat"
 	"securechat/views"
 )
 
@@ -16,7 +18,18 @@ func (s *Server) registerPages(e *echo.Echo) {
 }
 
 func (s *Server) chatPage(c echo.Context) error {
-	return render(c, http.StatusOK, views.Chat(views.ChatPage{User: identity(c).User, CSRF: csrfToken(c)}))
+	return render(c, http.StatusOK, views.Chat(views.ChatPage{
+		User: identity(c).User,
+		CSRF: csrfToken(c),
+		// The page's limits come from the chat package and the hub's
+		// configuration, never from a copy in the page.
+		PageSize:    chat.HistoryPage,
+		RoomPattern: chat.RoomPattern,
+		// The room box also takes capitals: the page lowercases a name before it checks it.
+		RoomInputPattern: strings.Replace(chat.RoomPattern, "a-z", "A-Za-z", 1),
+		MaxRoomName:      chat.MaxRoomName,
+		MaxText:          s.deps.Hub.Limits().MaxText,
+	}))
 }
 
 func (s *Server) notFound(c echo.Context) error {

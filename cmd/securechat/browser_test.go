@@ -159,6 +159,40 @@ func TestBrowserBidiInNotice(t *testing.T) {
 	alice.checkConsole(false)
 }
 
+// TestBrowserLimitsFromServer: the page takes the longest message from the
+// server's --max-text: the box's maxlength is it, and a longer text (put in
+// by a script, past maxlength) is refused by the page itself, with that
+// number, and kept in the box.
+func TestBrowserLimitsFromServer(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "", "--max-text", "20")
+	s.addUser("alice", "alice-password-1")
+	alice := openTab(t, startChromium(t), "alice")
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitOnline("alice")
+	if n := value(alice, "read the box's maxlength", chromedp.Evaluate[int](`document.getElementById("text").maxLength`)); n != 20 {
+		t.Errorf("message box maxlength is %d, want the server's 20", n)
+	}
+
+	const long = "twenty-five characters!!!"
+	value(alice, "send a message longer than --max-text", chromedp.Evaluate[bool](`(() => {
+		const box = document.getElementById("text");
+		box.value = `+jsString(long)+`;
+		box.form.requestSubmit();
+		return true;
+	})()`))
+	const notice = "A message is at most 20 characters; this one has 25. Your message is kept: shorten it and send it again."
+	alice.waitFor("the page's notice", `document.getElementById("notice").textContent === `+jsString(notice))
+	if v := value(alice, "read #text", chromedp.Value(chromedp.ID("text"))); v != long {
+		t.Errorf("message box holds %q, want the refused text kept", v)
+	}
+	// Within the limit, it goes out.
+	alice.do("clear the box", chromedp.Evaluate[chromedp.Void](`document.getElementById("text").value = ""`))
+	alice.send("twenty characters ok")
+	alice.waitMessage("alice", "twenty characters ok")
+	alice.checkConsole(false)
+}
+
 // TestBrowserRooms: alice and bob are both in #general and #dev. Messages to a
 // room alice is not looking at count as unread in her room list, show up when
 // she opens the room, and never leak into another room's view.
@@ -230,6 +264,15 @@ func TestBrowserRooms(t *testing.T) {
 		}
 	}
 	alice.waitFor("no unread badge for #general", jsUnread("general")+` === ""`)
+
+	// A reload keeps the rooms joined and the room shown.
+	alice.clickRoom("dev")
+	alice.do("reload", chromedp.Reload())
+	alice.waitCurrent("dev")
+	for _, text := range devMessages {
+		alice.waitMessage("bob", text)
+	}
+	alice.waitFor("#general still among her rooms", `!!document.querySelector('#rooms button[data-room="general"]')`)
 
 	for _, tb := range []*tab{alice, bob} {
 		tb.checkConsole(false)
@@ -813,6 +856,11 @@ func (tb *tab) login(baseURL, user, password string) {
 		// Only the chat page has the send form, so this waits for the redirect.
 		chromedp.WaitVisible(chromedp.ID("send-form")),
 	)
+	// The page's modules run before DOMContentLoaded, which can come after
+	// the page is visible; the browser then hands out its elements again
+	// (DOM.documentUpdated), and an element found before is gone for
+	// chromedp. Steps on elements start after it.
+	tb.waitFor("the page's script", `document.readyState === "complete"`)
 	if loc := value(tb, "read location", chromedp.Location()); loc != baseURL+"/" {
 		tb.t.Fatalf("%s: login led to %s, want %s/", tb.name, loc, baseURL)
 	}

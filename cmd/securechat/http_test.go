@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"io/fs"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"securechat"
+	"securechat/app/chat"
 )
 
 const pw = "correct horse"
@@ -107,6 +110,38 @@ func prefixAll(prefix string, names []string) []string {
 		out[i] = prefix + n
 	}
 	return out
+}
+
+// TestHTTPChatPageCarriesLimits: the chat page gets the protocol's rules from
+// the server (its constants and its configuration), as data- attributes for
+// the script and as the boxes' own limits.
+func TestHTTPChatPageCarriesLimits(t *testing.T) {
+	s := startServer(t, "", "--max-text", "1234")
+	s.addUser("alice", pw)
+	b := s.newBrowser()
+	b.login("alice", pw)
+	resp, err := b.client.Get(s.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`data-max-text="1234"`,
+		fmt.Sprintf(`data-page-size="%d"`, chat.HistoryPage),
+		fmt.Sprintf(`data-room-pattern="%s"`, html.EscapeString(chat.RoomPattern)),
+		fmt.Sprintf(`data-max-room-name="%d"`, chat.MaxRoomName),
+		`<textarea id="text" rows="1" maxlength="1234"`,
+		fmt.Sprintf(`<input id="join-room" type="text" placeholder="room-name" maxlength="%d" pattern="%s"`,
+			chat.MaxRoomName, html.EscapeString(`[A-Za-z0-9_\-]{1,64}`)),
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("chat page lacks %s", want)
+		}
+	}
 }
 
 func TestHTTPLogin(t *testing.T) {

@@ -1,11 +1,15 @@
-// The page's settings: who is logged in and the protocol's limits.
-const PAGE = 50; // messages per history request; also what the server sends on a join
+// The page's settings: who is logged in, and the protocol's rules the page
+// needs. The server renders them into the page (data- attributes of <body>,
+// from its own constants and configuration), so the page copies none of them.
 
+// readConfig reads the settings from body's data- attributes.
 export function readConfig(body) {
+  const d = body.dataset;
   return {
-    user: body.dataset.user,
-    pageSize: PAGE,
-    roomName: /^[a-z0-9_-]{1,64}$/,
-    roomRule: "A room name is 1 to 64 of a-z, 0-9, - and _.",
+    user: d.user,
+    pageSize: Number(d.pageSize), // messages per history request; also what the server sends on a join
+    roomName: new RegExp("^(?:" + d.roomPattern + ")$"),
+    roomRule: "A room name is 1 to " + d.maxRoomName + " of a-z, 0-9, - and _.",
+    maxText: Number(d.maxText), // characters (code points) in a message
   };
 }

@@ -93,6 +93,12 @@ ui.sendForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const t = ui.text.value.trim();
   if (!t) return;
+  // The server counts characters as code points, as the spread does.
+  const length = [...t].length;
+  if (length > cfg.maxText) {
+    view.showNotice("A message is at most " + cfg.maxText + " characters; this one has " + length + ". Your message is kept: shorten it and send it again.");
+    return;
+  }
   const r = state.rooms.get(state.current);
   if (!conn.connected) { view.showNotice("Not connected. Your message is kept: send it again once the connection is back."); return; }
   if (!live(r)) { view.showNotice("Still joining #" + state.current + ". Your message is kept: send it again in a moment."); return; }
