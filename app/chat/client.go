@@ -368,9 +368,14 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		if err == nil {
 			err = c.handle(ctx, f)
 		}
+		// An error answering a send names it by its ref, if it had one.
+		var ref string
+		if f.Type == "send" {
+			ref = f.Ref
+		}
 		var pe *protocolError
 		if errors.As(err, &pe) {
-			c.send(encodeError(pe.Code, pe.Message))
+			c.send(encodeErrorRef(pe.Code, pe.Message, ref))
 			if pe.Code == codeRateLimited && c.strike() {
 				c.hub.log.Warn("abuse", "user", c.peer.User, "last", pe.Code)
 				// Not urgent: the warnings already queued go out first.
@@ -378,7 +383,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 			}
 		} else if err != nil {
 			c.hub.log.Error("handle frame", "user", c.peer.User, "type", f.Type, "err", err)
-			c.send(encodeError("unavailable", "the server could not do that now; try again"))
+			c.send(encodeErrorRef("unavailable", "the server could not do that now; try again", ref))
 		}
 	}
 	c.mu.Lock()
@@ -427,7 +432,7 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 		if !c.inRoom(f.Room) {
 			return badFrame("not_joined", "join %s before sending to it", f.Room)
 		}
-		return c.hub.submit(c, f.Room, f.Text)
+		return c.hub.submit(c, f.Room, f.Text, f.Ref)
 	case "join":
 		return c.join(ctx, f.Room, f.Since)
 	case "leave":

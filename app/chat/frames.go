@@ -29,6 +29,7 @@ type inbound struct {
 	Before int64  `json:"before"`
 	Limit  int    `json:"limit"`
 	Token  string `json:"token"`
+	Ref    string `json:"ref"` // the client's name for a send, echoed on the frames that answer it
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -54,7 +55,12 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
+		f.Ref = "" // unchecked, so not echoed
 		return f, badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
+	}
+	if len(f.Ref) > MaxRef {
+		f.Ref = "" // not echoed: it is not one
+		return f, badFrame("bad_frame", "ref must be at most %d bytes", MaxRef)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return f, badFrame("bad_frame", "one JSON object per frame")
@@ -153,6 +159,7 @@ type messageJSON struct {
 	User string `json:"user"`
 	Text string `json:"text"`
 	TS   string `json:"ts"`
+	Ref  string `json:"ref,omitempty"` // only on the sender's own copy of a message it sent with a ref
 }
 
 func toMessageJSON(m store.Message) messageJSON {
@@ -170,6 +177,14 @@ func mustJSON(v any) []byte {
 }
 
 func encodeMessage(m store.Message) []byte { return mustJSON(toMessageJSON(m)) }
+
+// encodeOwnMessage is the sender's copy of its message: it carries the
+// send's ref, so the client knows which send was stored.
+func encodeOwnMessage(m store.Message, ref string) []byte {
+	j := toMessageJSON(m)
+	j.Ref = ref
+	return mustJSON(j)
+}
 
 // encodeMessages encodes several messages as one server frame of
 // newline-separated objects.
@@ -191,12 +206,16 @@ func encodeWelcome(user string) []byte {
 	}{"welcome", user})
 }
 
-func encodeError(code, message string) []byte {
+func encodeError(code, message string) []byte { return encodeErrorRef(code, message, "") }
+
+// encodeErrorRef is an error answering a send that had a ref.
+func encodeErrorRef(code, message, ref string) []byte {
 	return mustJSON(struct {
 		Type    string `json:"type"`
 		Code    string `json:"code"`
 		Message string `json:"message"`
-	}{"error", code, message})
+		Ref     string `json:"ref,omitempty"`
+	}{"error", code, message, ref})
 }
 
 func encodeHistory(room string, ms []store.Message) []byte {

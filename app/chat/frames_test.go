@@ -39,6 +39,9 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"send","room":"general","text":"a"} {}`, "bad_frame"},
 		{`{"type":"send","room":"general","text":"a"`, "bad_frame"},
 		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"\xc3\x28\"}", "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","ref":"` + strings.Repeat("r", MaxRef) + `"}`, ""},
+		{`{"type":"send","room":"general","text":"a","ref":"` + strings.Repeat("r", MaxRef+1) + `"}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","ref":7}`, "bad_frame"},
 	}
 	for _, tc := range cases {
 		_, err := decodeFrame([]byte(tc.frame), 4000)
@@ -56,6 +59,54 @@ func TestHistoryDefaultLimit(t *testing.T) {
 	f, err := decodeFrame([]byte(`{"type":"history","room":"r"}`), 4000)
 	if err != nil || f.Limit != defaultHistory {
 		t.Fatalf("limit %d, %v", f.Limit, err)
+	}
+}
+
+// TestDecodeFrameRef: a send's ref is kept for its answers, unless it is not
+// one (too long, or in a frame that is not JSON of the protocol): it is then
+// not echoed.
+func TestDecodeFrameRef(t *testing.T) {
+	long := strings.Repeat("r", MaxRef+1)
+	cases := []struct {
+		frame, ref string
+	}{
+		{`{"type":"send","room":"general","text":"hi","ref":"c-1"}`, "c-1"},
+		{`{"type":"send","room":"general","text":"","ref":"c-2"}`, "c-2"}, // bad_text answers c-2
+		{`{"type":"send","room":"general","text":"hi"}`, ""},
+		{`{"type":"send","room":"general","text":"hi","ref":"` + long + `"}`, ""},
+		{`{"type":"send","ref":"` + long + `","room":"general","text":"hi","x":1}`, ""},
+	}
+	for _, tc := range cases {
+		f, _ := decodeFrame([]byte(tc.frame), 4000)
+		if f.Ref != tc.ref {
+			t.Errorf("decodeFrame(%.60q): ref %q, want %q", tc.frame, f.Ref, tc.ref)
+		}
+	}
+}
+
+// TestEncodeRef: the sender's copy of a message and an error answering a
+// send carry the ref; every other copy and frame has no ref key at all.
+func TestEncodeRef(t *testing.T) {
+	m := store.Message{ID: 3, Room: "r", User: "a", Text: "x", TS: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	cases := []struct {
+		name  string
+		frame []byte
+		ref   any // nil: no ref key
+	}{
+		{"shared copy", encodeMessage(m), nil},
+		{"sender's copy", encodeOwnMessage(m, "c-9"), "c-9"},
+		{"error", encodeError("bad_frame", "no"), nil},
+		{"error answering a send", encodeErrorRef("rate_limited", "slow down", "c-9"), "c-9"},
+		{"error answering a send without ref", encodeErrorRef("rate_limited", "slow down", ""), nil},
+	}
+	for _, tc := range cases {
+		var f map[string]any
+		if err := json.Unmarshal(tc.frame, &f); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if ref, ok := f["ref"]; ref != tc.ref || ok != (tc.ref != nil) {
+			t.Errorf("%s: %s: ref %v, want %v", tc.name, tc.frame, ref, tc.ref)
+		}
 	}
 }
 

@@ -143,6 +143,7 @@ type Hub struct {
 type sendRequest struct {
 	from *Client
 	msg  store.NewMessage
+	ref  string // the client's name for the send, echoed to it
 }
 
 // Deps are what a hub is built from.
@@ -332,9 +333,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 }
 
 // submit hands a message to the persist loop. The sender is acknowledged when
-// the stored message comes back to it through its room.
-func (h *Hub) submit(c *Client, room, text string) error {
-	req := sendRequest{from: c, msg: store.NewMessage{Room: room, User: c.peer.User, Text: text, TS: h.now()}}
+// the stored message comes back to it through its room, with ref.
+func (h *Hub) submit(c *Client, room, text, ref string) error {
+	req := sendRequest{from: c, msg: store.NewMessage{Room: room, User: c.peer.User, Text: text, TS: h.now()}, ref: ref}
 	select {
 	case <-h.stop:
 		return ErrClosed
@@ -406,14 +407,15 @@ func (h *Hub) persist(batch []sendRequest) {
 	if err != nil {
 		h.log.Error("store messages", "count", len(msgs), "err", err)
 		for _, r := range batch {
-			r.from.send(encodeError("unavailable", "the message was not stored; send it again"))
+			r.from.send(encodeErrorRef("unavailable", "the message was not stored; send it again", r.ref))
 		}
 		return
 	}
 	h.metrics.Stored(len(stored), time.Since(start))
-	for _, m := range stored {
+	// AppendMessages returns the messages in the order given: stored[i] is batch[i]'s.
+	for i, m := range stored {
 		if r := h.roomFor(m.Room); r != nil {
-			r.deliver(m)
+			r.deliverOwn(m, ownCopy{to: batch[i].from, ref: batch[i].ref})
 		}
 		if h.broker != nil {
 			if err := h.broker.PublishMessage(m); err != nil {

@@ -97,7 +97,18 @@ func (r *room) joinLive(c *Client) (last int64, ok bool) {
 }
 
 // deliver sends a stored message to every member, in Seq order, once.
-func (r *room) deliver(m store.Message) {
+func (r *room) deliver(m store.Message) { r.deliverOwn(m, ownCopy{}) }
+
+// ownCopy is the sender of a message this node stored, to whom its copy
+// carries the send's ref. The zero value is none.
+type ownCopy struct {
+	to  *Client
+	ref string
+}
+
+// deliverOwn is deliver for a message sent through this node. A message a gap
+// fill delivered first (without ref) is not sent again.
+func (r *room) deliverOwn(m store.Message, own ownCopy) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.retired || m.Seq <= r.lastSeq {
@@ -107,7 +118,7 @@ func (r *room) deliver(m store.Message) {
 		// Committed: m, later in the same room, is.
 		r.fillLocked(m.Seq - 1)
 	}
-	r.fanOutLocked(m)
+	r.fanOutLocked(m, own)
 }
 
 // catchUp delivers from the store every message up to seq that this node has
@@ -136,16 +147,17 @@ func (r *room) fillLocked(seq int64) {
 				return
 			}
 			if mm.Seq > r.lastSeq {
-				r.fanOutLocked(mm)
+				r.fanOutLocked(mm, ownCopy{})
 			}
 		}
 	}
 }
 
-// fanOutLocked queues one message for every member, encoding it once. A
-// message a member's replay already read from the store (committed, not yet
-// delivered when the replay ran) is skipped by the liveFrom check.
-func (r *room) fanOutLocked(m store.Message) {
+// fanOutLocked queues one message for every member, encoding it once (and
+// once more for its sender, if it gave a ref). A message a member's replay
+// already read from the store (committed, not yet delivered when the replay
+// ran) is skipped by the liveFrom check.
+func (r *room) fanOutLocked(m store.Message, own ownCopy) {
 	r.lastSeq, r.lastID = m.Seq, m.ID
 	r.recent = append(r.recent, m)
 	if len(r.recent) >= 2*historyOnJoin {
@@ -155,12 +167,20 @@ func (r *room) fanOutLocked(m store.Message) {
 	if len(r.members) == 0 {
 		return
 	}
-	frame := encodeMessage(m)
+	shared := encodeMessage(m)
+	ownFrame := shared
+	if own.ref != "" {
+		ownFrame = encodeOwnMessage(m, own.ref)
+	}
 	sent := 0
 	defer func() { r.hub.metrics.Delivered(sent) }()
 	for c, mb := range r.members {
 		if m.ID <= mb.liveFrom {
 			continue
+		}
+		frame := shared
+		if c == own.to {
+			frame = ownFrame
 		}
 		if !mb.replaying {
 			c.send(frame)

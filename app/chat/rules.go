@@ -13,6 +13,9 @@ const (
 	// HistoryPage is how many messages a join without since sends, and what
 	// the page asks for at a time: fewer means there are no older ones.
 	HistoryPage = 50
+	// MaxRef is the longest ref a client may give a send, in bytes: a name
+	// for the send, echoed on the frames that answer it.
+	MaxRef = 64
 )
 
 // Limits returns the limits the hub was made with.

@@ -159,6 +159,34 @@ func TestBrowserBidiInNotice(t *testing.T) {
 	alice.checkConsole(false)
 }
 
+// TestBrowserRefusalsMatchedByRef: the page names each send with a ref and
+// matches the server's refusals by it. Two sends are refused in a row: the
+// first refusal is the first send's, so its text goes back into the box, and
+// the second's is quoted in the notice (the box is taken by then).
+func TestBrowserRefusalsMatchedByRef(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "", "--message-rate", "1/1h:1")
+	s.addUser("alice", "alice-password-1")
+	alice := openTab(t, startChromium(t), "alice")
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.send("the one message allowed")
+	alice.waitMessage("alice", "the one message allowed")
+
+	value(alice, "send two messages the rate refuses", chromedp.Evaluate[bool](`(() => {
+		const box = document.getElementById("text");
+		for (const text of ["second", "third"]) {
+			box.value = text;
+			box.form.requestSubmit();
+		}
+		return true;
+	})()`))
+	alice.waitFor("the notice quoting the third", `document.querySelector("#notice bdi")?.textContent === "third"`)
+	if v := value(alice, "read #text", chromedp.Value(chromedp.ID("text"))); v != "second" {
+		t.Errorf("message box holds %q, want the first refused text, %q", v, "second")
+	}
+	alice.checkConsole(false)
+}
+
 // TestBrowserLimitsFromServer: the page takes the longest message from the
 // server's --max-text: the box's maxlength is it, and a longer text (put in
 // by a script, past maxlength) is refused by the page itself, with that

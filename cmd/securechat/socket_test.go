@@ -358,3 +358,57 @@ func TestControlFramesBetweenMessages(t *testing.T) {
 		t.Fatal("the server did not answer the ping")
 	}
 }
+
+// TestSocketSendRef: a send's ref comes back on the frames that answer it, to
+// the socket that sent it only: on its copy of the stored message (every
+// other socket, the sender's other one too, gets the shared copy without
+// ref), and on an error refusing it.
+func TestSocketSendRef(t *testing.T) {
+	// Two messages allowed: "hi", and the one to a room alice is not in.
+	s := startServer(t, "", "--message-rate", "1/1h:2", "--max-text", "10")
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	alice := s.dialBearer(s.token("alice", pw))
+	alice2 := s.dialBearer(s.token("alice", pw))
+	bob := s.dialBearer(s.token("bob", pw))
+	for _, c := range []*wsClient{alice, alice2, bob} {
+		c.until("joined", aboutRoom("general"))
+	}
+
+	alice.send(map[string]any{"type": "send", "room": "general", "text": "hi", "ref": "c-1"})
+	mine := alice.until("message", func(f map[string]any) bool { return f["text"] == "hi" })
+	if mine["ref"] != "c-1" {
+		t.Errorf("sender's copy: %v, want ref c-1", mine)
+	}
+	for name, c := range map[string]*wsClient{"alice's other socket": alice2, "bob": bob} {
+		f := c.until("message", func(f map[string]any) bool { return f["text"] == "hi" })
+		if ref, ok := f["ref"]; ok {
+			t.Errorf("%s got ref %v on %v: only the sending socket gets it", name, ref, f)
+		}
+		if f["id"] != mine["id"] {
+			t.Errorf("%s got id %v, sender %v", name, f["id"], mine["id"])
+		}
+	}
+
+	refusals := []struct {
+		frame map[string]any
+		code  string
+	}{
+		{map[string]any{"type": "send", "room": "general", "text": "far too long for ten", "ref": "c-2"}, "bad_text"},
+		{map[string]any{"type": "send", "room": "elsewhere", "text": "hi", "ref": "c-3"}, "not_joined"},
+		{map[string]any{"type": "send", "room": "general", "text": "again", "ref": "c-4"}, "rate_limited"},
+		{map[string]any{"type": "send", "room": "general", "text": "again"}, "rate_limited"},
+	}
+	for _, r := range refusals {
+		alice.send(r.frame)
+		f := alice.until("error", nil)
+		if f["code"] != r.code || f["ref"] != r.frame["ref"] {
+			t.Errorf("answer to %v: %v, want code %s and ref %v", r.frame, f, r.code, r.frame["ref"])
+		}
+	}
+	// A ref that is not one is refused, and not echoed.
+	alice.send(map[string]any{"type": "send", "room": "general", "text": "hi", "ref": strings.Repeat("r", 65)})
+	if f := alice.until("error", nil); f["code"] != "bad_frame" || f["ref"] != nil {
+		t.Errorf("answer to an over-long ref: %v, want bad_frame without ref", f)
+	}
+}

@@ -5,9 +5,6 @@
 import { GENERAL, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
 import { clip } from "./view.js";
 
-// Error codes that answer a send.
-const SEND_ERRORS = new Set(["rate_limited", "bad_text", "not_joined", "unavailable"]);
-
 // createFrames returns {handle, flush, join}. join(name) joins a room on the
 // socket, resuming after the last id seen.
 export function createFrames(cfg, state, view, conn, sends) {
@@ -113,9 +110,8 @@ export function createFrames(cfg, state, view, conn, sends) {
         dirty.rooms = true;
         break;
       case "error":
-        if (!(SEND_ERRORS.has(f.code) && sends.refused(f.message))) {
-          view.showNotice(f.message || "The server refused that.");
-        }
+        // An error answering a send names it by the send's ref.
+        if (!sends.refused(f.ref, f.message)) view.showNotice(f.message || "The server refused that.");
         break;
     }
   }

@@ -102,8 +102,9 @@ ui.sendForm.addEventListener("submit", (ev) => {
   const r = state.rooms.get(state.current);
   if (!conn.connected) { view.showNotice("Not connected. Your message is kept: send it again once the connection is back."); return; }
   if (!live(r)) { view.showNotice("Still joining #" + state.current + ". Your message is kept: send it again in a moment."); return; }
-  if (conn.send({ type: "send", room: state.current, text: t })) {
-    sends.add(state.current, t, conn.socketNo);
+  const ref = sends.newRef();
+  if (conn.send({ type: "send", room: state.current, text: t, ref })) {
+    sends.add(ref, state.current, t, conn.socketNo);
     ui.text.value = "";
     view.clearNotice();
   }

@@ -5,26 +5,35 @@ import { clip, el } from "./view.js";
 
 // createSends tracks the pending sends; ui.text is the message box.
 export function createSends(ui, state, view) {
-  const pending = []; // {room, text, socket}
+  const pending = []; // {ref, room, text, socket}
+  let refs = 0; // names the sends of this page: the server echoes a send's ref on its answers
 
   return {
-    // add records a message sent on socket number socket.
-    add(room, text, socket) {
-      pending.push({ room, text, socket });
+    // newRef names the next send.
+    newRef() {
+      return String(++refs);
     },
 
-    // acknowledged drops the pending send m is the stored copy of.
+    // add records a message sent with ref on socket number socket.
+    add(ref, room, text, socket) {
+      pending.push({ ref, room, text, socket });
+    },
+
+    // acknowledged drops the pending send m is the stored copy of: the one
+    // m's ref names. A copy without ref (a replay after a reconnect, or a copy
+    // the server filled from its store) is matched by room and text.
     acknowledged(m) {
-      const i = pending.findIndex((p) => p.room === m.room && p.text === m.text);
+      const i = typeof m.ref === "string" ?
+        pending.findIndex((p) => p.ref === m.ref) :
+        pending.findIndex((p) => p.room === m.room && p.text === m.text);
       if (i >= 0) pending.splice(i, 1);
     },
 
-    // refused drops the send an error frame answered. Errors carry no
-    // reference; the newest send is the likeliest refused.
-    refused(why) {
-      if (!pending.length) return false;
-      const p = pending[pending.length - 1];
-      notSent((q) => q === p, why);
+    // refused drops the send an error frame answered, named by its ref; it
+    // reports whether there was one.
+    refused(ref, why) {
+      if (typeof ref !== "string" || !pending.some((p) => p.ref === ref)) return false;
+      notSent((p) => p.ref === ref, why);
       return true;
     },
 
