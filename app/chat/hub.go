@@ -412,10 +412,14 @@ func (h *Hub) persist(batch []sendRequest) {
 		return
 	}
 	h.metrics.Stored(len(stored), time.Since(start))
-	// AppendMessages returns the messages in the order given: stored[i] is batch[i]'s.
 	for i, m := range stored {
+		// AppendMessages returns the messages in the order given: stored[i] is batch[i]'s.
+		var own ownCopy
+		if len(stored) == len(batch) {
+			own = ownCopy{to: batch[i].from, ref: batch[i].ref}
+		}
 		if r := h.roomFor(m.Room); r != nil {
-			r.deliverOwn(m, ownCopy{to: batch[i].from, ref: batch[i].ref})
+			r.deliverOwn(m, own)
 		}
 		if h.broker != nil {
 			if err := h.broker.PublishMessage(m); err != nil {

@@ -4,16 +4,21 @@
 
 export const GENERAL = "general";
 
-// The life of a room on this page. A room is joined again on every socket.
+// The life of a room on this page; a room is joined again on every socket.
 //
-//   new        nothing shown yet, no socket has answered a join of it
-//   joining    a join without since is out (or, for general, the server's own
-//              join on connect): its history and "joined" are coming
-//   replaying  the page has a baseline (history, or what an earlier socket
-//              showed) and waits for "joined"; messages that come now are new
+//   new        nothing shown yet, and no join of it is out
+//   joining    a first join is out (or, for general, the server's own join on
+//              connect): its history, then "joined", are coming
+//   replaying  the page has a baseline (the join's history, or what an earlier
+//              socket showed) and waits for "joined"; a message after the
+//              baseline is new to the reader (unread, announced)
 //   live       joined on this socket: live messages come, older ones can be asked for
 //   loading    live, and a request for older messages is out
-//   offline    the socket is gone; what was shown stays
+//   offline    the socket is gone; what was shown stays (a room never shown
+//              goes back to new)
+//
+// new → joining → replaying → live ⇄ loading; any → offline or new when the
+// socket closes; offline → replaying on the next socket's join.
 export const NEW = "new", JOINING = "joining", REPLAYING = "replaying", LIVE = "live", LOADING = "loading", OFFLINE = "offline";
 
 // newRoom is the one place a room record is made: every field is here.
