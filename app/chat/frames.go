@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -45,11 +46,15 @@ func badFrame(code, format string, args ...any) *protocolError {
 }
 
 // decodeFrame parses one client frame strictly: valid UTF-8, one JSON object,
-// no unknown fields, and the fields its type needs; a text has at most maxText characters.
+// keys exactly as the protocol spells them and each once, no unknown fields,
+// and the fields its type needs; a text has at most maxText characters.
 func decodeFrame(data []byte, maxText int) (inbound, error) {
 	var f inbound
 	if !utf8.Valid(data) {
 		return f, badFrame("bad_frame", "frame is not valid UTF-8")
+	}
+	if err := checkKeys(data); err != nil {
+		return f, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -95,6 +100,63 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 		return f, badFrame("unknown_type", "unknown frame type %q", truncate(f.Type, 32))
 	}
 	return f, nil
+}
+
+// frameKey is the bit of one of inbound's field names, as spelt in its tag.
+func frameKey(name string) uint8 {
+	switch name {
+	case "type":
+		return 1 << 0
+	case "room":
+		return 1 << 1
+	case "text":
+		return 1 << 2
+	case "since":
+		return 1 << 3
+	case "before":
+		return 1 << 4
+	case "limit":
+		return 1 << 5
+	case "token":
+		return 1 << 6
+	}
+	return 0
+}
+
+// checkKeys walks the top-level object's keys: each must be one of the
+// protocol's names exactly and appear once. encoding/json alone would match
+// "TYPE" to type and keep the last of two "text"s, so what a filter or log in
+// front of the server reads could differ from what the server acts on.
+func checkKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return badFrame("bad_frame", "frame is not a JSON object")
+	}
+	var seen uint8
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
+		}
+		key, _ := tok.(string)
+		bit := frameKey(key)
+		if bit == 0 {
+			return badFrame("bad_frame", "unknown field %q", truncate(key, 32))
+		}
+		if seen&bit != 0 {
+			return badFrame("bad_frame", "field %q appears twice", key)
+		}
+		seen |= bit
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
+		}
+	}
+	return nil
 }
 
 // jsonProblem describes a decoding error without echoing large input back.
@@ -160,28 +222,39 @@ func toMessageJSON(m store.Message) messageJSON {
 		TS: m.TS.UTC().Format(time.RFC3339Nano)}
 }
 
+// mustJSON encodes one frame object. HTML is not escaped: the page writes
+// every text with textContent, and escaping made a text of 4,000 '<' six times
+// its size on the wire and in every send queue.
 func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Only plain structs of strings and numbers are encoded: this cannot fail.
 		panic(fmt.Sprintf("encode frame: %v", err))
 	}
-	return b
+	return b.Bytes()[:b.Len()-1] // Encode ends the object with a newline
 }
 
 func encodeMessage(m store.Message) []byte { return mustJSON(toMessageJSON(m)) }
 
-// encodeMessages encodes several messages as one server frame of
-// newline-separated objects.
-func encodeMessages(ms []store.Message) []byte {
+// encodeMessages encodes the oldest of ms as one server frame of
+// newline-separated objects, as many as fit in budget bytes (at least one),
+// and returns how many it took.
+func encodeMessages(ms []store.Message, budget int) (frame []byte, n int) {
 	var b bytes.Buffer
 	for i, m := range ms {
+		one := encodeMessage(m)
+		if i > 0 && b.Len()+1+len(one) > budget {
+			break
+		}
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.Write(encodeMessage(m))
+		b.Write(one)
+		n++
 	}
-	return b.Bytes()
+	return b.Bytes(), n
 }
 
 func encodeWelcome(user string) []byte {
@@ -199,16 +272,37 @@ func encodeError(code, message string) []byte {
 	}{"error", code, message})
 }
 
-func encodeHistory(room string, ms []store.Message) []byte {
-	list := make([]messageJSON, len(ms))
-	for i, m := range ms {
-		list[i] = toMessageJSON(m)
+// encodeHistory encodes a history frame of the newest of ms (oldest first)
+// whose encoded messages fit in budget bytes, at least one. more says that
+// older ones were left out for size: the client asks again with before set
+// to the oldest id it got.
+func encodeHistory(room string, ms []store.Message, budget int) []byte {
+	enc := make([][]byte, 0, len(ms))
+	size := 0
+	for i := len(ms) - 1; i >= 0; i-- {
+		one := encodeMessage(ms[i])
+		if len(enc) > 0 && size+len(one)+1 > budget {
+			break
+		}
+		enc = append(enc, one)
+		size += len(one) + 1
 	}
-	return mustJSON(struct {
-		Type     string        `json:"type"`
-		Room     string        `json:"room"`
-		Messages []messageJSON `json:"messages"`
-	}{"history", room, list})
+	more := len(enc) < len(ms)
+	var b bytes.Buffer
+	b.Grow(size + len(room) + 64)
+	b.WriteString(`{"type":"history","room":`)
+	b.Write(mustJSON(room))
+	b.WriteString(`,"messages":[`)
+	for i := len(enc) - 1; i >= 0; i-- {
+		b.Write(enc[i])
+		if i > 0 {
+			b.WriteByte(',')
+		}
+	}
+	b.WriteString(`],"more":`)
+	b.WriteString(strconv.FormatBool(more))
+	b.WriteByte('}')
+	return b.Bytes()
 }
 
 // presenceListMax is the most names a presence frame lists. Every member gets

@@ -62,7 +62,11 @@ func TestHistoryDefaultLimit(t *testing.T) {
 func TestEncodeMessagesIsNewlineSeparatedJSON(t *testing.T) {
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	ms := []store.Message{{ID: 1, Room: "r", User: "a", Text: "x\ny", TS: ts}, {ID: 2, Room: "r", User: "b", Text: "</script>", TS: ts}}
-	lines := strings.Split(string(encodeMessages(ms)), "\n")
+	frame, n := encodeMessages(ms, maxPageBytes)
+	if n != len(ms) {
+		t.Fatalf("encoded %d of %d", n, len(ms))
+	}
+	lines := strings.Split(string(frame), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2: a newline inside text must be escaped", len(lines))
 	}

@@ -34,12 +34,13 @@ const (
 	// rate-limited frames within strikeWindow close the socket with 1008.
 	strikeWindow = 10 * time.Second
 	maxStrikes   = 10
-	// otherFrameRate bounds the frames that are not messages (join, history,
-	// rooms…) per socket: they cost the store a read each.
-	otherFrameRate  = 20
-	otherFrameBurst = 100
 	// maxBatchBytes caps one merged server frame.
 	maxBatchBytes = 256 << 10
+	// maxPageBytes caps the encoded messages of one history answer, of a
+	// join's recent history and of one replay batch: 200 messages of 4,000
+	// characters would otherwise be one frame of megabytes. A page is also
+	// at most a quarter of a socket's byte bound (see pageBytes).
+	maxPageBytes = 256 << 10
 	// persistBatch is the most messages written in one transaction. A batch is
 	// delivered at once, so it is also kept to half a send queue (see batchSize):
 	// one busy moment must not look like a socket falling behind.
@@ -105,7 +106,9 @@ type Limits struct {
 	ReadLimit         int64          // bytes in one client frame; past it the socket closes with 1009
 	MaxText           int            // characters in one message
 	SendQueue         int            // frames waiting for one socket; past it the socket has fallen behind (1013)
+	SendQueueBytes    int            // bytes queued or being written for one socket; past it, 1013 too
 	MessageRate       throttle.Limit // messages per user, across their sockets
+	RequestRate       throttle.Limit // other frames (join, history, rooms…, garbage) per user, across their sockets
 	MaxSocketsPerUser int
 }
 
@@ -123,6 +126,7 @@ type Hub struct {
 	metrics  *metrics.Metrics
 	limits   Limits
 	rates    *throttle.Keyed // message rate per user
+	requests *throttle.Keyed // other frames per user: each costs a store read or an answer
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -134,6 +138,7 @@ type Hub struct {
 	perUser   map[string]int // admitted sockets per user
 
 	batchSize int // persistBatch, or half the send queue if that is smaller
+	pageBytes int // maxPageBytes, or a quarter of a socket's byte bound if that is smaller
 	sends     chan sendRequest
 	stop      chan struct{}
 	persisted chan struct{} // closed when the persist loop has written everything it took
@@ -165,8 +170,10 @@ func NewHub(d Deps, lim Limits) *Hub {
 		metrics:   d.Metrics,
 		limits:    lim,
 		rates:     throttle.NewKeyed(lim.MessageRate, now),
+		requests:  throttle.NewKeyed(lim.RequestRate, now),
 		perUser:   make(map[string]int),
 		batchSize: min(persistBatch, max(1, lim.SendQueue/2)),
+		pageBytes: min(maxPageBytes, max(1, lim.SendQueueBytes/4)),
 		now:       now,
 		log:       d.Log,
 		rooms:     make(map[string]*room),
@@ -203,6 +210,7 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	}
 	h.metrics.SocketOpened()
 	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
+	go c.recheckSession()
 	c.send(encodeWelcome(p.User))
 	if err := c.join(ctx, DefaultRoom, nil); err != nil {
 		h.log.Error("join default room", "user", p.User, "err", err)
@@ -284,7 +292,9 @@ func (h *Hub) Admit(user string) (release func(), err error) {
 	}, nil
 }
 
-// KickSession closes every socket of a session with 4401. It returns how many it closed.
+// KickSession closes every socket of a session with 4401. It returns how many
+// it closed. A socket that passed the gate but was not yet registered is not
+// among them; it closes itself when it rechecks its session (recheckSession).
 func (h *Hub) KickSession(sessionID string) int {
 	h.mu.Lock()
 	var cs []*Client
@@ -541,6 +551,17 @@ func (h *Hub) leave(c *Client, name string) {
 	}
 }
 
+// QueuedBytes is what every socket has queued or is writing, for the
+// securechat_send_queue_bytes gauge. It takes each socket's lock in turn, so
+// it is read on a scrape, never on the message path.
+func (h *Hub) QueuedBytes() int64 {
+	var n int64
+	for _, c := range h.allClients() {
+		n += int64(c.queuedBytes())
+	}
+	return n
+}
+
 func sortedKeys(m map[string]int) []string {
 	return slices.Sorted(maps.Keys(m))
 }
@@ -558,6 +579,7 @@ func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Rea
 		return ErrClosed
 	}
 	h.metrics.SocketOpened()
+	go c.recheckSession()
 	c.send([]byte("Welcome " + p.User + "!"))
 	h.read(c, done)
 	return nil

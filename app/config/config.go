@@ -29,7 +29,9 @@ type Config struct {
 	ReadLimit         int64          // bytes in one client frame (1009 past it)
 	MaxText           int            // characters in one message
 	SendQueue         int            // frames waiting for one socket (1013 past it)
+	SendQueueBytes    int            // bytes waiting for one socket (1013 past it)
 	MessageRate       throttle.Limit // messages per user
+	RequestRate       throttle.Limit // socket frames other than messages per user
 	MaxSocketsPerUser int
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	LoginLimitUser    throttle.Limit // login and /token attempts per username
@@ -45,7 +47,7 @@ const EnvPrefix = "SECURECHAT_"
 // It returns the arguments left after the flags (the subcommand, if any).
 func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
 	var c Config
-	var origins, messageRate, loginUser, loginAddr string
+	var origins, messageRate, requestRate, loginUser, loginAddr string
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
@@ -61,7 +63,9 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
 	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
+	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", 1<<20, "bytes that may wait for one socket before it is closed with 1013")
 	fs.StringVar(&messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
+	fs.StringVar(&requestRate, "request-rate", "20/s:100", "socket frames other than messages (join, history, rooms…, /secured-ws text) per user, across their sockets: N/DURATION[:BURST]")
 	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
@@ -91,7 +95,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		text string
 		dst  *throttle.Limit
 		flag string
-	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}} {
+	}{{messageRate, &c.MessageRate, "--message-rate"}, {requestRate, &c.RequestRate, "--request-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}} {
 		v, err := throttle.ParseLimit(l.text)
 		if err != nil {
 			return Config{}, nil, fmt.Errorf("%s: %w", l.flag, err)
@@ -100,6 +104,10 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	}
 	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
 		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
+	}
+	if c.SendQueueBytes < 64<<10 {
+		// Below this a page of history would be a few messages.
+		return Config{}, nil, errors.New("--send-queue-bytes must be at least 65536")
 	}
 	if c.TokenTTL < time.Second {
 		return Config{}, nil, errors.New("--token-ttl must be at least 1s")

@@ -23,7 +23,8 @@ type Metrics struct {
 	messagesIn       prometheus.Counter
 	deliveries       prometheus.Counter
 	closes           *prometheus.CounterVec
-	queueDrops       prometheus.Counter
+	queueDrops       *prometheus.CounterVec
+	requestRefusals  prometheus.Counter
 	historyWriteTime prometheus.Histogram
 }
 
@@ -42,12 +43,14 @@ func New() *Metrics {
 		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_deliveries_total", Help: "Message frames queued to sockets."}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_closes_total",
 			Help: "Sockets ended, by close code (1006: no close frame)."}, []string{"code"}),
-		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_queue_drops_total",
-			Help: "Sockets closed with 1013 because their send queue was full."}),
+		queueDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_queue_drops_total",
+			Help: "Sockets closed with 1013 because their send queue was full, by the bound reached (frames or bytes)."}, []string{"bound"}),
+		requestRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_request_refusals_total",
+			Help: "Socket frames other than messages (join, history, rooms…, /secured-ws text) refused by the per-user request rate."}),
 		historyWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securechat_history_write_seconds",
 			Help: "Time to store one batch of messages.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime)
+	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime)
 	return m
 }
 
@@ -94,9 +97,32 @@ func (m *Metrics) Delivered(n int) {
 	}
 }
 
-// QueueDropped counts a socket closed for falling behind.
-func (m *Metrics) QueueDropped() {
+// The bounds of a send queue, the label of securechat_queue_drops_total.
+const (
+	BoundFrames = "frames"
+	BoundBytes  = "bytes"
+)
+
+// QueueDropped counts a socket closed for falling behind, by the bound it
+// reached (BoundFrames or BoundBytes).
+func (m *Metrics) QueueDropped(bound string) {
 	if m != nil {
-		m.queueDrops.Inc()
+		m.queueDrops.WithLabelValues(bound).Inc()
+	}
+}
+
+// RequestRefused counts a socket frame refused by the per-user request rate.
+func (m *Metrics) RequestRefused() {
+	if m != nil {
+		m.requestRefusals.Inc()
+	}
+}
+
+// ObserveQueuedBytes publishes fn, the bytes every socket has queued or is
+// writing, as the gauge securechat_send_queue_bytes (read at each scrape).
+func (m *Metrics) ObserveQueuedBytes(fn func() int64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "securechat_send_queue_bytes",
+			Help: "Bytes queued for or being written to all sockets of this node."}, func() float64 { return float64(fn()) }))
 	}
 }

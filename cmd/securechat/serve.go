@@ -116,9 +116,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	hub := chat.NewHub(chat.Deps{
 		Store: svc.db, Sessions: web.TokenPeers{Auth: svc.auth}, Broker: broker, Metrics: m, Now: time.Now, Log: log,
 	}, chat.Limits{
-		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
-		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
+		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 	})
+	m.ObserveQueuedBytes(hub.QueuedBytes)
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
