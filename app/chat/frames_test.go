@@ -39,6 +39,21 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"send","room":"general","text":"a"} {}`, "bad_frame"},
 		{`{"type":"send","room":"general","text":"a"`, "bad_frame"},
 		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"\xc3\x28\"}", "bad_frame"},
+		// Keys match exactly and once: encoding/json alone would take these.
+		{`{"TYPE":"send","room":"general","text":"a"}`, "bad_frame"},
+		{`{"type":"send","Room":"general","text":"a"}`, "bad_frame"},
+		{`{"type":"send","room":"general","TEXT":"a"}`, "bad_frame"},
+		{`{"type":"join","room":"r","Since":1}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","text":"b"}`, "bad_frame"},
+		{`{"type":"rooms","type":"rooms"}`, "bad_frame"},
+		{`{"type":"join","type":"send","room":"general","text":"a"}`, "bad_frame"},
+		{`{"type":"history","room":"r","limit":1,"limit":2}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","tExt":"b"}`, "bad_frame"},
+		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"a\",\"te\u017ft\":\"b\"}", "bad_frame"}, // ſ folds to s in encoding/json
+		{`{"typ\u0065":"rooms"}`, ""}, // an escaped key is the same key
+		{`{"type":"send","room":"general","text":{"text":1,"text":2}}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a",}`, "bad_frame"},
+		{`{"type":"rooms",`, "bad_frame"},
 	}
 	for _, tc := range cases {
 		_, err := decodeFrame([]byte(tc.frame), 4000)
@@ -79,7 +94,7 @@ func TestEncodeMessagesIsNewlineSeparatedJSON(t *testing.T) {
 }
 
 func FuzzDecodeFrame(f *testing.F) {
-	for _, s := range []string{`{"type":"send","room":"general","text":"hi"}`, `{"type":"join","room":"r","since":1}`, `{}`, `[`, "\xff"} {
+	for _, s := range []string{`{"type":"send","room":"general","text":"hi"}`, `{"type":"join","room":"r","since":1}`, `{}`, `[`, "\xff", `{"TYPE":"rooms"}`, `{"type":"rooms","type":"rooms"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -93,6 +108,16 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		if fr.Type == "send" && (!ValidRoom(fr.Room) || fr.Text == "") {
 			t.Fatalf("accepted a bad send: %+v", fr)
+		}
+		// What was accepted has each key exactly once, spelt as the protocol spells it.
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(data, &keys); err != nil {
+			t.Fatalf("accepted %q, which is not an object: %v", data, err)
+		}
+		for k := range keys {
+			if frameKey(k) == 0 {
+				t.Fatalf("accepted key %q in %q", k, data)
+			}
 		}
 	})
 }
