@@ -50,7 +50,7 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"history","room":"r","limit":1,"limit":2}`, "bad_frame"},
 		{`{"type":"send","room":"general","text":"a","tExt":"b"}`, "bad_frame"},
 		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"a\",\"te\u017ft\":\"b\"}", "bad_frame"}, // ſ folds to s in encoding/json
-		{`{"typ\u0065":"rooms"}`, ""}, // an escaped key is the same key
+		{`{"typ\u0065":"rooms"}`, ""},                                                                // an escaped key is the same key
 		{`{"type":"send","room":"general","text":{"text":1,"text":2}}`, "bad_frame"},
 		{`{"type":"send","room":"general","text":"a",}`, "bad_frame"},
 		{`{"type":"rooms",`, "bad_frame"},
