@@ -485,14 +485,15 @@ const codeRateLimited = "rate_limited"
 func rateLimited() error { return badFrame(codeRateLimited, "too many requests; slow down") }
 
 // strike counts a rate-limited frame and reports whether the socket has now
-// passed the bound of sustained abuse.
+// passed the bound of sustained abuse; only once, so a flood that goes on
+// while the close is written logs one line, not one per frame.
 func (c *Client) strike() bool {
 	now := c.hub.now()
 	if now.Sub(c.strikeStart) > strikeWindow {
 		c.strikeStart, c.strikes = now, 0
 	}
 	c.strikes++
-	return c.strikes > maxStrikes
+	return c.strikes == maxStrikes+1
 }
 
 func (c *Client) handle(ctx context.Context, f inbound) error {
