@@ -226,3 +226,230 @@ func TestHistoryFloodBoundedInBytes(t *testing.T) {
 	}
 	t.Logf("closes for the byte bound: %v; requests refused: %v", drops, refusals)
 }
+
+// A history answer carries at most a page of bytes and says when there is
+// more; paging with before gets every message once. A join's recent history
+// and a replay are paged the same way. '<' is not escaped to six bytes.
+func TestHistoryPagedBySize(t *testing.T) {
+	// A 256 KiB bound makes a page 64 KiB: about 15 messages of 4,000 characters.
+	s := startServer(t, "", append([]string{"--send-queue-bytes", "262144"}, unlimited...)...)
+	s.addUser("alice", pw)
+	a := s.dialBearer(s.token("alice", pw))
+	a.until("joined", nil)
+	a.joinRoom("big")
+	const total = 200
+	text := strings.Repeat("<", 4000)
+	var newest int64
+	for i := range total {
+		a.send(map[string]any{"type": "send", "room": "big", "text": fmt.Sprintf("%03d%s", i, text)})
+	}
+	for range total {
+		newest = int64(a.until("message", inRoom("big"))["id"].(float64))
+	}
+
+	// The first page, read raw: it is the newest messages, and not escaped.
+	a.send(map[string]any{"type": "history", "room": "big", "limit": total})
+	for {
+		a.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, data, err := a.conn.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), `"type":"history"`) {
+			if strings.Contains(string(data), `\u003c`) {
+				t.Fatal("history frame escapes '<' as \\u003c")
+			}
+			if len(data) > 80<<10 {
+				t.Fatalf("history frame of %d bytes, want a page of about 64 KiB", len(data))
+			}
+			break
+		}
+	}
+	var ids []int64
+	before := int64(0)
+	for page := 0; ; page++ {
+		if page > total {
+			t.Fatal("paging does not end")
+		}
+		a.send(map[string]any{"type": "history", "room": "big", "before": before, "limit": total})
+		h := a.until("history", inRoom("big"))
+		msgs := h["messages"].([]any)
+		more, ok := h["more"].(bool)
+		if !ok {
+			t.Fatalf("history without more: %.200v", h)
+		}
+		if page == 0 && (!more || len(msgs) >= total || int64(msgs[len(msgs)-1].(map[string]any)["id"].(float64)) != newest) {
+			t.Fatalf("first page: %d messages, more=%v: want the newest that fit in a page, and more", len(msgs), more)
+		}
+		var got []int64
+		for _, m := range msgs {
+			got = append(got, int64(m.(map[string]any)["id"].(float64)))
+		}
+		ids = append(got, ids...)
+		if !more {
+			break
+		}
+		before = got[0]
+	}
+	if len(ids) != total || ids[len(ids)-1] != newest {
+		t.Fatalf("paged %d messages, want %d", len(ids), total)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("ids out of order or repeated at %d: %v", i, ids[i-1:i+1])
+		}
+	}
+
+	// A join's recent history is one page too, and says there is more.
+	b := s.dialBearer(s.token("alice", pw))
+	b.until("joined", nil)
+	b.send(map[string]any{"type": "join", "room": "big"})
+	h := b.until("history", inRoom("big"))
+	if msgs := h["messages"].([]any); h["more"] != true || len(msgs) == 0 || len(msgs) >= 50 {
+		t.Fatalf("join history: %d messages, more=%v; want fewer than 50 and more", len(msgs), h["more"])
+	}
+	b.until("joined", inRoom("big"))
+
+	// A replay from the start sends all 200, in order, in pages.
+	c := s.dialBearer(s.token("alice", pw))
+	c.until("joined", nil)
+	c.send(map[string]any{"type": "join", "room": "big", "since": 0})
+	var replayed []int64
+	for {
+		f := c.next()
+		if f["type"] == "joined" && f["room"] == "big" {
+			break
+		}
+		if f["type"] == "message" && f["room"] == "big" {
+			replayed = append(replayed, int64(f["id"].(float64)))
+		}
+	}
+	if len(replayed) != total || replayed[0] != ids[0] || replayed[total-1] != newest {
+		t.Fatalf("replayed %d messages, want all %d", len(replayed), total)
+	}
+}
+
+// Requests other than messages are limited per user, across their sockets:
+// a second socket does not bring a second allowance.
+func TestRequestRatePerUser(t *testing.T) {
+	s := startServer(t, "", "--request-rate", "5/1m:5")
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	tok := s.token("alice", pw)
+	a1, a2 := s.dialBearer(tok), s.dialBearer(tok)
+	bob := s.dialBearer(s.token("bob", pw))
+	for _, c := range []*wsClient{a1, a2, bob} {
+		c.until("joined", nil)
+	}
+	for range 5 {
+		a1.send(map[string]any{"type": "rooms"})
+		a1.until("rooms", nil)
+	}
+	// The answer to a request: rooms or an error (presence may come between).
+	answer := func(c *wsClient) map[string]any {
+		t.Helper()
+		for {
+			if f := c.next(); f["type"] == "rooms" || f["type"] == "error" {
+				return f
+			}
+		}
+	}
+	a2.send(map[string]any{"type": "rooms"})
+	if f := answer(a2); f["type"] != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("alice's 6th request, on her second socket: %v, want rate_limited", f)
+	}
+	// Garbage counts against the same allowance.
+	a2.conn.WriteMessage(websocket.TextMessage, []byte("not json"))
+	if f := answer(a2); f["type"] != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("garbage past the limit: %v, want rate_limited", f)
+	}
+	// Another user has an allowance of their own.
+	bob.send(map[string]any{"type": "rooms"})
+	if f := answer(bob); f["type"] != "rooms" {
+		t.Fatalf("bob's first request: %v", f)
+	}
+}
+
+// A join with a since past the room's end is clamped to its newest id: the
+// room stays live for the socket, its own messages are acknowledged.
+func TestJoinSincePastTheEnd(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	a := s.dialBearer(s.token("alice", pw))
+	b := s.dialBearer(s.token("bob", pw))
+	a.until("joined", nil)
+	b.until("joined", nil)
+	b.joinRoom("r")
+	b.send(map[string]any{"type": "send", "room": "r", "text": "before"})
+	last := b.until("message", inRoom("r"))["id"].(float64)
+
+	a.send(map[string]any{"type": "join", "room": "r", "since": int64(9223372036854775807)})
+	j := a.until("joined", inRoom("r"))
+	if j["last_id"] != last {
+		t.Fatalf("joined with last_id %v, want the room's newest id %v", j["last_id"], last)
+	}
+	a.send(map[string]any{"type": "send", "room": "r", "text": "mine"})
+	if m := a.until("message", inRoom("r")); m["text"] != "mine" {
+		t.Fatalf("alice got %v, want her own message acknowledged", m)
+	}
+	b.send(map[string]any{"type": "send", "room": "r", "text": "theirs"})
+	if m := a.until("message", inRoom("r")); m["text"] != "theirs" {
+		t.Fatalf("alice got %v, want bob's message", m)
+	}
+}
+
+// /secured-ws closes with 1007 on invalid UTF-8 instead of echoing it, and
+// its frames count against the user's request rate: past it they are
+// dropped, and sustained abuse closes with 1008.
+func TestSecuredWSInvalidUTF8AndRequestRate(t *testing.T) {
+	s := startServer(t, "", "--request-rate", "5/1m:5")
+	s.addUser("alice", pw)
+	tok := s.token("alice", pw)
+	open := func() *websocket.Conn {
+		t.Helper()
+		conn, _, err := s.dial("/secured-ws", http.Header{"Authorization": {"Bearer " + tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, got, err := conn.ReadMessage(); err != nil || string(got) != "Welcome alice!" {
+			t.Fatalf("welcome: %q %v", got, err)
+		}
+		return conn
+	}
+	// readAll reads until the socket closes, returning the texts (the server
+	// batches what is queued, one per line) and the close code.
+	readAll := func(conn *websocket.Conn) ([]string, int) {
+		t.Helper()
+		var texts []string
+		for {
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				ce, ok := err.(*websocket.CloseError)
+				if !ok {
+					t.Fatalf("socket ended with %v (after %q), want a close frame", err, texts)
+				}
+				return texts, ce.Code
+			}
+			texts = append(texts, strings.Split(string(data), "\n")...)
+		}
+	}
+
+	bad := open()
+	bad.WriteMessage(websocket.TextMessage, []byte("ok then \xff\xfe"))
+	if texts, code := readAll(bad); code != 1007 || len(texts) != 0 {
+		t.Fatalf("invalid UTF-8: got %q and close %d, want close 1007", texts, code)
+	}
+
+	flood := open()
+	for i := range 20 {
+		flood.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("hello %d", i)))
+	}
+	texts, code := readAll(flood)
+	if len(texts) != 5 || texts[0] != "You wrote: hello 0" || texts[4] != "You wrote: hello 4" || code != 1008 {
+		t.Fatalf("20 frames against a rate of 5: echoed %q, close %d; want 5 echoes, then 1008", texts, code)
+	}
+}
