@@ -28,6 +28,9 @@ func TestParse(t *testing.T) {
 	if c.MessageRate != (throttle.Limit{Rate: 5, Burst: 7}) || c.MaxSocketsPerUser != 20 || c.ReadLimit != 64<<10 || c.MaxText != 4000 {
 		t.Errorf("limits %+v", c)
 	}
+	if c.SendQueueBytes != 1<<20 || c.RequestRate != (throttle.Limit{Rate: 20, Burst: 100}) {
+		t.Errorf("byte bound %d, request rate %+v: want 1 MiB and 20/s:100", c.SendQueueBytes, c.RequestRate)
+	}
 	if len(rest) != 2 || rest[0] != "user" {
 		t.Errorf("rest %q", rest)
 	}
@@ -39,6 +42,8 @@ func TestParse(t *testing.T) {
 		{"--login-limit", "10"},
 		{"--read-limit", "10"},
 		{"--max-sockets-per-user", "0"},
+		{"--send-queue-bytes", "1000"},
+		{"--request-rate", "lots"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {
