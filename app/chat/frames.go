@@ -103,8 +103,8 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 }
 
 // frameKey is the bit of one of inbound's field names, as spelt in its tag.
-func frameKey(name string) uint8 {
-	switch name {
+func frameKey(name []byte) uint8 {
+	switch string(name) {
 	case "type":
 		return 1 << 0
 	case "room":
@@ -123,40 +123,114 @@ func frameKey(name string) uint8 {
 	return 0
 }
 
-// checkKeys walks the top-level object's keys: each must be one of the
+// checkKeys scans the top-level object's keys: each must be one of the
 // protocol's names exactly and appear once. encoding/json alone would match
 // "TYPE" to type and keep the last of two "text"s, so what a filter or log in
 // front of the server reads could differ from what the server acts on.
+// It does not allocate for a well-formed frame. Malformed JSON is left to the
+// decoder, which reports it: the scan stops where it stops understanding.
 func checkKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return badFrame("bad_frame", "frame is not a JSON object")
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil
 	}
 	var seen uint8
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
+	for i++; ; i++ {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return nil // the end of the object, or not JSON
 		}
-		key, _ := tok.(string)
+		end := stringEnd(data, i)
+		if end < 0 {
+			return nil
+		}
+		key := data[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// An escaped key ("typ\u0065") is compared unescaped, as decoded.
+			var k string
+			if json.Unmarshal(data[i:end], &k) != nil {
+				return nil
+			}
+			key = []byte(k)
+		}
 		bit := frameKey(key)
 		if bit == 0 {
-			return badFrame("bad_frame", "unknown field %q", truncate(key, 32))
+			return badFrame("bad_frame", "unknown field %q", truncate(string(key), 32))
 		}
 		if seen&bit != 0 {
 			return badFrame("bad_frame", "field %q appears twice", key)
 		}
 		seen |= bit
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return badFrame("bad_frame", "frame is not a JSON object of the protocol: %s", jsonProblem(err))
+		if i = skipSpace(data, end); i >= len(data) || data[i] != ':' {
+			return nil
+		}
+		if i = skipValue(data, i+1); i < 0 {
+			return nil
+		}
+		if i = skipSpace(data, i); i >= len(data) || data[i] != ',' {
+			return nil
 		}
 	}
-	return nil
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string that starts at data[i] (a
+// quote), or -1 if it does not end.
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value that starts at or after
+// data[i], or -1 if it does not end.
+func skipValue(data []byte, i int) int {
+	i = skipSpace(data, i)
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				if j = stringEnd(data, j); j < 0 {
+					return -1
+				}
+				j-- // the loop steps past the closing quote
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	for i < len(data) {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 // jsonProblem describes a decoding error without echoing large input back.
