@@ -393,15 +393,16 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 			break
 		}
 		c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		if mt != websocket.TextMessage {
-			c.send(encodeError("bad_frame", "only text frames carry the protocol"))
-			continue
-		}
-		if c.echo {
+		var f inbound
+		switch {
+		case mt != websocket.TextMessage:
+			err = badFrame("bad_frame", "only text frames carry the protocol")
+		case c.echo:
 			c.echoFrame(data)
 			continue
+		default:
+			f, err = decodeFrame(data, c.hub.limits.MaxText)
 		}
-		f, err := decodeFrame(data, c.hub.limits.MaxText)
 		if err != nil && !c.allowRequest() {
 			// A flood of garbage is limited like a flood of requests.
 			err = rateLimited()

@@ -358,10 +358,14 @@ func TestRequestRatePerUser(t *testing.T) {
 	if f := answer(a2); f["type"] != "error" || f["code"] != "rate_limited" {
 		t.Fatalf("alice's 6th request, on her second socket: %v, want rate_limited", f)
 	}
-	// Garbage counts against the same allowance.
+	// Garbage, binary frames included, counts against the same allowance.
 	a2.conn.WriteMessage(websocket.TextMessage, []byte("not json"))
 	if f := answer(a2); f["type"] != "error" || f["code"] != "rate_limited" {
 		t.Fatalf("garbage past the limit: %v, want rate_limited", f)
+	}
+	a1.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3})
+	if f := answer(a1); f["type"] != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("a binary frame past the limit: %v, want rate_limited", f)
 	}
 	// Another user has an allowance of their own.
 	bob.send(map[string]any{"type": "rooms"})
