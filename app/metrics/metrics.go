@@ -50,6 +50,9 @@ func New() *Metrics {
 		historyWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securechat_history_write_seconds",
 			Help: "Time to store one batch of messages.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
+	// Both bounds are listed from the start, so a dashboard sees zeros, not nothing.
+	m.queueDrops.WithLabelValues(BoundFrames)
+	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime)
 	return m
 }
