@@ -72,10 +72,16 @@ func (s *testServer) dialUnread(token string) *websocket.Conn {
 // under 20 × --send-queue-bytes, its live heap grows by well under 64 MiB,
 // and another user's messages meanwhile are all acknowledged.
 func TestHistoryFloodBoundedInBytes(t *testing.T) {
+	t.Run("default limits", func(t *testing.T) { historyFlood(t, false) })
+	// Without the request rate in the way, the byte bound alone holds.
+	t.Run("byte bound alone", func(t *testing.T) { historyFlood(t, true, "--request-rate", "1000/s:1000") })
+}
+
+func historyFlood(t *testing.T, wantByteBound bool, flags ...string) {
 	const sockets = 20
 	const perSocketBound = 1 << 20 // the default --send-queue-bytes
 	addr := freeAddr(t)
-	s := startServer(t, "", append([]string{"--metrics-addr", addr}, unlimited...)...)
+	s := startServer(t, "", append(append([]string{"--metrics-addr", addr}, unlimited...), flags...)...)
 	s.addUser("hog", pw)
 	s.addUser("bob", pw)
 	bob := s.dialBearer(s.token("bob", pw))
@@ -223,6 +229,9 @@ func TestHistoryFloodBoundedInBytes(t *testing.T) {
 	refusals := scrape(t, addr, "securechat_request_refusals_total")
 	if drops < 1 && refusals < 1 {
 		t.Errorf("neither a byte-bound close (%v) nor a refused request (%v) was counted", drops, refusals)
+	}
+	if code1013 := scrape(t, addr, `securechat_closes_total{code="1013"}`); wantByteBound && (drops < 1 || code1013 < 1) {
+		t.Errorf("with requests unthrottled, %v sockets closed with 1013 and %v for the byte bound; want the byte bound to close them", code1013, drops)
 	}
 	t.Logf("closes for the byte bound: %v; requests refused: %v", drops, refusals)
 }
