@@ -549,7 +549,10 @@ func (h *Hub) createRoom(ctx context.Context, name, user string) error {
 	if err != nil || exists {
 		return err
 	}
-	if h.limits.RoomCreateRate != (throttle.Limit{}) {
+	// The default room is everyone's, joined on connect: it is not charged
+	// (after it was pruned for want of messages, a spammer's first socket
+	// would otherwise be refused it).
+	if name != DefaultRoom && h.limits.RoomCreateRate != (throttle.Limit{}) {
 		if ok, retry := h.creates.Allow(user); !ok {
 			h.metrics.RoomCreateRefused()
 			return badFrame(codeRateLimited, "too many new rooms: you may create another in %s", retry.Round(time.Second))

@@ -240,3 +240,46 @@ func TestEmptyRoomsDropOff(t *testing.T) {
 		t.Errorf("after a message in ghost: %v; want ghost, spoken", names)
 	}
 }
+
+// TestDefaultRoomNotCharged: general, joined on connect, is never refused for
+// the room creation limit, even after it was pruned for want of messages and
+// the user has no creations left.
+func TestDefaultRoomNotCharged(t *testing.T) {
+	s := startServer(t, "", "--room-create-rate", "1/1h:1", "--empty-room-ttl", "1s")
+	s.addUser("alice", pw)
+	tok := s.token("alice", pw)
+	a := s.dialBearer(tok)
+	a.until("joined", inRoom("general"))
+	a.joinRoom("mine") // alice's one creation
+	a.conn.Close()
+
+	db, err := sqlite.Open(context.Background(), s.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		exists, err := db.RoomExists(context.Background(), "general")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exists {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the empty general was not pruned")
+		}
+	}
+	b := s.dialBearer(tok)
+	if f := b.next(); f["type"] != "welcome" {
+		t.Fatalf("first frame %v", f)
+	}
+	if f := b.next(); f["type"] != "history" || f["room"] != "general" {
+		t.Fatalf("after the welcome: %v; want general's history (the join, not a refusal)", f)
+	}
+	b.until("joined", inRoom("general"))
+	b.send(map[string]any{"type": "join", "room": "another"})
+	if e := b.errorFrame(); e["code"] != "rate_limited" {
+		t.Errorf("a second creation: %v; want rate_limited", e)
+	}
+}
