@@ -152,17 +152,17 @@ func checkRoom(name string) error {
 // Server frames. Encoding happens here and only here.
 
 type messageJSON struct {
-	Type   string `json:"type"`
-	ID     int64  `json:"id"`
-	Room   string `json:"room"`
-	User   string `json:"user"`
-	UserID int64  `json:"user_id"`
-	Text   string `json:"text"`
-	TS     string `json:"ts"`
+	Type string `json:"type"`
+	ID   int64  `json:"id"`
+	Room string `json:"room"`
+	User string `json:"user"`
+	UID  int64  `json:"user_id"` // the author's account: the name alone is not an identity
+	Text string `json:"text"`
+	TS   string `json:"ts"`
 }
 
 func toMessageJSON(m store.Message) messageJSON {
-	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, UserID: m.UserID, Text: m.Text,
+	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
 		TS: m.TS.UTC().Format(time.RFC3339Nano)}
 }
 

@@ -559,8 +559,11 @@ func (h *Hub) createRoom(ctx context.Context, name, user string) error {
 		}
 	}
 	// Two users creating the same room at once are both counted; the store
-	// keeps one room.
-	_, err = h.store.TouchRoom(ctx, name, h.now())
+	// keeps one room, and created tells the one that made it.
+	created, err := h.store.TouchRoom(ctx, name, h.now())
+	if created {
+		h.log.Debug("room created", "room", name, "user", user)
+	}
 	return err
 }
 
