@@ -130,7 +130,9 @@ var migrations = []string{
 	-- The room list: most recently active first, one page at a time, and a
 	-- name prefix as a range (byte order, whatever the database's locale).
 	CREATE INDEX rooms_activity ON rooms(last_activity, name COLLATE "C");
-	CREATE INDEX rooms_name ON rooms(name COLLATE "C");`,
+	CREATE INDEX rooms_name ON rooms(name COLLATE "C");
+	-- What PruneEmptyRooms looks for, without reading the rooms that have messages.
+	CREATE INDEX rooms_empty ON rooms(last_activity) WHERE last_id = 0;`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

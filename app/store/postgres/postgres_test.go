@@ -125,7 +125,7 @@ func TestMigrateAuthorIDs(t *testing.T) {
 		{migrations[0], nil},
 		{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
 		  INSERT INTO schema_migrations(version) VALUES(1)`, nil},
-		{`INSERT INTO users(id, name, password_hash, created_at) VALUES(1, 'alice', 'h', $1), (7, 'carol', 'h', $2)`, []any{ms(1000), ms(5000)}},
+		{`INSERT INTO users(name, password_hash, created_at) VALUES('alice', 'h', $1), ('carol', 'h', $2)`, []any{ms(1000), ms(5000)}},
 		{`INSERT INTO messages(room, seq, user_name, text, ts) VALUES
 			('lobby', 1, 'alice', 'by alice', $1),
 			('lobby', 2, 'gone', 'by a user deleted before the upgrade', $2),
@@ -136,6 +136,10 @@ func TestMigrateAuthorIDs(t *testing.T) {
 			t.Fatalf("old schema: %v", err)
 		}
 	}
+	var alice, carol int64
+	if err := pool.QueryRow(ctx, `SELECT (SELECT id FROM users WHERE name = 'alice'), (SELECT id FROM users WHERE name = 'carol')`).Scan(&alice, &carol); err != nil {
+		t.Fatal(err)
+	}
 	pool.Close()
 
 	db := open(t, dsn)
@@ -144,7 +148,7 @@ func TestMigrateAuthorIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{"by alice": 1, "by a user deleted before the upgrade": 0, "by an earlier carol": 0, "by the carol of today": 7}
+	want := map[string]int64{"by alice": alice, "by a user deleted before the upgrade": 0, "by an earlier carol": 0, "by the carol of today": carol}
 	if len(msgs) != len(want) {
 		t.Fatalf("%d messages after the upgrade; want %d", len(msgs), len(want))
 	}
@@ -153,7 +157,11 @@ func TestMigrateAuthorIDs(t *testing.T) {
 			t.Errorf("%q has user id %d; want %d", m.Text, m.UserID, want[m.Text])
 		}
 	}
-	for name, free := range map[string]bool{"gone": false, "dave": true} {
+	for _, tc := range []struct {
+		name string
+		free bool
+	}{{"gone", false}, {"dave", true}} {
+		name, free := tc.name, tc.free
 		_, err := db.CreateUser(ctx, name, "h", ms(9000))
 		if free != (err == nil) || !free && !errors.Is(err, store.ErrExists) {
 			t.Errorf("CreateUser(%s) after the upgrade = %v; want free %v", name, err, free)
