@@ -34,6 +34,8 @@ type Config struct {
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	LoginLimitUser    throttle.Limit // login and /token attempts per username
 	LoginLimitAddr    throttle.Limit // login and /token attempts per client address
+	RoomCreateRate    throttle.Limit // rooms a user may create
+	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
 }
 
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become underscores)
@@ -45,7 +47,7 @@ const EnvPrefix = "SECURECHAT_"
 // It returns the arguments left after the flags (the subcommand, if any).
 func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
 	var c Config
-	var origins, messageRate, loginUser, loginAddr string
+	var origins, messageRate, loginUser, loginAddr, roomCreate string
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
@@ -66,6 +68,8 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
 	fs.StringVar(&loginAddr, "login-limit-addr", "60/1m", "login and /token attempts per client address: N/DURATION[:BURST]")
+	fs.StringVar(&roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
+	fs.DurationVar(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -91,7 +95,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		text string
 		dst  *throttle.Limit
 		flag string
-	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}} {
+	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}, {roomCreate, &c.RoomCreateRate, "--room-create-rate"}} {
 		v, err := throttle.ParseLimit(l.text)
 		if err != nil {
 			return Config{}, nil, fmt.Errorf("%s: %w", l.flag, err)
@@ -100,6 +104,9 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	}
 	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
 		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
+	}
+	if c.EmptyRoomTTL < 0 {
+		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")
 	}
 	if c.TokenTTL < time.Second {
 		return Config{}, nil, errors.New("--token-ttl must be at least 1s")

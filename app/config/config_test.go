@@ -28,6 +28,9 @@ func TestParse(t *testing.T) {
 	if c.MessageRate != (throttle.Limit{Rate: 5, Burst: 7}) || c.MaxSocketsPerUser != 20 || c.ReadLimit != 64<<10 || c.MaxText != 4000 {
 		t.Errorf("limits %+v", c)
 	}
+	if c.RoomCreateRate != (throttle.Limit{Rate: 10.0 / 3600, Burst: 20}) || c.EmptyRoomTTL != time.Hour {
+		t.Errorf("room limits: --room-create-rate %+v, --empty-room-ttl %v; want 10/1h:20 and 1h", c.RoomCreateRate, c.EmptyRoomTTL)
+	}
 	if len(rest) != 2 || rest[0] != "user" {
 		t.Errorf("rest %q", rest)
 	}
@@ -39,6 +42,8 @@ func TestParse(t *testing.T) {
 		{"--login-limit", "10"},
 		{"--read-limit", "10"},
 		{"--max-sockets-per-user", "0"},
+		{"--room-create-rate", "many"},
+		{"--empty-room-ttl", "-1s"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {

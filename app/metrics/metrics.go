@@ -25,6 +25,7 @@ type Metrics struct {
 	closes           *prometheus.CounterVec
 	queueDrops       prometheus.Counter
 	historyWriteTime prometheus.Histogram
+	roomRefusals     prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -47,7 +48,10 @@ func New() *Metrics {
 		historyWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securechat_history_write_seconds",
 			Help: "Time to store one batch of messages.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
+	m.roomRefusals = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
+		Help: "Joins refused because they would have created a room past the user's --room-create-rate."})
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime)
+	reg.MustRegister(m.roomRefusals)
 	return m
 }
 
@@ -98,5 +102,12 @@ func (m *Metrics) Delivered(n int) {
 func (m *Metrics) QueueDropped() {
 	if m != nil {
 		m.queueDrops.Inc()
+	}
+}
+
+// RoomCreateRefused counts a join refused by the room creation limit.
+func (m *Metrics) RoomCreateRefused() {
+	if m != nil {
+		m.roomRefusals.Inc()
 	}
 }

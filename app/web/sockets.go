@@ -139,7 +139,7 @@ func (s *Server) echoSocket(c echo.Context) error {
 }
 
 func peer(id auth.Identity) chat.Peer {
-	return chat.Peer{User: id.User, SessionID: id.SessionID, ExpiresAt: id.ExpiresAt}
+	return chat.Peer{UserID: id.UserID, User: id.User, SessionID: id.SessionID, ExpiresAt: id.ExpiresAt}
 }
 
 // TokenPeers lets the hub check credentials of open sockets with the same

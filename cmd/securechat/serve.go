@@ -118,6 +118,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
 		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		RoomCreateRate: cfg.RoomCreateRate, EmptyRoomTTL: cfg.EmptyRoomTTL,
 	})
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),

@@ -36,8 +36,10 @@ type Store interface {
 	RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
-	TouchRoom(ctx context.Context, name string, now time.Time) error
-	Rooms(ctx context.Context) ([]store.Room, error)
+	TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error)
+	RoomExists(ctx context.Context, name string) (bool, error)
+	Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
+	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 
 	Close() error
@@ -63,6 +65,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Revocations", revocationCases},
 		{"Messages", messageCases},
 		{"Rooms", roomCases},
+		{"RoomPages", roomPageCases},
 		{"Concurrent", concurrentCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
