@@ -76,12 +76,7 @@ func (k *Keyed) Allow(key string) (ok bool, retryAfter time.Duration) {
 	now := k.now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.sweepLocked(now)
-	b := k.buckets[key]
-	if b == nil {
-		b = rate.NewLimiter(rate.Limit(k.limit.Rate), k.limit.Burst)
-		k.buckets[key] = b
-	}
+	b := k.bucketLocked(key, now)
 	r := b.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Hour
@@ -91,6 +86,47 @@ func (k *Keyed) Allow(key string) (ok bool, retryAfter time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// Blocked reports, without taking anything, whether key's bucket is empty, and
+// if so how long until it holds a whole token again. With Fail it counts
+// failures instead of attempts: check before the costly work, record only
+// what failed, so successes never use up anyone's allowance.
+func (k *Keyed) Blocked(key string) (blocked bool, retryAfter time.Duration) {
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sweepLocked(now)
+	b := k.buckets[key]
+	if b == nil {
+		return false, 0
+	}
+	tokens := b.TokensAt(now)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / k.limit.Rate * float64(time.Second))
+}
+
+// Fail takes one token from key's bucket whether or not one is there: failures
+// that raced past Blocked together all count, and the debt pushes the next
+// allowed attempt further out.
+func (k *Keyed) Fail(key string) {
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.bucketLocked(key, now).ReserveN(now, 1)
+}
+
+// bucketLocked returns key's bucket, creating a full one if it has none.
+func (k *Keyed) bucketLocked(key string, now time.Time) *rate.Limiter {
+	k.sweepLocked(now)
+	b := k.buckets[key]
+	if b == nil {
+		b = rate.NewLimiter(rate.Limit(k.limit.Rate), k.limit.Burst)
+		k.buckets[key] = b
+	}
+	return b
 }
 
 // sweepLocked drops full buckets, at most once a minute.

@@ -73,3 +73,50 @@ func TestKeyedBurstRefillAndRetryAfter(t *testing.T) {
 		t.Fatalf("%d buckets after the sweep, want 1", k.Len())
 	}
 }
+
+func TestKeyedBlockedAndFail(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	type step struct {
+		at          time.Duration // since start
+		fail        int           // failures recorded for the key at this step, before checking
+		wantBlocked bool
+		maxRetry    time.Duration // when blocked, Retry-After must be in (0, maxRetry]
+	}
+	cases := []struct {
+		name  string
+		limit Limit
+		steps []step
+	}{
+		{"checking takes nothing", Limit{Rate: 1, Burst: 2}, []step{
+			{0, 0, false, 0}, {0, 0, false, 0}, {0, 0, false, 0},
+		}},
+		{"blocked after burst failures", Limit{Rate: 1, Burst: 3}, []step{
+			{0, 2, false, 0}, {0, 1, true, time.Second},
+		}},
+		{"refills at the rate", Limit{Rate: 0.5, Burst: 2}, []step{
+			{0, 2, true, 2 * time.Second}, {time.Second, 0, true, time.Second}, {2 * time.Second, 0, false, 0},
+		}},
+		{"failures past the burst are a debt", Limit{Rate: 1, Burst: 1}, []step{
+			{0, 4, true, 4 * time.Second}, {3 * time.Second, 0, true, time.Second}, {4 * time.Second, 0, false, 0},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{start}
+			k := NewKeyed(tc.limit, c.now)
+			for i, s := range tc.steps {
+				c.t = start.Add(s.at)
+				for range s.fail {
+					k.Fail("alice")
+				}
+				blocked, retry := k.Blocked("alice")
+				if blocked != s.wantBlocked || blocked && (retry <= 0 || retry > s.maxRetry) || !blocked && retry != 0 {
+					t.Fatalf("step %d: blocked=%v retry=%v, want blocked=%v retry in (0, %v]", i, blocked, retry, s.wantBlocked, s.maxRetry)
+				}
+				if b, _ := k.Blocked("bob"); b {
+					t.Fatalf("step %d: another key is blocked", i)
+				}
+			}
+		})
+	}
+}
