@@ -28,6 +28,9 @@ func TestParse(t *testing.T) {
 	if c.MessageRate != (throttle.Limit{Rate: 5, Burst: 7}) || c.MaxSocketsPerUser != 20 || c.ReadLimit != 64<<10 || c.MaxText != 4000 {
 		t.Errorf("limits %+v", c)
 	}
+	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 5.0 / 3600, Burst: 5}) || c.HashQueue != 64 {
+		t.Errorf("new limits' defaults %+v", c)
+	}
 	if len(rest) != 2 || rest[0] != "user" {
 		t.Errorf("rest %q", rest)
 	}
@@ -39,6 +42,11 @@ func TestParse(t *testing.T) {
 		{"--login-limit", "10"},
 		{"--read-limit", "10"},
 		{"--max-sockets-per-user", "0"},
+		{"--session-max-age", "0s"},
+		{"--signup-limit-addr", "many"},
+		{"--login-limit-user-addr", "5"},
+		{"--refresh-limit", "0/1h"},
+		{"--hash-queue", "-1"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {
