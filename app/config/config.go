@@ -75,7 +75,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
 	fs.StringVar(&loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
 	fs.StringVar(&loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
-	fs.StringVar(&signupAddr, "signup-limit-addr", "5/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
+	fs.StringVar(&signupAddr, "signup-limit-addr", "10/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after login, however often it is refreshed")
 	fs.StringVar(&refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
 

@@ -28,7 +28,7 @@ func TestParse(t *testing.T) {
 	if c.MessageRate != (throttle.Limit{Rate: 5, Burst: 7}) || c.MaxSocketsPerUser != 20 || c.ReadLimit != 64<<10 || c.MaxText != 4000 {
 		t.Errorf("limits %+v", c)
 	}
-	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 5.0 / 3600, Burst: 5}) || c.HashQueue != 64 {
+	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 10.0 / 3600, Burst: 10}) || c.HashQueue != 64 {
 		t.Errorf("new limits' defaults %+v", c)
 	}
 	if len(rest) != 2 || rest[0] != "user" {

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"securechat/app/accounts"
+	"securechat/app/throttle"
+	"securechat/app/tokens"
+)
+
+// The login limits count failures, not attempts: an attempt is checked
+// against every limit before its password is hashed (so a refused guess costs
+// no hash), and only a wrong password uses them up. So colleagues behind one
+// address who log in correctly never hold each other up, and a guesser is
+// stopped
+//   - per address, whatever names it tries;
+//   - per username and address together, tighter, for one address guessing one name;
+//   - per username from anywhere, the ceiling a distributed guesser meets.
+//
+// The ceiling alone would let guessers lock the owner out, so a browser that
+// has logged in as that user before passes it with its device cookie (OWASP's
+// "device cookies"): signed with the token keys, naming the user, useless for
+// any other user, and limited itself like an address, so a stolen one buys a
+// guesser nothing more than an address would.
+
+// deviceCookieAge is how long a browser that logged in is remembered.
+const deviceCookieAge = 365 * 24 * time.Hour
+
+// busyRetry is the Retry-After sent when password hashing is too busy.
+const busyRetry = 2 * time.Second
+
+// loginAttempt is the keys of the failure limits one attempt is checked against.
+type loginAttempt struct {
+	addr   string
+	pair   string // username and address
+	user   string // the per-username ceiling; "" when the browser's device cookie names this user
+	device string // the device cookie's own key, when it names this user
+}
+
+func (s *Server) newLoginAttempt(c echo.Context, username string) loginAttempt {
+	name, err := accounts.NormalizeName(username)
+	if err != nil {
+		name = "?invalid" // malformed names share one bucket
+	}
+	addr := c.RealIP()
+	a := loginAttempt{addr: addr, pair: name + "\x00" + addr, user: name}
+	if d, ok := s.deviceOf(c); ok && d.User == name {
+		a.user, a.device = "", "device\x00"+d.ID
+	}
+	return a
+}
+
+func (s *Server) limitsOf(a loginAttempt) []struct {
+	name string
+	k    *throttle.Keyed
+	key  string
+} {
+	return []struct {
+		name string
+		k    *throttle.Keyed
+		key  string
+	}{
+		{"addr", s.failsByAddr, a.addr},
+		{"user_addr", s.failsByPair, a.pair},
+		{"user", s.failsByUser, a.user},
+		{"device", s.failsByPair, a.device},
+	}
+}
+
+// loginRefused reports, taking nothing, whether a limit refuses the attempt,
+// and how long until every limit would let it through.
+func (s *Server) loginRefused(a loginAttempt) (wait time.Duration, refused bool) {
+	var first string
+	for _, l := range s.limitsOf(a) {
+		if l.key == "" {
+			continue
+		}
+		if blocked, d := l.k.Blocked(l.key); blocked {
+			if first == "" {
+				first = l.name
+			}
+			wait = max(wait, d)
+		}
+	}
+	if first == "" {
+		return 0, false
+	}
+	s.deps.Metrics.LoginRefused(first)
+	return wait, true
+}
+
+// loginFailed records a wrong password against every limit of the attempt.
+func (s *Server) loginFailed(a loginAttempt) {
+	for _, l := range s.limitsOf(a) {
+		if l.key != "" {
+			l.k.Fail(l.key)
+		}
+	}
+}
+
+// deviceOf returns the request's device cookie, if it is valid.
+func (s *Server) deviceOf(c echo.Context) (tokens.Device, bool) {
+	ck, err := c.Cookie(s.device)
+	if err != nil || s.deps.Tokens == nil {
+		return tokens.Device{}, false
+	}
+	d, err := s.deps.Tokens.DecodeDevice(ck.Value, deviceCookieAge)
+	return d, err == nil
+}
+
+// setDeviceCookie remembers that this browser logged in as user (a
+// normalized name). A browser keeps one: the last user to log in on it.
+func (s *Server) setDeviceCookie(c echo.Context, user string) {
+	if s.deps.Tokens == nil {
+		return
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	v, err := s.deps.Tokens.EncodeDevice(tokens.Device{User: user, ID: base64.RawURLEncoding.EncodeToString(b), IssuedAt: s.deps.Now().Unix()})
+	if err != nil {
+		s.log.Warn("device cookie", "err", err)
+		return
+	}
+	c.SetCookie(&http.Cookie{
+		Name:     s.device,
+		Value:    v,
+		Path:     "/",
+		MaxAge:   int(deviceCookieAge.Seconds()),
+		HttpOnly: true,
+		Secure:   s.cfg.TLS,
+		SameSite: http.SameSiteStrictMode,
+	})
+}
