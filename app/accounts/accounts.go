@@ -139,7 +139,8 @@ func (s *Service) dummyHash(ctx context.Context) (string, error) {
 	s.dummyMu.Lock()
 	defer s.dummyMu.Unlock()
 	if s.dummy == "" {
-		h, err := s.hasher.Hash(ctx, "not a real password")
+		// Made for a login, so it waits in the logins' queue.
+		h, err := s.hasher.hash(ctx, "not a real password", true)
 		if err != nil {
 			return "", err
 		}

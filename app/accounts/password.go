@@ -142,12 +142,17 @@ func (h *Hasher) releaseLocked() {
 }
 
 // Hash returns the PHC-formatted argon2id hash of password with a fresh salt.
+// It waits behind logins: it serves sign-ups and password changes.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	return h.hash(ctx, password, false)
+}
+
+func (h *Hasher) hash(ctx context.Context, password string, login bool) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	if err := h.acquire(ctx, false); err != nil {
+	if err := h.acquire(ctx, login); err != nil {
 		return "", err
 	}
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)

@@ -50,7 +50,8 @@ func (s *Server) newLoginAttempt(c echo.Context, username string) loginAttempt {
 	addr := c.RealIP()
 	a := loginAttempt{addr: addr, pair: name + "\x00" + addr, user: name}
 	if d, ok := s.deviceOf(c); ok && d.User == name {
-		a.user, a.device = "", "device\x00"+d.ID
+		// No username starts with NUL, so this key is no (username, address) pair.
+		a.user, a.device = "", "\x00device\x00"+d.ID
 	}
 	return a
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -478,5 +480,46 @@ func TestRefreshLimitPerSession(t *testing.T) {
 	}
 	if n := metricValue(t, metrics, "securechat_refresh_refusals_total"); n != 1 {
 		t.Errorf("refresh refusals counted %v, want 1", n)
+	}
+}
+
+// TestDeviceCookieAttributes: the device cookie is set at a successful login
+// only, HttpOnly, long-lived, and under TLS Secure with the __Host- prefix.
+func TestDeviceCookieAttributes(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t, t.TempDir())
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		tls   bool
+	}{{"http", nil, false}, {"tls", []string{"--tls-cert", certFile, "--tls-key", keyFile}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, "", tc.flags...)
+			s.addUsersFast(pw, "alice")
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			device := func(password string) *http.Cookie {
+				resp, err := client.PostForm(s.URL+"/token", url.Values{"username": {"alice"}, "password": {password}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				for _, c := range resp.Cookies() {
+					if strings.HasSuffix(c.Name, "securechat-device") {
+						return c
+					}
+				}
+				return nil
+			}
+			if c := device("wrong password"); c != nil {
+				t.Fatalf("a failed login set a device cookie: %+v", c)
+			}
+			c := device(pw)
+			wantName := "securechat-device"
+			if tc.tls {
+				wantName = "__Host-securechat-device"
+			}
+			if c == nil || c.Name != wantName || !c.HttpOnly || c.Secure != tc.tls || c.Path != "/" || c.Domain != "" || c.MaxAge < 300*24*3600 {
+				t.Fatalf("device cookie %+v", c)
+			}
+		})
 	}
 }
