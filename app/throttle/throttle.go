@@ -62,12 +62,13 @@ type Keyed struct {
 
 	mu        sync.Mutex
 	buckets   map[string]*rate.Limiter
+	pending   map[string]int // attempts begun and not yet done, by key
 	lastSweep time.Time
 }
 
 // NewKeyed returns a per-key limiter.
 func NewKeyed(l Limit, now func() time.Time) *Keyed {
-	return &Keyed{limit: l, now: now, buckets: make(map[string]*rate.Limiter), lastSweep: now()}
+	return &Keyed{limit: l, now: now, buckets: make(map[string]*rate.Limiter), pending: make(map[string]int), lastSweep: now()}
 }
 
 // Allow takes one event for key. When it is refused, retryAfter says when the
@@ -106,6 +107,39 @@ func (k *Keyed) Blocked(key string) (blocked bool, retryAfter time.Duration) {
 		return false, 0
 	}
 	return true, time.Duration((1 - tokens) / k.limit.Rate * float64(time.Second))
+}
+
+// Begin is Blocked for attempts that may run at the same time: each attempt
+// still in progress counts as a failure to come, so a burst of simultaneous
+// attempts cannot all pass the check before the first has failed. When ok,
+// done must be called once, with whether the attempt failed.
+func (k *Keyed) Begin(key string) (done func(failed bool), retryAfter time.Duration, ok bool) {
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sweepLocked(now)
+	tokens := float64(k.limit.Burst)
+	if b := k.buckets[key]; b != nil {
+		tokens = b.TokensAt(now)
+	}
+	if avail := tokens - float64(k.pending[key]); avail < 1 {
+		return nil, time.Duration((1 - avail) / k.limit.Rate * float64(time.Second)), false
+	}
+	k.pending[key]++
+	var once sync.Once
+	return func(failed bool) {
+		once.Do(func() {
+			now := k.now()
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if k.pending[key]--; k.pending[key] <= 0 {
+				delete(k.pending, key)
+			}
+			if failed {
+				k.bucketLocked(key, now).ReserveN(now, 1)
+			}
+		})
+	}, 0, true
 }
 
 // Fail takes one token from key's bucket whether or not one is there: failures

@@ -120,3 +120,61 @@ func TestKeyedBlockedAndFail(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyedBegin(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	type op struct {
+		begin bool // else finish the oldest unfinished attempt
+		fail  bool // for a finish: whether it failed
+		want  bool // for a begin: whether it is let through
+	}
+	b := func(want bool) op { return op{begin: true, want: want} }
+	cases := []struct {
+		name string
+		ops  []op
+	}{
+		{"attempts in progress count", []op{b(true), b(true), b(true), b(false)}},
+		{"a success gives its place back", []op{b(true), b(true), b(true), {fail: false}, b(true), b(false)}},
+		{"a failure keeps it", []op{b(true), b(true), b(true), {fail: true}, b(false)}},
+		{"failures add up", []op{b(true), {fail: true}, b(true), {fail: true}, b(true), {fail: true}, b(false)}},
+		{"successes never do", []op{b(true), {}, b(true), {}, b(true), {}, b(true), {}, b(true), {}, b(true)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{start}
+			k := NewKeyed(Limit{Rate: 1.0 / 60, Burst: 3}, c.now)
+			var open []func(bool)
+			for i, o := range tc.ops {
+				if !o.begin {
+					open[0](o.fail)
+					open[0](o.fail) // a second call is ignored
+					open = open[1:]
+					continue
+				}
+				done, retry, ok := k.Begin("alice")
+				if ok != o.want || !ok && (retry <= 0 || retry > 3*time.Minute) {
+					t.Fatalf("op %d: Begin = %v (retry %v), want %v", i, ok, retry, o.want)
+				}
+				if ok {
+					open = append(open, done)
+				}
+			}
+			if blocked, _ := k.Blocked("bob"); blocked {
+				t.Fatal("another key is blocked")
+			}
+		})
+	}
+	// Once every attempt is done, nothing is left pending, and the refill
+	// lets the key through again.
+	c := &clock{start}
+	k := NewKeyed(Limit{Rate: 1, Burst: 1}, c.now)
+	done, _, _ := k.Begin("alice")
+	done(true)
+	if _, _, ok := k.Begin("alice"); ok {
+		t.Fatal("let through after a failure with burst 1")
+	}
+	c.t = c.t.Add(time.Second)
+	if _, _, ok := k.Begin("alice"); !ok || len(k.pending) != 1 {
+		t.Fatalf("after the refill: ok=%v pending=%v", ok, k.pending)
+	}
+}

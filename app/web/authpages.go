@@ -64,8 +64,8 @@ func (s *Server) login(c echo.Context) error {
 		f.Error = "Enter your username and password."
 		return render(c, http.StatusBadRequest, views.Login(f))
 	}
-	attempt := s.newLoginAttempt(c, f.Username)
-	if wait, refused := s.loginRefused(attempt); refused {
+	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, f.Username))
+	if refused {
 		s.log.Info("auth failure", "where", "login", "reason", "rate limited", "user", truncateName(f.Username), "remote", c.RealIP())
 		retryAfter(c, wait)
 		f.Error = "Too many failed attempts. Wait a minute and try again."
@@ -73,8 +73,8 @@ func (s *Server) login(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
+	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.loginFailed(attempt)
 		s.log.Info("auth failure", "where", "login", "user", truncateName(f.Username), "remote", c.RealIP())
 		f.Error = "Unknown username or wrong password."
 		return render(c, http.StatusUnauthorized, views.Login(f))
@@ -182,15 +182,15 @@ func (s *Server) token(c echo.Context) error {
 	if user == "" || password == "" {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 	}
-	attempt := s.newLoginAttempt(c, user)
-	if wait, refused := s.loginRefused(attempt); refused {
+	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, user))
+	if refused {
 		s.log.Info("auth failure", "where", "token", "reason", "rate limited", "user", truncateName(user), "remote", c.RealIP())
 		retryAfter(c, wait)
 		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry later")
 	}
 	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
+	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.loginFailed(attempt)
 		s.log.Info("auth failure", "where", "token", "user", truncateName(user), "remote", c.RealIP())
 		return oauthErr(http.StatusBadRequest, "invalid_grant", "unknown username or wrong password")
 	}

@@ -56,52 +56,60 @@ func (s *Server) newLoginAttempt(c echo.Context, username string) loginAttempt {
 	return a
 }
 
-func (s *Server) limitsOf(a loginAttempt) []struct {
-	name string
-	k    *throttle.Keyed
-	key  string
-} {
-	return []struct {
+// beginLogin checks an attempt against every limit before its password is
+// hashed, and if it may go on returns finish, to be called with whether the
+// password was wrong. The limits on one name (per username, per pair, per
+// device) count attempts still in progress as failures to come, so a burst
+// of simultaneous guesses for one account cannot all pass the check before
+// the first has failed; a legitimate user rarely has two logins in flight.
+// The limit per address only counts finished failures, so an office's
+// simultaneous logins never hold each other up; a burst from one address
+// leaves it in debt, blocked for longer afterwards.
+func (s *Server) beginLogin(a loginAttempt) (finish func(failed bool), wait time.Duration, refused bool) {
+	var first string
+	refuse := func(name string, d time.Duration) {
+		if first == "" {
+			first = name
+		}
+		wait = max(wait, d)
+	}
+	if blocked, d := s.failsByAddr.Blocked(a.addr); blocked {
+		refuse("addr", d)
+	}
+	var dones []func(bool)
+	for _, l := range []struct {
 		name string
 		k    *throttle.Keyed
 		key  string
 	}{
-		{"addr", s.failsByAddr, a.addr},
 		{"user_addr", s.failsByPair, a.pair},
 		{"user", s.failsByUser, a.user},
 		{"device", s.failsByPair, a.device},
-	}
-}
-
-// loginRefused reports, taking nothing, whether a limit refuses the attempt,
-// and how long until every limit would let it through.
-func (s *Server) loginRefused(a loginAttempt) (wait time.Duration, refused bool) {
-	var first string
-	for _, l := range s.limitsOf(a) {
+	} {
 		if l.key == "" {
 			continue
 		}
-		if blocked, d := l.k.Blocked(l.key); blocked {
-			if first == "" {
-				first = l.name
-			}
-			wait = max(wait, d)
+		done, d, ok := l.k.Begin(l.key)
+		if !ok {
+			refuse(l.name, d)
+			continue
+		}
+		dones = append(dones, done)
+	}
+	finish = func(failed bool) {
+		if failed {
+			s.failsByAddr.Fail(a.addr)
+		}
+		for _, done := range dones {
+			done(failed)
 		}
 	}
-	if first == "" {
-		return 0, false
+	if first != "" {
+		finish(false)
+		s.deps.Metrics.LoginRefused(first)
+		return nil, wait, true
 	}
-	s.deps.Metrics.LoginRefused(first)
-	return wait, true
-}
-
-// loginFailed records a wrong password against every limit of the attempt.
-func (s *Server) loginFailed(a loginAttempt) {
-	for _, l := range s.limitsOf(a) {
-		if l.key != "" {
-			l.k.Fail(l.key)
-		}
-	}
+	return finish, 0, false
 }
 
 // deviceOf returns the request's device cookie, if it is valid.

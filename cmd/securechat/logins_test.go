@@ -539,3 +539,31 @@ func TestDeviceCookieAttributes(t *testing.T) {
 		})
 	}
 }
+
+// TestSimultaneousGuessesAreCounted: 50 wrong guesses for alice sent at once
+// from one address cannot all pass the check before the first has failed:
+// no more get a wrong-password answer (each one a hash) than the limit per
+// username and address allows (5), the rest 429.
+func TestSimultaneousGuessesAreCounted(t *testing.T) {
+	s := startServer(t, "")
+	s.addUsersFast(pw, "alice")
+	c := clientFrom("127.0.5.2", nil)
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	ready := make(chan struct{})
+	for i := range 50 {
+		wg.Go(func() {
+			<-ready
+			status, _ := s.postToken(c, "alice", fmt.Sprintf("guess %d", i))
+			mu.Lock()
+			statuses[status]++
+			mu.Unlock()
+		})
+	}
+	close(ready)
+	wg.Wait()
+	if statuses[http.StatusBadRequest] > 5 || statuses[http.StatusBadRequest]+statuses[http.StatusTooManyRequests] != 50 {
+		t.Fatalf("statuses %v: want at most 5 wrong-password answers, the rest 429", statuses)
+	}
+}
