@@ -32,8 +32,14 @@ type Config struct {
 	MessageRate       throttle.Limit // messages per user
 	MaxSocketsPerUser int
 	HashConcurrency   int            // password hashes at once (0: half the processors)
-	LoginLimitUser    throttle.Limit // login and /token attempts per username
-	LoginLimitAddr    throttle.Limit // login and /token attempts per client address
+	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
+	HashWait          time.Duration  // longest wait for a slot before 503
+	LoginLimitUser    throttle.Limit // failed logins per username, from browsers without its device cookie
+	LoginLimitAddr    throttle.Limit // failed logins per client address
+	LoginLimitPair    throttle.Limit // failed logins per username and address together, and per device cookie
+	SignupLimitAddr   throttle.Limit // sign-up attempts per client address
+	SessionMaxAge     time.Duration  // a session ends this long after login, however often refreshed
+	RefreshLimit      throttle.Limit // /token/refresh calls per session
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
 }
@@ -47,7 +53,7 @@ const EnvPrefix = "SECURECHAT_"
 // It returns the arguments left after the flags (the subcommand, if any).
 func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
 	var c Config
-	var origins, messageRate, loginUser, loginAddr, roomCreate string
+	var origins, messageRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate string
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
@@ -66,8 +72,14 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
 	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
-	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
-	fs.StringVar(&loginAddr, "login-limit-addr", "60/1m", "login and /token attempts per client address: N/DURATION[:BURST]")
+	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
+	fs.DurationVar(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
+	fs.StringVar(&loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
+	fs.StringVar(&loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
+	fs.StringVar(&loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
+	fs.StringVar(&signupAddr, "signup-limit-addr", "10/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
+	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after login, however often it is refreshed")
+	fs.StringVar(&refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
 	fs.StringVar(&roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	fs.DurationVar(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
 
@@ -95,7 +107,15 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		text string
 		dst  *throttle.Limit
 		flag string
-	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}, {roomCreate, &c.RoomCreateRate, "--room-create-rate"}} {
+	}{
+		{messageRate, &c.MessageRate, "--message-rate"},
+		{loginUser, &c.LoginLimitUser, "--login-limit"},
+		{loginAddr, &c.LoginLimitAddr, "--login-limit-addr"},
+		{loginPair, &c.LoginLimitPair, "--login-limit-user-addr"},
+		{signupAddr, &c.SignupLimitAddr, "--signup-limit-addr"},
+		{refresh, &c.RefreshLimit, "--refresh-limit"},
+		{roomCreate, &c.RoomCreateRate, "--room-create-rate"},
+	} {
 		v, err := throttle.ParseLimit(l.text)
 		if err != nil {
 			return Config{}, nil, fmt.Errorf("%s: %w", l.flag, err)
@@ -108,8 +128,11 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	if c.EmptyRoomTTL < 0 {
 		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")
 	}
-	if c.TokenTTL < time.Second {
-		return Config{}, nil, errors.New("--token-ttl must be at least 1s")
+	if c.TokenTTL < time.Second || c.SessionMaxAge < time.Second {
+		return Config{}, nil, errors.New("--token-ttl and --session-max-age must be at least 1s")
+	}
+	if c.HashQueue < 0 || c.HashWait < 0 {
+		return Config{}, nil, errors.New("--hash-queue and --hash-wait must not be negative")
 	}
 	if scheme, _, ok := strings.Cut(c.DatabaseURL, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
 		return Config{}, nil, errors.New("--database-url must be a postgres:// URL or a key=value connection string")

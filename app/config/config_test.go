@@ -31,6 +31,9 @@ func TestParse(t *testing.T) {
 	if c.RoomCreateRate != (throttle.Limit{Rate: 10.0 / 3600, Burst: 20}) || c.EmptyRoomTTL != time.Hour {
 		t.Errorf("room limits: --room-create-rate %+v, --empty-room-ttl %v; want 10/1h:20 and 1h", c.RoomCreateRate, c.EmptyRoomTTL)
 	}
+	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 10.0 / 3600, Burst: 10}) || c.HashQueue != 64 {
+		t.Errorf("new limits' defaults %+v", c)
+	}
 	if len(rest) != 2 || rest[0] != "user" {
 		t.Errorf("rest %q", rest)
 	}
@@ -44,6 +47,11 @@ func TestParse(t *testing.T) {
 		{"--max-sockets-per-user", "0"},
 		{"--room-create-rate", "many"},
 		{"--empty-room-ttl", "-1s"},
+		{"--session-max-age", "0s"},
+		{"--signup-limit-addr", "many"},
+		{"--login-limit-user-addr", "5"},
+		{"--refresh-limit", "0/1h"},
+		{"--hash-queue", "-1"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {

@@ -26,6 +26,10 @@ type Metrics struct {
 	queueDrops       prometheus.Counter
 	historyWriteTime prometheus.Histogram
 	roomRefusals     prometheus.Counter
+	loginRefusals    *prometheus.CounterVec
+	signupRefusals   prometheus.Counter
+	hashRefusals     *prometheus.CounterVec
+	refreshRefusals  prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -47,11 +51,19 @@ func New() *Metrics {
 			Help: "Sockets closed with 1013 because their send queue was full."}),
 		historyWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securechat_history_write_seconds",
 			Help: "Time to store one batch of messages.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		loginRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_login_refusals_total",
+			Help: "Logins and /token requests refused with 429 before hashing, by the limit of failures that refused them (addr, user, user_addr, device)."}, []string{"limit"}),
+		signupRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_signup_refusals_total",
+			Help: "Sign-ups refused with 429 by the limit per client address."}),
+		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
+			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
+		refreshRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_refresh_refusals_total",
+			Help: "/token/refresh calls refused with 429 by the limit per session."}),
+		roomRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
+			Help: "Joins refused because they would have created a room past the user's --room-create-rate."}),
 	}
-	m.roomRefusals = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
-		Help: "Joins refused because they would have created a room past the user's --room-create-rate."})
-	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime)
-	reg.MustRegister(m.roomRefusals)
+	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime,
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals)
 	return m
 }
 
@@ -109,5 +121,33 @@ func (m *Metrics) QueueDropped() {
 func (m *Metrics) RoomCreateRefused() {
 	if m != nil {
 		m.roomRefusals.Inc()
+	}
+}
+
+func (m *Metrics) LoginRefused(limit string) {
+	if m != nil {
+		m.loginRefusals.WithLabelValues(limit).Inc()
+	}
+}
+
+// SignupRefused counts a sign-up refused by the limit per address.
+func (m *Metrics) SignupRefused() {
+	if m != nil {
+		m.signupRefusals.Inc()
+	}
+}
+
+// HashRefused counts a request refused because hashing was busy; kind is
+// login or signup.
+func (m *Metrics) HashRefused(kind string) {
+	if m != nil {
+		m.hashRefusals.WithLabelValues(kind).Inc()
+	}
+}
+
+// RefreshRefused counts a /token/refresh refused by the limit per session.
+func (m *Metrics) RefreshRefused() {
+	if m != nil {
+		m.refreshRefusals.Inc()
 	}
 }

@@ -35,6 +35,7 @@ type SessionUser struct {
 	SessionID string
 	UserID    int64
 	UserName  string
+	CreatedAt time.Time // the login; a session ends at most the maximum age after it
 	ExpiresAt time.Time
 }
 

@@ -21,15 +21,19 @@ import (
 	"securechat/app/chat"
 	"securechat/app/metrics"
 	"securechat/app/throttle"
+	"securechat/app/tokens"
 )
 
 // Config is the part of the server's settings the web layer uses.
 type Config struct {
-	Signup         bool
-	AllowedOrigins []string // besides the same origin, for cookie-authenticated sockets
-	TLS            bool
-	LoginLimitUser throttle.Limit // login and /token attempts per username
-	LoginLimitAddr throttle.Limit // login and /token attempts per client address
+	Signup          bool
+	AllowedOrigins  []string // besides the same origin, for cookie-authenticated sockets
+	TLS             bool
+	LoginLimitUser  throttle.Limit // failed logins per username, for browsers without its device cookie
+	LoginLimitAddr  throttle.Limit // failed logins per client address
+	LoginLimitPair  throttle.Limit // failed logins per username and address, and per device cookie
+	SignupLimitAddr throttle.Limit // sign-up attempts per client address
+	RefreshLimit    throttle.Limit // /token/refresh calls per session
 }
 
 // Deps are the services the handlers call.
@@ -37,6 +41,7 @@ type Deps struct {
 	Accounts *accounts.Service
 	Auth     *auth.Service
 	Hub      *chat.Hub
+	Tokens   *tokens.Codec // signs device cookies
 	Static   fs.FS
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -50,9 +55,13 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	cookie   string // the session cookie's name
+	device   string // the device cookie's name
 
-	loginsByUser *throttle.Keyed
-	loginsByAddr *throttle.Keyed
+	failsByUser *throttle.Keyed // login failures per username
+	failsByAddr *throttle.Keyed // per client address
+	failsByPair *throttle.Keyed // per username and address, and per device cookie
+	signups     *throttle.Keyed // sign-up attempts per client address
+	refreshes   *throttle.Keyed // /token/refresh calls per session
 }
 
 // New returns the Echo instance with every route registered.
@@ -71,13 +80,18 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			// requests; bearer requests may come from anywhere.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		cookie:       "securechat",
-		loginsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
-		loginsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
+		cookie:      "securechat",
+		device:      "securechat-device",
+		failsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
+		failsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
+		failsByPair: throttle.NewKeyed(cfg.LoginLimitPair, deps.Now),
+		signups:     throttle.NewKeyed(cfg.SignupLimitAddr, deps.Now),
+		refreshes:   throttle.NewKeyed(cfg.RefreshLimit, deps.Now),
 	}
 	if cfg.TLS {
 		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
 		s.cookie = "__Host-securechat"
+		s.device = "__Host-securechat-device"
 	}
 
 	e := echo.New()

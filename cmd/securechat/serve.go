@@ -45,6 +45,7 @@ type backend interface {
 	accounts.Store
 	auth.SessionStore
 	auth.RevocationStore
+	auth.PruneStore
 	chat.Store
 	Close() error
 }
@@ -61,6 +62,7 @@ type services struct {
 	db       backend
 	accounts *accounts.Service
 	auth     *auth.Service
+	tokens   *tokens.Codec
 }
 
 func (s *services) close() { s.db.Close() }
@@ -84,8 +86,9 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		db.Close()
 		return nil, err
 	}
-	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency), time.Now)
-	return &services{db: db, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
+	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), time.Now)
+	return &services{db: db, accounts: acc, tokens: codec,
+		auth: auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, time.Now)}, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
@@ -122,9 +125,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	})
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
-		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
+		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,
+		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 	}, web.Deps{
-		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
+		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
 	})
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -135,6 +139,13 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 			log.Error("watch revocations", "err", err)
 		}
 	}()
+	// Stopped with the watcher, and waited for before the store closes.
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		auth.PruneEvery(watchCtx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, time.Now, log)
+	}()
+	defer func() { stopWatch(); <-pruned }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

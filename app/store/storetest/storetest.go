@@ -31,6 +31,8 @@ type Store interface {
 	RevokeSession(ctx context.Context, sessionID string, now time.Time) error
 	LastRevocation(ctx context.Context) (int64, error)
 	RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocation, error)
+	PruneSessions(ctx context.Context, before time.Time) (int64, error)
+	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
 
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
 	RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error)
