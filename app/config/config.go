@@ -22,6 +22,7 @@ type Config struct {
 	TLSCert        string
 	TLSKey         string
 	MetricsAddr    string
+	Pprof          bool   // Go profiles under /debug/pprof/ on MetricsAddr
 	NATSURL        string // fan-out between nodes; empty: this process is the only node
 	DatabaseURL    string // postgres://… for shared storage; empty: SQLite in Data
 
@@ -34,6 +35,11 @@ type Config struct {
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	LoginLimitUser    throttle.Limit // login and /token attempts per username
 	LoginLimitAddr    throttle.Limit // login and /token attempts per client address
+
+	// Limits on what one connection or address can hold.
+	BodyTimeout     time.Duration  // reading one request (headers and body); not upgraded sockets
+	MaxConnsPerAddr int            // connections open per client address (0: no limit)
+	AuthLogRate     throttle.Limit // auth failure log lines per client address (ten times that overall)
 }
 
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become underscores)
@@ -45,7 +51,7 @@ const EnvPrefix = "SECURECHAT_"
 // It returns the arguments left after the flags (the subcommand, if any).
 func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
 	var c Config
-	var origins, messageRate, loginUser, loginAddr string
+	var origins, messageRate, loginUser, loginAddr, authLogRate string
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
@@ -56,6 +62,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiles under /debug/pprof/ on --metrics-addr")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server(s) for fan-out between nodes, e.g. nats://127.0.0.1:4222 (off: one node)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… (or host=… dbname=…) to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
@@ -66,6 +73,9 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
 	fs.StringVar(&loginAddr, "login-limit-addr", "60/1m", "login and /token attempts per client address: N/DURATION[:BURST]")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time to read one request, headers and body (sockets, once upgraded, are not bound by it)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
+	fs.StringVar(&authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -91,7 +101,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		text string
 		dst  *throttle.Limit
 		flag string
-	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}} {
+	}{{messageRate, &c.MessageRate, "--message-rate"}, {loginUser, &c.LoginLimitUser, "--login-limit"}, {loginAddr, &c.LoginLimitAddr, "--login-limit-addr"}, {authLogRate, &c.AuthLogRate, "--auth-log-rate"}} {
 		v, err := throttle.ParseLimit(l.text)
 		if err != nil {
 			return Config{}, nil, fmt.Errorf("%s: %w", l.flag, err)
@@ -100,6 +110,9 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	}
 	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
 		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
+	}
+	if c.BodyTimeout < 100*time.Millisecond || c.MaxConnsPerAddr < 0 {
+		return Config{}, nil, errors.New("--body-timeout must be at least 100ms, --max-conns-per-addr at least 0")
 	}
 	if c.TokenTTL < time.Second {
 		return Config{}, nil, errors.New("--token-ttl must be at least 1s")

@@ -25,6 +25,11 @@ type Metrics struct {
 	closes           *prometheus.CounterVec
 	queueDrops       prometheus.Counter
 	historyWriteTime prometheus.Histogram
+
+	connsRefused      prometheus.Counter
+	bodyTimeouts      prometheus.Counter
+	authFailures      *prometheus.CounterVec
+	authLogSuppressed prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -46,8 +51,18 @@ func New() *Metrics {
 			Help: "Sockets closed with 1013 because their send queue was full."}),
 		historyWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securechat_history_write_seconds",
 			Help: "Time to store one batch of messages.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_connections_refused_total",
+			Help: "Connections closed at accept because their address already had --max-conns-per-addr open."}),
+		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_body_timeouts_total",
+			Help: "Requests whose body did not arrive within --body-timeout."}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_auth_failures_total",
+			Help: "Failed logins, token requests and socket credentials, by where they failed (every one, logged or not)."}, []string{"where"}),
+		authLogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_auth_log_suppressed_total",
+			Help: "Auth failure log lines left out past --auth-log-rate."}),
 	}
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime)
+	reg.MustRegister(m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed)
 	return m
 }
 
@@ -98,5 +113,33 @@ func (m *Metrics) Delivered(n int) {
 func (m *Metrics) QueueDropped() {
 	if m != nil {
 		m.queueDrops.Inc()
+	}
+}
+
+// ConnRefused counts a connection closed because its address had too many open.
+func (m *Metrics) ConnRefused() {
+	if m != nil {
+		m.connsRefused.Inc()
+	}
+}
+
+// BodyTimedOut counts a request whose body was cut off by the body timeout.
+func (m *Metrics) BodyTimedOut() {
+	if m != nil {
+		m.bodyTimeouts.Inc()
+	}
+}
+
+// AuthFailed counts a failed authentication at where (login, token, /ws…).
+func (m *Metrics) AuthFailed(where string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(where).Inc()
+	}
+}
+
+// AuthLogSuppressed counts an auth failure line that was not logged.
+func (m *Metrics) AuthLogSuppressed() {
+	if m != nil {
+		m.authLogSuppressed.Inc()
 	}
 }

@@ -5,9 +5,11 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +90,9 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	// write, and the login limits per address must not be dodged with it.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.Recover())
+	if deps.Metrics != nil {
+		e.Use(s.countBodyTimeouts)
+	}
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
@@ -111,7 +116,9 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		},
 	}))
 
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	health := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+	e.GET("/healthz", health)
+	e.HEAD("/healthz", health) // load balancers probe with HEAD; Echo routes GET only
 	s.registerAuth(e)
 	s.registerSockets(e)
 	s.registerPages(e)
@@ -133,6 +140,34 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// countBodyTimeouts counts the requests whose body stopped arriving before
+// the server's read deadline (--body-timeout), wherever the body is read.
+func (s *Server) countBodyTimeouts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &timedBody{ReadCloser: r.Body, metrics: s.deps.Metrics}
+		}
+		return next(c)
+	}
+}
+
+// timedBody counts its request once if a read of it hits the deadline.
+type timedBody struct {
+	io.ReadCloser
+	metrics *metrics.Metrics
+	counted bool
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.counted && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.counted = true
+		b.metrics.BodyTimedOut()
+	}
+	return n, err
 }
 
 // handleError is the one place errors become HTTP answers. Internals are logged,

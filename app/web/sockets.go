@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -176,8 +177,18 @@ const readBufferSize = 512
 
 func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil || brw.Reader.Buffered() > 0 {
-		return conn, brw, err // gorilla refuses data sent before the handshake ends
+	if err != nil {
+		return conn, brw, err
+	}
+	// The server's read deadline (--body-timeout) is for reading a request;
+	// Hijack may hand it over with the connection. A socket lives for hours
+	// and its reader sets deadlines of its own (the pong wait).
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("clear the request's read deadline: %w", err)
+	}
+	if brw.Reader.Buffered() > 0 {
+		return conn, brw, nil // gorilla refuses data sent before the handshake ends
 	}
 	h.br = bufio.NewReaderSize(conn, readBufferSize)
 	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil

@@ -19,6 +19,7 @@ import (
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/config"
+	"securechat/app/connlimit"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/store/postgres"
@@ -107,7 +108,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	var m *metrics.Metrics
 	if cfg.MetricsAddr != "" {
 		m = metrics.New()
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.Pprof, log)
 		if err != nil {
 			return err
 		}
@@ -139,11 +140,18 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Under TLS too: the TLS listener wraps this one.
+	ln = connlimit.Wrap(ln, cfg.MaxConnsPerAddr, m)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+
+		// ReadTimeout bounds reading a whole request, body included, so a
+		// client that declares a body and never sends it loses its
+		// connection. The web layer clears it on sockets it upgrades.
+		ReadTimeout: cfg.BodyTimeout,
 	}
 	scheme := "http"
 	if cfg.TLS() {
@@ -187,18 +195,22 @@ func newNodeID() string {
 	return hex.EncodeToString(b)
 }
 
-// serveMetrics serves Prometheus /metrics, and Go's profiles under
-// /debug/pprof/, on their own listener, so they stay off the public address.
-func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+// serveMetrics serves Prometheus /metrics, and with withPprof Go's profiles
+// under /debug/pprof/, on their own listener, so they stay off the public
+// address. Profiles are opt-in: they show the program's insides and a CPU
+// profile or trace costs the server while it runs.
+func serveMetrics(addr string, m *metrics.Metrics, withPprof bool, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")

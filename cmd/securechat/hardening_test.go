@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// slowBody is a request that declares 60,000 bytes of body and sends 10.
+const slowBody = "POST /login HTTP/1.1\r\nHost: chat\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\nusername=a"
+
+// scrape returns the value of one metric (name with its labels, as printed)
+// from the metrics listener at addr, or -1 when it is not there.
+func scrape(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address ip (Linux routes all of 127/8 to lo), keeping cookies, not
+// following redirects.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 30 * time.Second}
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Transport:     &http.Transport{DialContext: d.DialContext},
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// holdSlowBody opens a connection, sends slowBody and reports on closed when
+// the server closes it (or refused it at once).
+func holdSlowBody(t *testing.T, host string, closed chan<- error) {
+	t.Helper()
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		_, err := io.WriteString(c, slowBody)
+		if err == nil {
+			_, err = io.Copy(io.Discard, c)
+		}
+		closed <- err
+	}()
+}
+
+// TestSlowBodiesFromOneAddress: one address holds as many slow-body
+// connections as it may; the ones past --max-conns-per-addr are closed at
+// once, and meanwhile another address gets /healthz and logs in.
+func TestSlowBodiesFromOneAddress(t *testing.T) {
+	const limit, extra = 50, 20
+	metricsAddr := freeAddr(t)
+	s := startServer(t, "", "--max-conns-per-addr", strconv.Itoa(limit), "--body-timeout", "1h", "--metrics-addr", metricsAddr)
+	s.addUser("alice", pw)
+	host := strings.TrimPrefix(s.URL, "http://")
+
+	closed := make(chan error, limit+extra)
+	for range limit + extra {
+		holdSlowBody(t, host, closed)
+	}
+	for n := range extra {
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of the %d connections past the limit were closed", n, extra)
+		}
+	}
+
+	other := clientFrom("127.0.0.2")
+	resp, err := other.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz from another address while one holds its limit: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz from another address: %d", resp.StatusCode)
+	}
+	b := &browser{s: s, client: other}
+	b.login("alice", pw)
+
+	select {
+	case err := <-closed:
+		t.Fatalf("a connection within the limit was closed (%v): more than %d refused", err, extra)
+	default:
+	}
+	if got := scrape(t, metricsAddr, "securechat_connections_refused_total"); got != extra {
+		t.Errorf("securechat_connections_refused_total = %v, want %d", got, extra)
+	}
+}
+
+// TestSlowBodyTimesOut: a request whose body does not come is closed after
+// --body-timeout, while sockets upgraded before it stay open past it.
+func TestSlowBodyTimesOut(t *testing.T) {
+	metricsAddr := freeAddr(t)
+	s := startServer(t, "", "--body-timeout", "1s", "--metrics-addr", metricsAddr)
+	s.addUser("alice", pw)
+	tok := s.token("alice", pw)
+	chat := s.dialBearer(tok)
+	chat.until("joined", nil)
+	echo, _, err := s.dial("/secured-ws", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	echo.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := echo.ReadMessage(); err != nil || !strings.HasPrefix(string(msg), "Welcome") {
+		t.Fatalf("/secured-ws welcome: %q %v", msg, err)
+	}
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, slowBody); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	answer, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a request with a missing body still held its connection after 30s (--body-timeout 1s)")
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 4") {
+		t.Errorf("answer to a cut-off body: %.40q, want a 4xx", answer)
+	}
+
+	// Both sockets have now lived past the body timeout and still work.
+	chat.send(map[string]any{"type": "send", "room": "general", "text": "still here"})
+	chat.until("message", func(f map[string]any) bool { return f["text"] == "still here" })
+	if err := echo.WriteMessage(1, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	echo.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := echo.ReadMessage(); err != nil || string(msg) != "You wrote: hi" {
+		t.Fatalf("/secured-ws after the body timeout: %q %v", msg, err)
+	}
+	if got := scrape(t, metricsAddr, "securechat_body_timeouts_total"); got != 1 {
+		t.Errorf("securechat_body_timeouts_total = %v, want 1", got)
+	}
+}
+
+func TestHealthzHead(t *testing.T) {
+	s := startServer(t, "")
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, s.URL+"/healthz", nil)
+		resp, err := noRedirect(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s /healthz: %d, want 200", method, resp.StatusCode)
+		}
+	}
+}
