@@ -66,8 +66,13 @@ func retryAfter(c echo.Context, d time.Duration) {
 
 func (s *Server) login(c echo.Context) error {
 	f := s.authForm(c)
-	f.Username = c.FormValue("username")
-	password := c.FormValue("password")
+	var password string
+	var inURL bool
+	f.Username, password, inURL = postedCredentials(c)
+	if inURL {
+		f.Error = credentialsInURL
+		return render(c, http.StatusBadRequest, views.Login(f))
+	}
 	if f.Username == "" || password == "" {
 		f.Error = "Enter your username and password."
 		return render(c, http.StatusBadRequest, views.Login(f))
@@ -96,6 +101,21 @@ func (s *Server) login(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 
+// credentialsInURL is what the forms say to a username or password sent in the URL.
+const credentialsInURL = "Send your username and password in the form, never in the address: addresses are kept in logs."
+
+// postedCredentials returns the username and password from the request body.
+// Credentials in the URL's query are refused (inURL) and never read: proxies
+// and access logs keep URLs.
+func postedCredentials(c echo.Context) (username, password string, inURL bool) {
+	if q := c.QueryParams(); q.Has("username") || q.Has("password") {
+		return "", "", true
+	}
+	c.FormParams() // fills PostForm (multipart too); a malformed body leaves it empty
+	body := c.Request().PostForm
+	return body.Get("username"), body.Get("password"), false
+}
+
 func (s *Server) signupForm(c echo.Context) error {
 	if !s.cfg.Signup {
 		return echo.ErrNotFound
@@ -108,8 +128,13 @@ func (s *Server) signup(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	f := s.authForm(c)
-	f.Username = c.FormValue("username")
-	password := c.FormValue("password")
+	var password string
+	var inURL bool
+	f.Username, password, inURL = postedCredentials(c)
+	if inURL {
+		f.Error = credentialsInURL
+		return render(c, http.StatusBadRequest, views.Signup(f))
+	}
 	ctx := c.Request().Context()
 	_, err := s.deps.Accounts.Create(ctx, f.Username, password)
 	switch {
@@ -153,10 +178,13 @@ func (s *Server) token(c echo.Context) error {
 	if !hasMediaType(ct, echo.MIMEApplicationForm) {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "send the form as application/x-www-form-urlencoded")
 	}
-	form, err := c.FormParams()
-	if err != nil {
+	if _, err := c.FormParams(); err != nil {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "the form could not be parsed")
 	}
+	if _, _, inURL := postedCredentials(c); inURL {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "send username and password in the request body, never in the URL")
+	}
+	form := c.Request().PostForm // the body only: the URL's query is not the form
 	for _, k := range []string{"username", "password", "grant_type"} {
 		if len(form[k]) > 1 {
 			return oauthErr(http.StatusBadRequest, "invalid_request", k+" given more than once")

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -175,4 +177,58 @@ func TestHealthzHead(t *testing.T) {
 			t.Errorf("%s /healthz: %d, want 200", method, resp.StatusCode)
 		}
 	}
+}
+
+// TestCredentialsOnlyInBody: a username or password in the URL (kept by
+// proxies and access logs) is refused with a clear error and never works,
+// even when the body is right too.
+func TestCredentialsOnlyInBody(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	creds := url.Values{"username": {"alice"}, "password": {pw}}.Encode()
+	t.Run("token", func(t *testing.T) {
+		cases := []struct{ name, query, body string }{
+			{"both in the query", creds, ""},
+			{"password in the query", "password=" + url.QueryEscape(pw), "username=alice"},
+			{"body right, query too", creds, creds},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, err := http.Post(s.URL+"/token?"+tc.query, "application/x-www-form-urlencoded", strings.NewReader(tc.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var body map[string]string
+				json.NewDecoder(resp.Body).Decode(&body)
+				if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_request" || !strings.Contains(body["error_description"], "URL") {
+					t.Fatalf("status %d %v, want 400 invalid_request about the URL", resp.StatusCode, body)
+				}
+			})
+		}
+	})
+	t.Run("login form", func(t *testing.T) {
+		for _, withBody := range []bool{false, true} {
+			b := s.newBrowser()
+			form := url.Values{"_csrf": {b.csrf("/login")}}
+			if withBody {
+				form.Set("username", "alice")
+				form.Set("password", pw)
+			}
+			resp, err := b.client.PostForm(s.URL+"/login?"+creds, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "never in the address") {
+				t.Fatalf("login with the credentials in the URL (body too: %v): %d", withBody, resp.StatusCode)
+			}
+			if b.sessionCookie() != "" {
+				t.Fatal("credentials in the URL logged in")
+			}
+		}
+		// The same form with the credentials in its body works.
+		s.newBrowser().login("alice", pw)
+	})
 }
