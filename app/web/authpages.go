@@ -98,6 +98,7 @@ func (s *Server) login(c echo.Context) error {
 		s.deps.Auth.Logout(ctx, old.SessionID)
 	}
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 
@@ -152,6 +153,7 @@ func (s *Server) signup(c echo.Context) error {
 		return err
 	}
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 

@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"io/fs"
@@ -52,6 +53,7 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	cookie   string // the session cookie's name
+	csrf     string // the CSRF cookie's name
 
 	loginsByUser *throttle.Keyed
 	loginsByAddr *throttle.Keyed
@@ -74,12 +76,16 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		cookie:       "securechat",
+		csrf:         "_csrf",
 		loginsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
 		loginsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
 	}
 	if cfg.TLS {
 		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
 		s.cookie = "__Host-securechat"
+		// A sibling subdomain cannot plant a __Host- cookie, so it cannot
+		// choose the token a form will be checked against.
+		s.csrf = "__Host-csrf"
 	}
 
 	e := echo.New()
@@ -105,12 +111,17 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			}
 			return false
 		},
-		TokenLookup:    "form:" + csrfField,
-		CookieName:     "_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.TLS,
-		CookieSameSite: http.SameSiteStrictMode,
+		// A state-changing request from another origin passes only from
+		// --allowed-origins; Echo would let a same-site one fall back to the
+		// token, which a sibling subdomain can plant.
+		AllowSecFetchSiteFunc: s.allowOtherOrigin,
+		TokenLookup:           "form:" + csrfField,
+		CookieName:            s.csrf,
+		CookiePath:            "/",
+		CookieMaxAge:          int(csrfMaxAge.Seconds()),
+		CookieHTTPOnly:        true,
+		CookieSecure:          cfg.TLS,
+		CookieSameSite:        http.SameSiteStrictMode,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
 		},
@@ -127,6 +138,42 @@ func New(cfg Config, deps Deps) *echo.Echo {
 }
 
 const csrfField = "_csrf"
+
+// csrfMaxAge is how long a CSRF cookie lasts (Echo's default, said once here
+// because renewCSRF sets the same cookie).
+const csrfMaxAge = 24 * time.Hour
+
+// allowOtherOrigin decides a state-changing request that the browser says
+// came from another origin of this site or from another site (Sec-Fetch-Site
+// same-site or cross-site): it passes only when its Origin is one of
+// --allowed-origins.
+func (s *Server) allowOtherOrigin(c echo.Context) (bool, error) {
+	r := c.Request()
+	if origin := r.Header.Get("Origin"); origin != "" && s.originAllowed(origin, r) {
+		return true, nil
+	}
+	return false, echo.NewHTTPError(http.StatusForbidden, "This form came from another site. Open the page from this server and try again.")
+}
+
+// renewCSRF gives the browser a new CSRF token, in place of the cookie the
+// middleware set for this request: after a login a token known before it
+// (planted, or read on a shared machine) is worth nothing.
+func (s *Server) renewCSRF(c echo.Context) {
+	h := c.Response().Header()
+	old := h.Values("Set-Cookie")
+	h.Del("Set-Cookie")
+	for _, v := range old {
+		if !strings.HasPrefix(v, s.csrf+"=") {
+			h.Add("Set-Cookie", v)
+		}
+	}
+	token := rand.Text()
+	c.SetCookie(&http.Cookie{
+		Name: s.csrf, Value: token, Path: "/", Expires: s.deps.Now().Add(csrfMaxAge),
+		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode,
+	})
+	c.Set("csrf", token)
+}
 
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

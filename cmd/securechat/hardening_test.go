@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -231,4 +232,113 @@ func TestCredentialsOnlyInBody(t *testing.T) {
 		// The same form with the credentials in its body works.
 		s.newBrowser().login("alice", pw)
 	})
+}
+
+// TestCSRFOtherOriginsOfTheSite: a sibling subdomain can plant the CSRF
+// cookie (cookie tossing), so a state-changing post the browser marks
+// same-site is refused even with a matching token, unless its Origin is in
+// --allowed-origins.
+func TestCSRFOtherOriginsOfTheSite(t *testing.T) {
+	s := startServer(t, "", "--allowed-origins", "http://app.chat.test")
+	s.addUser("alice", pw)
+	post := func(site, origin string, planted bool) *http.Response {
+		t.Helper()
+		form := url.Values{"username": {"alice"}, "password": {pw}}
+		if planted {
+			form.Set("_csrf", "planted-by-a-sibling")
+		}
+		req, _ := http.NewRequest("POST", s.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", site)
+		req.Header.Set("Origin", origin)
+		if planted {
+			req.AddCookie(&http.Cookie{Name: "_csrf", Value: "planted-by-a-sibling"})
+		}
+		resp, err := noRedirect(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	cases := []struct {
+		name, site, origin string
+		planted            bool
+		want               int
+	}{
+		{"same-site with a planted token", "same-site", "http://evil.chat.test", true, http.StatusForbidden},
+		{"same-site without a token", "same-site", "http://evil.chat.test", false, http.StatusForbidden},
+		{"cross-site with a planted token", "cross-site", "https://evil.example", true, http.StatusForbidden},
+		{"same-site from an allowed origin", "same-site", "http://app.chat.test", false, http.StatusSeeOther},
+		{"same-origin", "same-origin", s.URL, false, http.StatusSeeOther},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := post(tc.site, tc.origin, tc.planted).StatusCode; got != tc.want {
+				t.Fatalf("status %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCSRFTokenRenewedAtLogin: the token a browser had before logging in or
+// signing up (planted, or read on a shared machine) is worth nothing after.
+func TestCSRFTokenRenewedAtLogin(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	for _, tc := range []struct{ page, user string }{{"/login", "alice"}, {"/signup", "newcomer"}} {
+		t.Run(tc.page, func(t *testing.T) {
+			b := s.newBrowser()
+			before := b.csrf(tc.page)
+			resp, err := b.client.PostForm(s.URL+tc.page, url.Values{"_csrf": {before}, "username": {tc.user}, "password": {pw}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST %s: %d", tc.page, resp.StatusCode)
+			}
+			after := b.csrf("/")
+			if after == before {
+				t.Fatalf("CSRF token %q unchanged by %s", before, tc.page)
+			}
+			// The old token no longer passes: logging out with it is refused.
+			resp, err = b.client.PostForm(s.URL+"/logout", url.Values{"_csrf": {before}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("logout with the token from before %s: %d, want 403", tc.page, resp.StatusCode)
+			}
+		})
+	}
+}
+
+// TestCSRFCookieUnderTLS: under TLS the CSRF cookie is __Host- prefixed
+// (Secure, Path=/, no Domain), which a sibling subdomain cannot set.
+func TestCSRFCookieUnderTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t, t.TempDir())
+	s := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+	s.addUser("alice", pw)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var csrf *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.Contains(strings.ToLower(c.Name), "csrf") {
+			csrf = c
+		}
+	}
+	if csrf == nil || csrf.Name != "__Host-csrf" || !csrf.Secure || csrf.Path != "/" || csrf.Domain != "" || !csrf.HttpOnly {
+		t.Fatalf("CSRF cookie under TLS: %+v, want __Host-csrf, Secure, HttpOnly, Path=/, no Domain", csrf)
+	}
+	// And the forms work with it.
+	b := &browser{s: s, client: client}
+	b.login("alice", pw)
 }
