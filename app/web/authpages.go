@@ -78,7 +78,7 @@ func (s *Server) login(c echo.Context) error {
 		return render(c, http.StatusBadRequest, views.Login(f))
 	}
 	if wait, ok := s.throttleLogin(c, f.Username); !ok {
-		s.log.Info("auth failure", "where", "login", "reason", "rate limited", "user", truncateName(f.Username), "remote", c.RealIP())
+		s.authFailure(c, "login", "reason", "rate limited", "user", truncateName(f.Username))
 		retryAfter(c, wait)
 		f.Error = "Too many attempts. Wait a minute and try again."
 		return render(c, http.StatusTooManyRequests, views.Login(f))
@@ -86,7 +86,7 @@ func (s *Server) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.log.Info("auth failure", "where", "login", "user", truncateName(f.Username), "remote", c.RealIP())
+		s.authFailure(c, "login", "user", truncateName(f.Username))
 		f.Error = "Unknown username or wrong password."
 		return render(c, http.StatusUnauthorized, views.Login(f))
 	}
@@ -200,13 +200,13 @@ func (s *Server) token(c echo.Context) error {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 	}
 	if wait, ok := s.throttleLogin(c, user); !ok {
-		s.log.Info("auth failure", "where", "token", "reason", "rate limited", "user", truncateName(user), "remote", c.RealIP())
+		s.authFailure(c, "token", "reason", "rate limited", "user", truncateName(user))
 		retryAfter(c, wait)
 		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many attempts; retry later")
 	}
 	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.log.Info("auth failure", "where", "token", "user", truncateName(user), "remote", c.RealIP())
+		s.authFailure(c, "token", "user", truncateName(user))
 		return oauthErr(http.StatusBadRequest, "invalid_grant", "unknown username or wrong password")
 	}
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/metrics"
+	"securechat/app/ratelog"
 	"securechat/app/throttle"
 )
 
@@ -44,6 +45,7 @@ type Deps struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Metrics  *metrics.Metrics // nil records nothing
+	AuthLog  *ratelog.Logger  // writes the auth failure lines (nil: 5 a second per client address)
 }
 
 // Server holds the handlers' dependencies.
@@ -79,6 +81,9 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		csrf:         "_csrf",
 		loginsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
 		loginsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
+	}
+	if deps.AuthLog == nil {
+		s.deps.AuthLog = ratelog.New(deps.Log, "auth failure", throttle.Limit{Rate: 5, Burst: 10}, deps.Now)
 	}
 	if cfg.TLS {
 		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
@@ -186,6 +191,18 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		return next(c)
+	}
+}
+
+// authFailure is the one place a failed authentication (a login, a token
+// request, a socket's credentials) is counted and logged. Every one is
+// counted; the lines are rate-limited per client address (--auth-log-rate),
+// so that a client sending bad tokens in a loop cannot flood the log.
+func (s *Server) authFailure(c echo.Context, where string, attrs ...any) {
+	s.deps.Metrics.AuthFailed(where)
+	remote := c.RealIP()
+	if !s.deps.AuthLog.Log(remote, append([]any{"where", where, "remote", remote}, attrs...)...) {
+		s.deps.Metrics.AuthLogSuppressed()
 	}
 }
 

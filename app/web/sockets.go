@@ -85,7 +85,7 @@ func (s *Server) originAllowed(origin string, r *http.Request) bool {
 
 func (s *Server) reject(c echo.Context, e *gateError) error {
 	s.deps.Metrics.Rejected(e.status)
-	s.log.Info("auth failure", "where", c.Path(), "status", e.status, "reason", e.reason, "remote", c.RealIP())
+	s.authFailure(c, c.Path(), "status", e.status, "reason", e.reason)
 	if e.status == http.StatusUnauthorized {
 		v := "Bearer"
 		if c.Request().Header.Get("Authorization") != "" || e.reason == "invalid or expired token" {

@@ -342,3 +342,48 @@ func TestCSRFCookieUnderTLS(t *testing.T) {
 	b := &browser{s: s, client: client}
 	b.login("alice", pw)
 }
+
+// TestAuthFailureLogIsBounded: a client that sends bad tokens in a loop gets
+// a bounded number of log lines; the counter keeps every failure, and a
+// summary line says how many lines were left out.
+func TestAuthFailureLogIsBounded(t *testing.T) {
+	const attempts, burst = 300, 3
+	metricsAddr := freeAddr(t)
+	s := startServer(t, "", "--auth-log-rate", "1/1h:"+strconv.Itoa(burst), "--metrics-addr", metricsAddr)
+	client := &http.Client{Timeout: 30 * time.Second}
+	for i := range attempts {
+		req, _ := http.NewRequest("GET", s.URL+"/ws", nil)
+		req.Header.Set("Authorization", "Bearer not-a-token-"+strconv.Itoa(i))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad token %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if got := scrape(t, metricsAddr, `securechat_auth_failures_total{where="/ws"}`); got != attempts {
+		t.Errorf("securechat_auth_failures_total = %v, want %d", got, attempts)
+	}
+	if got := scrape(t, metricsAddr, "securechat_auth_log_suppressed_total"); got != attempts-burst {
+		t.Errorf("securechat_auth_log_suppressed_total = %v, want %d", got, attempts-burst)
+	}
+	s.Stop() // the last summary is logged as the server stops
+	if got := len(s.log.matching(`msg="auth failure"`)); got != burst {
+		t.Errorf("%d auth failure lines for %d bad tokens, want %d", got, attempts, burst)
+	}
+	suppressed := 0
+	for _, line := range s.log.matching("auth failure lines suppressed") {
+		m := regexp.MustCompile(`suppressed=(\d+)`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("summary without a count: %s", line)
+		}
+		n, _ := strconv.Atoi(m[1])
+		suppressed += n
+	}
+	if suppressed != attempts-burst {
+		t.Errorf("summary lines count %d suppressed, want %d", suppressed, attempts-burst)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"securechat/app/connlimit"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
+	"securechat/app/ratelog"
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
@@ -31,6 +32,10 @@ import (
 // shutdownWait is how long SIGINT/SIGTERM may take: stop accepting, close every
 // socket with 1001, finish writing messages.
 const shutdownWait = 10 * time.Second
+
+// authLogSummaryEvery is how often the count of auth failure lines left out
+// past --auth-log-rate is logged.
+const authLogSummaryEvery = 10 * time.Second
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, []string, error) {
 	cfg, rest, err := config.Parse(args, getenv, stderr)
@@ -120,11 +125,24 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
 		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 	})
+	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, time.Now)
+	authLogCtx, stopAuthLog := context.WithCancel(context.Background())
+	authLogDone := make(chan struct{})
+	go func() {
+		defer close(authLogDone)
+		authLog.Run(authLogCtx, authLogSummaryEvery)
+	}()
+	// After the server has stopped: the last count is logged.
+	defer func() {
+		stopAuthLog()
+		<-authLogDone
+	}()
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
+		AuthLog: authLog,
 	})
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
