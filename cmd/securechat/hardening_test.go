@@ -4,11 +4,14 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -386,4 +389,39 @@ func TestAuthFailureLogIsBounded(t *testing.T) {
 	if suppressed != attempts-burst {
 		t.Errorf("summary lines count %d suppressed, want %d", suppressed, attempts-burst)
 	}
+}
+
+// TestDataFileModesTightenedAtStart: a data folder and files left readable by
+// others (an older version, a copy, an umask) are set back to 0700 and 0600
+// when the server starts, with a log line for each.
+func TestDataFileModesTightenedAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	first := startServer(t, dir)
+	first.addUser("alice", pw) // the database and the key file exist now
+	first.Stop()
+	loose := map[string]os.FileMode{dir: 0o755, filepath.Join(dir, "securechat.db"): 0o644, filepath.Join(dir, "token-keys"): 0o644}
+	for path, mode := range loose {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startServer(t, dir)
+	for path, was := range loose {
+		want := os.FileMode(0o600)
+		if path == dir {
+			want = 0o700
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s: mode %04o, want %04o", path, info.Mode().Perm(), want)
+		}
+		if len(s.log.matching("mode tightened", "path="+path+" ", fmt.Sprintf("was=%04o", was))) != 1 {
+			t.Errorf("no log line for %s", path)
+		}
+	}
+	// And the server works with them: alice's account and token keys are read.
+	s.token("alice", pw)
 }

@@ -20,6 +20,7 @@ import (
 	"securechat/app/chat"
 	"securechat/app/config"
 	"securechat/app/connlimit"
+	"securechat/app/datadir"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
@@ -95,6 +96,8 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 }
 
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+	// Files an older version, a copy or an umask left readable by others.
+	datadir.Tighten(cfg.Data, []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm", tokens.KeyFile}, log)
 	svc, err := openServices(ctx, cfg, getenv)
 	if err != nil {
 		return err
