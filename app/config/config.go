@@ -37,7 +37,7 @@ type Config struct {
 	LoginLimitAddr    throttle.Limit // login and /token attempts per client address
 
 	// Limits on what one connection or address can hold.
-	BodyTimeout     time.Duration  // reading one request (headers and body); not upgraded sockets
+	BodyTimeout     time.Duration  // for a request's body to arrive; not upgraded sockets
 	MaxConnsPerAddr int            // connections open per client address (0: no limit)
 	AuthLogRate     throttle.Limit // auth failure log lines per client address (ten times that overall)
 }
@@ -73,7 +73,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.StringVar(&loginUser, "login-limit", "10/1m", "login and /token attempts per username: N/DURATION[:BURST]")
 	fs.StringVar(&loginAddr, "login-limit-addr", "60/1m", "login and /token attempts per client address: N/DURATION[:BURST]")
-	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time to read one request, headers and body (sockets, once upgraded, are not bound by it)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
 	fs.StringVar(&authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
 

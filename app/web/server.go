@@ -34,6 +34,7 @@ type Config struct {
 	TLS            bool
 	LoginLimitUser throttle.Limit // login and /token attempts per username
 	LoginLimitAddr throttle.Limit // login and /token attempts per client address
+	BodyTimeout    time.Duration  // for a request's body to arrive (0: no limit)
 }
 
 // Deps are the services the handlers call.
@@ -101,9 +102,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	// write, and the login limits per address must not be dodged with it.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.Recover())
-	if deps.Metrics != nil {
-		e.Use(s.countBodyTimeouts)
-	}
+	e.Use(s.bodyDeadline)
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
@@ -206,30 +205,48 @@ func (s *Server) authFailure(c echo.Context, where string, attrs ...any) {
 	}
 }
 
-// countBodyTimeouts counts the requests whose body stopped arriving before
-// the server's read deadline (--body-timeout), wherever the body is read.
-func (s *Server) countBodyTimeouts(next echo.HandlerFunc) echo.HandlerFunc {
+// bodyDeadline gives a request's body --body-timeout to arrive, so that a
+// client that declares a body and never sends it loses its connection. It
+// is a read deadline on the connection from the handler's start until the
+// body's end: not the server's ReadTimeout, which would also cancel the
+// context of a handler that is merely slow (a login waiting for the hasher)
+// and would stay on upgraded sockets. Requests without a body (the socket
+// handshakes among them) get no deadline; their headers have the server's
+// ReadHeaderTimeout.
+func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &timedBody{ReadCloser: r.Body, metrics: s.deps.Metrics}
+		if s.cfg.BodyTimeout <= 0 || r.Body == nil || r.Body == http.NoBody {
+			return next(c)
+		}
+		rc := http.NewResponseController(c.Response())
+		// A writer without deadlines (a test recorder) has no connection to hold.
+		if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)); err == nil {
+			r.Body = &timedBody{ReadCloser: r.Body, rc: rc, metrics: s.deps.Metrics}
 		}
 		return next(c)
 	}
 }
 
-// timedBody counts its request once if a read of it hits the deadline.
+// timedBody lifts the body's read deadline at its end, and counts its
+// request once if a read hits the deadline. A body left unread keeps the
+// deadline for the server, which reads the rest before the next request.
 type timedBody struct {
 	io.ReadCloser
+	rc      *http.ResponseController
 	metrics *metrics.Metrics
-	counted bool
+	ended   bool
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.counted && errors.Is(err, os.ErrDeadlineExceeded) {
-		b.counted = true
-		b.metrics.BodyTimedOut()
+	if err != nil && !b.ended {
+		b.ended = true
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.metrics.BodyTimedOut()
+		} else if err == io.EOF {
+			b.rc.SetReadDeadline(time.Time{})
+		}
 	}
 	return n, err
 }

@@ -180,8 +180,8 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return conn, brw, err
 	}
-	// The server's read deadline (--body-timeout) is for reading a request;
-	// Hijack may hand it over with the connection. A socket lives for hours
+	// A read deadline set for the request (--body-timeout, when a handshake
+	// declared a body) comes with the connection. A socket lives for hours
 	// and its reader sets deadlines of its own (the pong wait).
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		conn.Close()

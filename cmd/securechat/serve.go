@@ -143,6 +143,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
+		BodyTimeout: cfg.BodyTimeout,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
 		AuthLog: authLog,
@@ -168,11 +169,6 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-
-		// ReadTimeout bounds reading a whole request, body included, so a
-		// client that declares a body and never sends it loses its
-		// connection. The web layer clears it on sockets it upgrades.
-		ReadTimeout: cfg.BodyTimeout,
 	}
 	scheme := "http"
 	if cfg.TLS() {
