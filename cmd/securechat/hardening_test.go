@@ -450,3 +450,38 @@ func TestDataFileModesTightenedAtStart(t *testing.T) {
 	// And the server works with them: alice's account and token keys are read.
 	s.token("alice", pw)
 }
+
+// TestConnLimitUnderTLS: the per-address limit sits under TLS, so a refused
+// connection costs no handshake.
+func TestConnLimitUnderTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t, t.TempDir())
+	metricsAddr := freeAddr(t)
+	s := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile, "--max-conns-per-addr", "2", "--metrics-addr", metricsAddr)
+	host := strings.TrimPrefix(s.URL, "https://")
+	cfg := &tls.Config{RootCAs: pool}
+	for range 2 {
+		c, err := tls.Dial("tcp", host, cfg)
+		if err != nil {
+			t.Fatalf("a connection within the limit: %v", err)
+		}
+		defer c.Close()
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	if c, err := tls.DialWithDialer(d, "tcp", host, cfg); err == nil {
+		c.Close()
+		t.Fatal("a third TLS connection from one address was served with --max-conns-per-addr 2")
+	}
+	other := clientFrom("127.0.0.2")
+	other.Transport.(*http.Transport).TLSClientConfig = cfg
+	resp, err := other.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz from another address: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz from another address: %d", resp.StatusCode)
+	}
+	if got := scrape(t, metricsAddr, "securechat_connections_refused_total"); got != 1 {
+		t.Errorf("securechat_connections_refused_total = %v, want 1", got)
+	}
+}
