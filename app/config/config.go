@@ -57,7 +57,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
 	fs.StringVar(&c.Data, "data", "./data", "folder for the database and keys (created if missing)")
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie; same origin is always allowed")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
