@@ -119,6 +119,18 @@ func (c *conn) Close() error {
 	return err
 }
 
+// The TCP controls the server uses through interface assertions pass
+// through to the connection underneath.
+
+// SetLinger keeps the hub's reset of a socket whose peer stopped reading
+// (SetLinger(0) before Close), which frees its backlog at once.
+func (c *conn) SetLinger(sec int) error {
+	if l, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
+		return l.SetLinger(sec)
+	}
+	return nil
+}
+
 // CloseWrite keeps the half-close the HTTP server uses to send its answer
 // before closing a connection whose request body it did not read.
 func (c *conn) CloseWrite() error {

@@ -98,3 +98,30 @@ func TestWrapZeroIsNoLimit(t *testing.T) {
 		t.Fatal("max 0 must leave the listener as it is")
 	}
 }
+
+// lingerConn records the TCP controls the wrapper must pass through.
+type lingerConn struct {
+	fakeConn
+	linger     int
+	closeWrite bool
+}
+
+func (c *lingerConn) SetLinger(sec int) error { c.linger = sec; return nil }
+func (c *lingerConn) CloseWrite() error       { c.closeWrite = true; return nil }
+
+func TestConnPassesTCPControlsThrough(t *testing.T) {
+	f := &fakeListener{conns: make(chan net.Conn, 1)}
+	inner := &lingerConn{fakeConn: *from("10.0.0.1"), linger: -1}
+	f.conns <- inner
+	c, err := Wrap(f, 1, nil).Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The chat hub resets a stuck socket with SetLinger(0); the HTTP server
+	// half-closes with CloseWrite.
+	c.(interface{ SetLinger(int) error }).SetLinger(0)
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	if inner.linger != 0 || !inner.closeWrite {
+		t.Fatalf("linger %d, close write %v: not passed through", inner.linger, inner.closeWrite)
+	}
+}
