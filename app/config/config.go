@@ -22,6 +22,7 @@ type Config struct {
 	TLSCert        string
 	TLSKey         string
 	MetricsAddr    string
+	Pprof          bool   // Go profiles under /debug/pprof/ on MetricsAddr
 	NATSURL        string // fan-out between nodes; empty: this process is the only node
 	DatabaseURL    string // postgres://… for shared storage; empty: SQLite in Data
 
@@ -42,6 +43,11 @@ type Config struct {
 	RefreshLimit      throttle.Limit // /token/refresh calls per session
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
+
+	// Limits on what one connection or address can hold.
+	BodyTimeout     time.Duration  // for a request's body to arrive; not upgraded sockets
+	MaxConnsPerAddr int            // connections open per client address (0: no limit)
+	AuthLogRate     throttle.Limit // auth failure log lines per client address (ten times that overall)
 }
 
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become underscores)
@@ -53,17 +59,18 @@ const EnvPrefix = "SECURECHAT_"
 // It returns the arguments left after the flags (the subcommand, if any).
 func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
 	var c Config
-	var origins, messageRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate string
+	var origins, messageRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
 	fs.StringVar(&c.Data, "data", "./data", "folder for the database and keys (created if missing)")
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie; same origin is always allowed")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiles under /debug/pprof/ on --metrics-addr")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server(s) for fan-out between nodes, e.g. nats://127.0.0.1:4222 (off: one node)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… (or host=… dbname=…) to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
@@ -82,6 +89,9 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.StringVar(&refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
 	fs.StringVar(&roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	fs.DurationVar(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
+	fs.StringVar(&authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -115,6 +125,7 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		{signupAddr, &c.SignupLimitAddr, "--signup-limit-addr"},
 		{refresh, &c.RefreshLimit, "--refresh-limit"},
 		{roomCreate, &c.RoomCreateRate, "--room-create-rate"},
+		{authLogRate, &c.AuthLogRate, "--auth-log-rate"},
 	} {
 		v, err := throttle.ParseLimit(l.text)
 		if err != nil {
@@ -133,6 +144,9 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	}
 	if c.HashQueue < 0 || c.HashWait < 0 {
 		return Config{}, nil, errors.New("--hash-queue and --hash-wait must not be negative")
+	}
+	if c.BodyTimeout < 100*time.Millisecond || c.MaxConnsPerAddr < 0 {
+		return Config{}, nil, errors.New("--body-timeout must be at least 100ms, --max-conns-per-addr at least 0")
 	}
 	if scheme, _, ok := strings.Cut(c.DatabaseURL, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
 		return Config{}, nil, errors.New("--database-url must be a postgres:// URL or a key=value connection string")

@@ -68,3 +68,30 @@ func TestParse(t *testing.T) {
 		t.Error("a malformed environment value was accepted")
 	}
 }
+
+func TestParseConnectionAndLogLimits(t *testing.T) {
+	c, _, err := Parse(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BodyTimeout != 10*time.Second || c.MaxConnsPerAddr != 512 || c.AuthLogRate != (throttle.Limit{Rate: 5, Burst: 10}) || c.Pprof {
+		t.Errorf("defaults: body %v, conns %d, auth log %v, pprof %v", c.BodyTimeout, c.MaxConnsPerAddr, c.AuthLogRate, c.Pprof)
+	}
+	env := map[string]string{"SECURECHAT_MAX_CONNS_PER_ADDR": "0", "SECURECHAT_PPROF": "true"}
+	c, _, err = Parse([]string{"--body-timeout", "2s", "--auth-log-rate", "1/1h:3"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BodyTimeout != 2*time.Second || c.MaxConnsPerAddr != 0 || c.AuthLogRate.Burst != 3 || !c.Pprof {
+		t.Errorf("set: body %v, conns %d, auth log %v, pprof %v", c.BodyTimeout, c.MaxConnsPerAddr, c.AuthLogRate, c.Pprof)
+	}
+	for _, args := range [][]string{
+		{"--body-timeout", "0s"},
+		{"--max-conns-per-addr", "-1"},
+		{"--auth-log-rate", "lots"},
+	} {
+		if _, _, err := Parse(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("Parse(%q) accepted", args)
+		}
+	}
+}

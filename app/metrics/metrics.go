@@ -30,6 +30,11 @@ type Metrics struct {
 	signupRefusals   prometheus.Counter
 	hashRefusals     *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
+
+	connsRefused      prometheus.Counter
+	bodyTimeouts      prometheus.Counter
+	authFailures      *prometheus.CounterVec
+	authLogSuppressed prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -61,9 +66,18 @@ func New() *Metrics {
 			Help: "/token/refresh calls refused with 429 by the limit per session."}),
 		roomRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
 			Help: "Joins refused because they would have created a room past the user's --room-create-rate."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_connections_refused_total",
+			Help: "Connections closed at accept because their address already had --max-conns-per-addr open."}),
+		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_body_timeouts_total",
+			Help: "Requests whose body did not arrive within --body-timeout."}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_auth_failures_total",
+			Help: "Failed logins, token requests and socket credentials, by where they failed (every one, logged or not)."}, []string{"where"}),
+		authLogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_auth_log_suppressed_total",
+			Help: "Auth failure log lines left out past --auth-log-rate."}),
 	}
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime,
-		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals)
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals,
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed)
 	return m
 }
 
@@ -124,6 +138,7 @@ func (m *Metrics) RoomCreateRefused() {
 	}
 }
 
+// LoginRefused counts a login refused by the failure limit named by limit.
 func (m *Metrics) LoginRefused(limit string) {
 	if m != nil {
 		m.loginRefusals.WithLabelValues(limit).Inc()
@@ -149,5 +164,33 @@ func (m *Metrics) HashRefused(kind string) {
 func (m *Metrics) RefreshRefused() {
 	if m != nil {
 		m.refreshRefusals.Inc()
+	}
+}
+
+// ConnRefused counts a connection closed because its address had too many open.
+func (m *Metrics) ConnRefused() {
+	if m != nil {
+		m.connsRefused.Inc()
+	}
+}
+
+// BodyTimedOut counts a request whose body was cut off by the body timeout.
+func (m *Metrics) BodyTimedOut() {
+	if m != nil {
+		m.bodyTimeouts.Inc()
+	}
+}
+
+// AuthFailed counts a failed authentication at where (login, token, /ws…).
+func (m *Metrics) AuthFailed(where string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(where).Inc()
+	}
+}
+
+// AuthLogSuppressed counts an auth failure line that was not logged.
+func (m *Metrics) AuthLogSuppressed() {
+	if m != nil {
+		m.authLogSuppressed.Inc()
 	}
 }

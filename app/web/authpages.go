@@ -58,15 +58,20 @@ func retryAfter(c echo.Context, d time.Duration) {
 
 func (s *Server) login(c echo.Context) error {
 	f := s.authForm(c)
-	f.Username = c.FormValue("username")
-	password := c.FormValue("password")
+	var password string
+	var inURL bool
+	f.Username, password, inURL = postedCredentials(c)
+	if inURL {
+		f.Error = credentialsInURL
+		return render(c, http.StatusBadRequest, views.Login(f))
+	}
 	if f.Username == "" || password == "" {
 		f.Error = "Enter your username and password."
 		return render(c, http.StatusBadRequest, views.Login(f))
 	}
 	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, f.Username))
 	if refused {
-		s.log.Info("auth failure", "where", "login", "reason", "rate limited", "user", truncateName(f.Username), "remote", c.RealIP())
+		s.authFailure(c, "login", "reason", "rate limited", "user", truncateName(f.Username))
 		retryAfter(c, wait)
 		f.Error = "Too many failed attempts. Wait a minute and try again."
 		return render(c, http.StatusTooManyRequests, views.Login(f))
@@ -75,7 +80,7 @@ func (s *Server) login(c echo.Context) error {
 	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.log.Info("auth failure", "where", "login", "user", truncateName(f.Username), "remote", c.RealIP())
+		s.authFailure(c, "login", "user", truncateName(f.Username))
 		f.Error = "Unknown username or wrong password."
 		return render(c, http.StatusUnauthorized, views.Login(f))
 	}
@@ -93,7 +98,23 @@ func (s *Server) login(c echo.Context) error {
 		s.deps.Auth.Logout(ctx, old.SessionID)
 	}
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, f.Next)
+}
+
+// credentialsInURL is what the forms say to a username or password sent in the URL.
+const credentialsInURL = "Send your username and password in the form, never in the address: addresses are kept in logs."
+
+// postedCredentials returns the username and password from the request body.
+// Credentials in the URL's query are refused (inURL) and never read: proxies
+// and access logs keep URLs.
+func postedCredentials(c echo.Context) (username, password string, inURL bool) {
+	if q := c.QueryParams(); q.Has("username") || q.Has("password") {
+		return "", "", true
+	}
+	c.FormParams() // fills PostForm (multipart too); a malformed body leaves it empty
+	body := c.Request().PostForm
+	return body.Get("username"), body.Get("password"), false
 }
 
 func (s *Server) signupForm(c echo.Context) error {
@@ -108,8 +129,13 @@ func (s *Server) signup(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	f := s.authForm(c)
-	f.Username = c.FormValue("username")
-	password := c.FormValue("password")
+	var password string
+	var inURL bool
+	f.Username, password, inURL = postedCredentials(c)
+	if inURL {
+		f.Error = credentialsInURL
+		return render(c, http.StatusBadRequest, views.Signup(f))
+	}
 	// Every attempt counts, taken names and malformed ones too: probing
 	// which names exist is what the limit is for.
 	if ok, wait := s.signups.Allow(c.RealIP()); !ok {
@@ -140,6 +166,7 @@ func (s *Server) signup(c echo.Context) error {
 	}
 	s.setDeviceCookie(c, issued.Identity.User)
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 
@@ -166,10 +193,13 @@ func (s *Server) token(c echo.Context) error {
 	if !hasMediaType(ct, echo.MIMEApplicationForm) {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "send the form as application/x-www-form-urlencoded")
 	}
-	form, err := c.FormParams()
-	if err != nil {
+	if _, err := c.FormParams(); err != nil {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "the form could not be parsed")
 	}
+	if _, _, inURL := postedCredentials(c); inURL {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "send username and password in the request body, never in the URL")
+	}
+	form := c.Request().PostForm // the body only: the URL's query is not the form
 	for _, k := range []string{"username", "password", "grant_type"} {
 		if len(form[k]) > 1 {
 			return oauthErr(http.StatusBadRequest, "invalid_request", k+" given more than once")
@@ -184,14 +214,14 @@ func (s *Server) token(c echo.Context) error {
 	}
 	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, user))
 	if refused {
-		s.log.Info("auth failure", "where", "token", "reason", "rate limited", "user", truncateName(user), "remote", c.RealIP())
+		s.authFailure(c, "token", "reason", "rate limited", "user", truncateName(user))
 		retryAfter(c, wait)
 		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry later")
 	}
 	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.log.Info("auth failure", "where", "token", "user", truncateName(user), "remote", c.RealIP())
+		s.authFailure(c, "token", "user", truncateName(user))
 		return oauthErr(http.StatusBadRequest, "invalid_grant", "unknown username or wrong password")
 	}
 	if errors.Is(err, accounts.ErrBusy) {

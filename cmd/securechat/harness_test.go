@@ -31,6 +31,7 @@ type testServer struct {
 	flags  []string // the server's flags, which its CLI commands share (--database-url)
 	cancel context.CancelFunc
 	done   chan error
+	log    *testLog // the server's log lines
 }
 
 // startServer runs the server on a free loopback port with data in dir (a new
@@ -54,6 +55,7 @@ func startServerEnv(t *testing.T, dir string, env map[string]string, flags ...st
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	log := newTestLog(t)
+	s.log = log
 	pr, pw := io.Pipe()
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", dir}, flags...)
 	go func() {
@@ -98,9 +100,10 @@ func (s *testServer) Stop() {
 // testLog sends the server's log lines to the test log until the test's
 // cleanup ends (testing panics on a Log after the test has finished).
 type testLog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
+	t     *testing.T
+	mu    sync.Mutex
+	done  bool
+	lines []string // every line, for tests that check what was logged
 }
 
 func newTestLog(t *testing.T) *testLog {
@@ -116,10 +119,29 @@ func newTestLog(t *testing.T) *testLog {
 func (l *testLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	line := strings.TrimRight(string(p), "\n")
+	l.lines = append(l.lines, line)
 	if !l.done {
-		l.t.Log(strings.TrimRight(string(p), "\n"))
+		l.t.Log(line)
 	}
 	return len(p), nil
+}
+
+// matching returns the lines logged so far that contain every one of parts.
+func (l *testLog) matching(parts ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+next:
+	for _, line := range l.lines {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				continue next
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // cli runs a securechat subcommand against the server's data folder, as an
