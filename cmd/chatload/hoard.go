@@ -133,6 +133,7 @@ func runHoard(ctx context.Context, o *options, log io.Writer) (*hoardResult, err
 	})
 	sleepCtx(hoardCtx, o.duration)
 	stop()
+	sampler.armed.Store(false)
 	wg.Wait()
 	res.Seconds = round2(time.Since(start).Seconds())
 	res.Requests = requests.Load()
@@ -283,6 +284,7 @@ func (res *hoardResult) tallyEnds(ends []hoarderEnd, conns []*loadConn) {
 // calls stop once it has grown by more than maxRise KiB (0: never).
 type rssSampler struct {
 	last   atomic.Int64
+	armed  atomic.Bool // stop is called only while armed (hoarding)
 	done   chan struct{}
 	wg     sync.WaitGroup
 	peak   int64
@@ -292,6 +294,7 @@ type rssSampler struct {
 func startRSSSampler(pid int, before, maxRise int64, stop func()) *rssSampler {
 	s := &rssSampler{done: make(chan struct{}), peak: before}
 	s.last.Store(before)
+	s.armed.Store(true)
 	s.wg.Go(func() {
 		t := time.NewTicker(rssEvery)
 		defer t.Stop()
@@ -307,7 +310,7 @@ func startRSSSampler(pid int, before, maxRise int64, stop func()) *rssSampler {
 			}
 			s.last.Store(kib)
 			s.peak = max(s.peak, kib)
-			if maxRise > 0 && kib-before > maxRise && s.reason == "" {
+			if maxRise > 0 && kib-before > maxRise && s.armed.Load() && s.reason == "" {
 				s.reason = fmt.Sprintf("the server's RSS grew past -max-rss-rise %d MiB (to %.0f MiB)", maxRise>>10, float64(kib)/1024)
 				stop()
 			}

@@ -102,7 +102,7 @@ func runOffice(ctx context.Context, o *options, log io.Writer) (*officeResult, e
 	} else {
 		res.Within = o.within.Seconds()
 	}
-	fmt.Fprintf(log, "office: %d logins via %s from %s, one every %v (%d at most at once)\n", o.users, o.via, o.from.String(), interval, o.concurrency)
+	fmt.Fprintf(log, "office: %d logins via %s from %s, one every %v (%d at most at once)\n", o.users, o.via, o.from.String(), interval.Round(time.Millisecond), o.concurrency)
 
 	var wg sync.WaitGroup
 	if g != nil {
@@ -110,7 +110,7 @@ func runOffice(ctx context.Context, o *options, log io.Writer) (*officeResult, e
 		if o.burst {
 			gInterval = 0
 		}
-		fmt.Fprintf(log, "guesser: %d wrong guesses for %s from %s, one every %v\n", o.guesses, o.victim, o.guessFrom.String(), gInterval)
+		fmt.Fprintf(log, "guesser: %d wrong guesses for %s from %s, one every %v\n", o.guesses, o.victim, o.guessFrom.String(), gInterval.Round(time.Millisecond))
 		wg.Go(func() { g.run(ctx, gInterval) })
 		wg.Go(func() { g.victimReturns(ctx) })
 	}

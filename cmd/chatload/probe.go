@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,7 +72,7 @@ func (p *prober) loop(ctx context.Context) *probeResult {
 		default:
 			res.Failed++
 			if a.status == 429 {
-				errs.add(fmt.Errorf("status 429 (retry after %ss): the server limits logins; see BENCHMARKS setup for the flags that lift it", a.retryAfter))
+				errs.add(errors.New("status 429: the server limits logins per user and per address (see the BENCHMARKS setup for the flags that lift them)"))
 			}
 		}
 		select {
