@@ -339,7 +339,7 @@ func fillRoom(ctx context.Context, o *options, d *socketDialer, token string, re
 	defer ws.Close()
 	stopOnCancel := context.AfterFunc(ctx, func() { ws.Close() })
 	defer stopOnCancel()
-	f := &filler{ws: ws, room: o.room, text: strings.Repeat("<", o.size)}
+	f := &filler{ws: ws, room: o.room, text: strings.Repeat("<", o.size), backoff: fillBackoff}
 	if err := f.run(o.fill, res); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("fill the room: %w", context.Cause(ctx))
@@ -351,10 +351,11 @@ func fillRoom(ctx context.Context, o *options, d *socketDialer, token string, re
 
 // filler is the socket that fills the room, read and written by one goroutine.
 type filler struct {
-	ws   *websocket.Conn
-	room string
-	text string
-	user string
+	ws      *websocket.Conn
+	room    string
+	text    string
+	user    string
+	backoff time.Duration // after a rate_limited refusal
 }
 
 // fillFrame is the subset of server objects the filler reads.
@@ -405,7 +406,7 @@ func (f *filler) run(want int, res *hoardResult) error {
 			sent++
 			res.Filled = sent
 		case strings.HasPrefix(refused, "rate_limited"):
-			time.Sleep(fillBackoff)
+			time.Sleep(f.backoff)
 		default:
 			return fmt.Errorf("the server refused a message: %s", refused)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -98,7 +99,7 @@ type options struct {
 	maxLossPct   float64
 }
 
-const usageText = `usage: chatload MODE [flags]
+const usageText = `usage: chatload [flags] MODE [flags]
 
 modes:
   hold    open -n authenticated sockets, report handshakes/s, latency and server RSS per socket
@@ -125,9 +126,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 		return nil, flag.ErrHelp
 	}
-	o := &options{mode: args[0]}
+	mode, rest := splitMode(args)
+	o := &options{mode: mode}
 	switch o.mode {
 	case "hold", "fanout", "storm", "users", "hoard", "slowbody", "office", "signups":
+	case "":
+		fmt.Fprint(stderr, usageText)
+		return nil, errors.New("no mode given")
 	default:
 		fmt.Fprint(stderr, usageText)
 		return nil, fmt.Errorf("unknown mode %q", o.mode)
@@ -212,7 +217,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.IntVar(&o.maxAttempts, "attempts", 0, "stop after this many sign-ups (0: as many as -duration allows); each one the server takes creates an account")
 		fs.DurationVar(&o.every, "probe-every", 200*time.Millisecond, "the bystander's POST /token (as PREFIX0) this often")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -249,6 +254,30 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// boolFlags are the flags that take no value, so a mode name after one is
+// the mode, not its value.
+var boolFlags = map[string]bool{"create-users": true, "spread": true, "json": true, "burst": true, "h": true, "help": true}
+
+// splitMode finds the mode among args, so flags may come before or after it
+// ("chatload -url U hoard -n 5"): it is the first argument that is neither a
+// flag nor a flag's value. It returns the mode ("" if none) and the rest.
+func splitMode(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			return a, append(slices.Clone(args[:i]), args[i+1:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && !boolFlags[name] {
+			i++ // its value
+		}
+	}
+	return "", args
 }
 
 // socketCount is how many sockets the run opens.

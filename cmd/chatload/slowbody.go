@@ -294,7 +294,7 @@ func printSlowbody(w io.Writer, s *slowbodyResult) {
 	for _, e := range s.RefusedErrors {
 		fmt.Fprintf(w, "  refused      %s\n", e)
 	}
-	fmt.Fprintf(w, "server kept    %d closed by the server (answers: %s), %d held to the end (%.1fs after opening)\n",
+	fmt.Fprintf(w, "server kept    %d closed by the server (answers: %s), %d held to the end (%.1fs after the last opened)\n",
 		s.ClosedByServer, formatCounts(s.Answers), s.HeldToEnd, s.HeldSeconds)
 	if s.ClosedByServer > 0 {
 		printLatency(w, "  kept for", s.KeptFor)
