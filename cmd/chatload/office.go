@@ -58,6 +58,7 @@ type guessResult struct {
 	FirstLimitMax    int `json:"first_limit_max,omitempty"`
 	// AddressesUnlimited made more than guessesBeforeLimit guesses and never got a 429.
 	AddressesUnlimited int          `json:"addresses_unlimited"`
+	MostFromOne        int          `json:"most_from_one_address"` // guesses
 	VictimLogin        victimResult `json:"victim_login"`
 	Errors             []string     `json:"errors,omitempty"`
 }
@@ -303,6 +304,7 @@ func (g *guesser) result() *guessResult {
 	var firsts []int
 	for i := range g.addrs {
 		ad := &g.addrs[i]
+		r.MostFromOne = max(r.MostFromOne, ad.sent)
 		switch {
 		case ad.firstLimit > 0:
 			firsts = append(firsts, ad.firstLimit)
@@ -332,8 +334,8 @@ func guessTargets(r *guessResult) []targetCheck {
 		{Target: "the victim logs in at once from her browser during the guessing",
 			Measured: fmt.Sprintf("status %d in %.1f ms after %d guesses", v.During, v.LatencyMs, v.AfterGuesses), Met: v.FirstTry},
 		{Target: fmt.Sprintf("each guessing address gets 429 with Retry-After within %d wrong guesses", guessesBeforeLimit),
-			Measured: fmt.Sprintf("%d of %d addresses limited, first 429 at guess %d..%d (median %d), %d never limited, %d 429s without Retry-After",
-				r.AddressesLimited, r.Addresses, r.FirstLimitMin, r.FirstLimitMedian, r.FirstLimitMax, r.AddressesUnlimited, r.NoRetryAfter),
+			Measured: fmt.Sprintf("%d of %d addresses limited (at most %d guesses from one), first 429 at guess %d..%d (median %d), %d never limited, %d 429s without Retry-After",
+				r.AddressesLimited, r.Addresses, r.MostFromOne, r.FirstLimitMin, r.FirstLimitMedian, r.FirstLimitMax, r.AddressesUnlimited, r.NoRetryAfter),
 			Met: r.AddressesUnlimited == 0 && r.AddressesLimited > 0 && r.FirstLimitMax <= guessesBeforeLimit+1 && r.NoRetryAfter == 0},
 	}
 }
