@@ -34,6 +34,7 @@ type slowbodyResult struct {
 	FileLimit       uint64         `json:"file_limit,omitempty"`
 	Connected       int            `json:"connected"`         // TCP connected and the request's head written
 	Refused         int            `json:"refused"`           // the connection or the write failed
+	NotTried        int            `json:"not_tried"`         // -ramp ended first
 	ClosedByServer  int            `json:"closed_by_server"`  // connected, then closed by the server before the end
 	HeldToEnd       int            `json:"held_to_end"`       // still open when the run ended
 	PeakHeld        int64          `json:"peak_held"`         // open at once, at most
@@ -156,6 +157,7 @@ func runSlowbody(ctx context.Context, o *options, log io.Writer) (*slowbodyResul
 		answers.add(c.answer)
 	}
 	res.Refused = int(failed.Load())
+	res.NotTried = res.Tried - res.Connected - res.Refused
 	res.RefusedErrors = errs.list()
 	res.PeakHeld = peak.Load()
 	res.KeptFor = kept.summary()
@@ -289,8 +291,8 @@ func printSlowbody(w io.Writer, s *slowbodyResult) {
 	if s.Tried < s.Asked {
 		capped = fmt.Sprintf(" (asked %d; this process may open %d files)", s.Asked, s.FileLimit)
 	}
-	fmt.Fprintf(w, "attacker       %s: tried %d%s in %.1fs; %d connected, %d refused; peak %d open at once\n",
-		s.From, s.Tried, capped, s.RampSeconds, s.Connected, s.Refused, s.PeakHeld)
+	fmt.Fprintf(w, "attacker       %s: %d%s to open in %.1fs: %d connected, %d refused, %d not tried (-ramp ended); peak %d open at once\n",
+		s.From, s.Tried, capped, s.RampSeconds, s.Connected, s.Refused, s.NotTried, s.PeakHeld)
 	for _, e := range s.RefusedErrors {
 		fmt.Fprintf(w, "  refused      %s\n", e)
 	}

@@ -135,7 +135,7 @@ func checkSlowbody(t *testing.T, s *slowbodyResult, n int) {
 	if s == nil {
 		t.Fatal("no slowbody result")
 	}
-	if s.Tried != n || s.Connected+s.Refused != n || s.ClosedByServer+s.HeldToEnd != s.Connected || s.Connected == 0 {
+	if s.Tried != n || s.Connected+s.Refused+s.NotTried != n || s.ClosedByServer+s.HeldToEnd != s.Connected || s.Connected == 0 {
 		t.Errorf("tried %d, connected %d, refused %d, closed by the server %d, held %d", s.Tried, s.Connected, s.Refused, s.ClosedByServer, s.HeldToEnd)
 	}
 	if s.PeakHeld < 1 || s.PeakHeld > int64(s.Connected) || s.ServerFilesPeak == 0 {
