@@ -335,7 +335,7 @@ func guessTargets(r *guessResult) []targetCheck {
 			Measured: fmt.Sprintf("status %d in %.1f ms after %d guesses", v.During, v.LatencyMs, v.AfterGuesses), Met: v.FirstTry},
 		{Target: fmt.Sprintf("each guessing address gets 429 with Retry-After within %d wrong guesses", guessesBeforeLimit),
 			Measured: fmt.Sprintf("%d of %d addresses limited (at most %d guesses from one), first 429 at guess %d..%d (median %d), %d never limited, %d 429s without Retry-After",
-				r.AddressesLimited, r.Addresses, r.MostFromOne, r.FirstLimitMin, r.FirstLimitMedian, r.FirstLimitMax, r.AddressesUnlimited, r.NoRetryAfter),
+				r.AddressesLimited, r.Addresses, r.MostFromOne, r.FirstLimitMin, r.FirstLimitMax, r.FirstLimitMedian, r.AddressesUnlimited, r.NoRetryAfter),
 			Met: r.AddressesUnlimited == 0 && r.AddressesLimited > 0 && r.FirstLimitMax <= guessesBeforeLimit+1 && r.NoRetryAfter == 0},
 	}
 }
