@@ -22,8 +22,11 @@ import (
 // times the acknowledgements. The hoarders never read while hoarding; every
 // write has a deadline, so a server that stops reading cannot hang the tool.
 const (
-	// maxHistoryLimit is the largest history page the protocol allows.
+	// maxHistoryLimit is the largest history page the protocol allows, the
+	// default of -limit.
 	maxHistoryLimit = 200
+	// maxFillPages bounds the pages read to count what the room holds.
+	maxFillPages = 100
 	// hoardWriteWait bounds one hoarder's write: past it the server has
 	// stopped reading (its TCP window is full), which is an outcome.
 	hoardWriteWait = 2 * time.Second
@@ -49,8 +52,9 @@ type hoardResult struct {
 	Hoarders     int            `json:"hoarders"`
 	Dial         dialStats      `json:"dial"`
 	Filled       int            `json:"filled"`       // fill messages sent by this run
-	RoomHeld     int            `json:"room_held"`    // fill messages in the newest page before
-	AnswerBytes  int            `json:"answer_bytes"` // one history answer of the largest page
+	RoomHeld     int            `json:"room_held"`    // fill messages the room held before (its newest, up to -fill)
+	Limit        int            `json:"limit"`        // messages asked for in each history request
+	AnswerBytes  int            `json:"answer_bytes"` // one answer to that request
 	EveryMs      float64        `json:"every_ms"`
 	Requests     int64          `json:"requests"` // history frames written
 	Seconds      float64        `json:"seconds"`
@@ -84,15 +88,15 @@ func runHoard(ctx context.Context, o *options, log io.Writer) (*hoardResult, err
 	if err != nil {
 		return nil, err
 	}
-	res := &hoardResult{Room: o.room, Hoarders: o.sockets, EveryMs: float64(o.every) / float64(time.Millisecond)}
+	res := &hoardResult{Room: o.room, Hoarders: o.sockets, Limit: o.limit, EveryMs: float64(o.every) / float64(time.Millisecond)}
 	d := newSocketDialer(o)
 
 	fmt.Fprintf(log, "filling %s with %d messages of %d '<' as %s\n", o.room, o.fill, o.size, o.userName(2))
 	if err := fillRoom(ctx, o, d, tokens[2], res); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "room holds them (%d sent now); one history answer of %d is %.1f MB\n",
-		res.Filled, maxHistoryLimit, float64(res.AnswerBytes)/1e6)
+	fmt.Fprintf(log, "room holds them (%d sent now); one answer to a history request for %d is %.1f MB\n",
+		res.Filled, o.limit, float64(res.AnswerBytes)/1e6)
 
 	by, err := startBystander(ctx, o, d, tokens[1])
 	if err != nil {
@@ -123,7 +127,7 @@ func runHoard(ctx context.Context, o *options, log io.Writer) (*hoardResult, err
 	start := time.Now()
 	for i, c := range conns {
 		if c != nil {
-			wg.Go(func() { ends[i] = hoardOn(hoardCtx, c, o.room, o.every, &requests) })
+			wg.Go(func() { ends[i] = hoardOn(hoardCtx, c, o.room, historyFrame(o.room, o.limit, 0), o.every, &requests) })
 		}
 	}
 	wg.Go(func() { by.sendLoop(hoardCtx, o.sendEvery) })
@@ -171,13 +175,15 @@ func runHoard(ctx context.Context, o *options, log io.Writer) (*hoardResult, err
 	return res, ctx.Err()
 }
 
-// historyFrame asks for the newest page of room, as large as allowed.
-func historyFrame(room string) []byte {
+// historyFrame asks for limit messages of room before the id before (0:
+// the newest).
+func historyFrame(room string, limit int, before int64) []byte {
 	b, _ := json.Marshal(struct { // cannot fail: plain values
-		Type  string `json:"type"`
-		Room  string `json:"room"`
-		Limit int    `json:"limit"`
-	}{"history", room, maxHistoryLimit})
+		Type   string `json:"type"`
+		Room   string `json:"room"`
+		Before int64  `json:"before,omitempty"`
+		Limit  int    `json:"limit"`
+	}{"history", room, before, limit})
 	return b
 }
 
@@ -189,9 +195,9 @@ type hoarderEnd struct {
 	endErr   error
 }
 
-// hoardOn joins room and asks for its largest page every interval, never
-// reading, until ctx ends or a write fails.
-func hoardOn(ctx context.Context, c *loadConn, room string, every time.Duration, requests *atomic.Int64) hoarderEnd {
+// hoardOn joins room and writes frame (a history request) every interval,
+// never reading, until ctx ends or a write fails.
+func hoardOn(ctx context.Context, c *loadConn, room string, frame []byte, every time.Duration, requests *atomic.Int64) hoarderEnd {
 	write := func(frame []byte) error {
 		c.ws.SetWriteDeadline(time.Now().Add(hoardWriteWait))
 		return c.ws.WriteMessage(websocket.TextMessage, frame)
@@ -199,7 +205,6 @@ func hoardOn(ctx context.Context, c *loadConn, room string, every time.Duration,
 	if err := write(joinFrame(room)); err != nil {
 		return hoarderEnd{writeErr: fmt.Errorf("join: %w", err)}
 	}
-	frame := historyFrame(room)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -326,9 +331,9 @@ func (s *rssSampler) end() (int64, string) {
 	return s.peak, s.reason
 }
 
-// fillRoom makes sure the newest page of o.room holds o.fill messages of
+// fillRoom makes sure the newest o.fill messages of o.room are messages of
 // o.size '<' (sending what is missing as user PREFIX2 and pacing itself by
-// the server's refusals), then measures one answer of the largest page.
+// the server's refusals), then measures one answer to the hoarders' request.
 func fillRoom(ctx context.Context, o *options, d *socketDialer, token string, res *hoardResult) error {
 	ctx, cancel := context.WithTimeout(ctx, fillTimeout)
 	defer cancel()
@@ -339,7 +344,7 @@ func fillRoom(ctx context.Context, o *options, d *socketDialer, token string, re
 	defer ws.Close()
 	stopOnCancel := context.AfterFunc(ctx, func() { ws.Close() })
 	defer stopOnCancel()
-	f := &filler{ws: ws, room: o.room, text: strings.Repeat("<", o.size), backoff: fillBackoff}
+	f := &filler{ws: ws, room: o.room, text: strings.Repeat("<", o.size), limit: o.limit, backoff: fillBackoff}
 	if err := f.run(o.fill, res); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("fill the room: %w", context.Cause(ctx))
@@ -355,6 +360,7 @@ type filler struct {
 	room    string
 	text    string
 	user    string
+	limit   int           // messages asked for in a history request
 	backoff time.Duration // after a rate_limited refusal
 }
 
@@ -367,6 +373,7 @@ type fillFrame struct {
 	Code     string `json:"code"`
 	Message  string `json:"message"`
 	Messages []struct {
+		ID   int64  `json:"id"`
 		User string `json:"user"`
 		Text string `json:"text"`
 	} `json:"messages"`
@@ -382,7 +389,7 @@ func (f *filler) run(want int, res *hoardResult) error {
 	if _, err := f.await(func(fr *fillFrame, _ int) bool { return fr.Type == "joined" && fr.Room == f.room }); err != nil {
 		return err
 	}
-	held, _, err := f.page()
+	held, err := f.count(want)
 	if err != nil {
 		return err
 	}
@@ -411,29 +418,60 @@ func (f *filler) run(want int, res *hoardResult) error {
 			return fmt.Errorf("the server refused a message: %s", refused)
 		}
 	}
-	_, res.AnswerBytes, err = f.page()
+	_, res.AnswerBytes, err = f.page(0)
 	return err
 }
 
-// page asks for the newest page and returns how many of its messages are
-// fill messages, and the answer's size in bytes.
-func (f *filler) page() (int, int, error) {
-	if err := f.write(historyFrame(f.room)); err != nil {
-		return 0, 0, err
-	}
+// count returns how many of the room's newest messages, up to want, are
+// fill messages in a row, paging back with before: a server may answer a
+// history request with fewer messages than asked.
+func (f *filler) count(want int) (int, error) {
 	held := 0
-	size, err := f.await(func(fr *fillFrame, _ int) bool {
-		if fr.Type != "history" || fr.Room != f.room {
-			return false
+	var before int64
+	for range maxFillPages {
+		if held >= want {
+			break
 		}
-		for _, m := range fr.Messages {
-			if m.Text == f.text {
-				held++
+		page, _, err := f.page(before)
+		if err != nil {
+			return 0, err
+		}
+		if len(page.Messages) == 0 {
+			break
+		}
+		for i := len(page.Messages) - 1; i >= 0; i-- { // oldest first: count from the newest
+			if page.Messages[i].Text != f.text {
+				return held, nil
 			}
+			held++
 		}
-		return true
+		before = page.Messages[0].ID
+	}
+	return min(held, want), nil
+}
+
+// page sends the hoarders' history request (before: 0 for the newest) and
+// returns the answer and its size in bytes. A refusal is an error: the
+// server may not allow -limit.
+func (f *filler) page(before int64) (*fillFrame, int, error) {
+	if err := f.write(historyFrame(f.room, f.limit, before)); err != nil {
+		return nil, 0, err
+	}
+	var page *fillFrame
+	size, err := f.await(func(fr *fillFrame, _ int) bool {
+		if fr.Type == "error" || fr.Type == "history" && fr.Room == f.room {
+			page = fr
+			return true
+		}
+		return false
 	})
-	return held, size, err
+	if err != nil {
+		return nil, 0, err
+	}
+	if page.Type == "error" {
+		return nil, 0, fmt.Errorf("the server refused a history request for %d (see -limit): %s: %s", f.limit, page.Code, page.Message)
+	}
+	return page, size, nil
 }
 
 func (f *filler) write(frame []byte) error {
@@ -566,8 +604,8 @@ func hoardVerdict(o *options, h *hoardResult) []string {
 }
 
 func printHoard(w io.Writer, h *hoardResult) {
-	fmt.Fprintf(w, "room           %s: %d fill messages sent now (%d were there); one answer of %d is %.1f MB\n",
-		h.Room, h.Filled, h.RoomHeld, maxHistoryLimit, float64(h.AnswerBytes)/1e6)
+	fmt.Fprintf(w, "room           %s: %d fill messages sent now (%d were there); one answer to a history request for %d is %.1f MB\n",
+		h.Room, h.Filled, h.RoomHeld, h.Limit, float64(h.AnswerBytes)/1e6)
 	fmt.Fprintf(w, "hoarders       %d opened, %d failed; %d history requests in %.1fs (one each every %.0f ms)\n",
 		h.Dial.Opened, h.Dial.Failed, h.Requests, h.Seconds, h.EveryMs)
 	for _, e := range h.Dial.FailureErrors {

@@ -19,7 +19,8 @@ const (
 	maxRate        = 1_000_000 // messages or logins a second
 	maxDuration    = time.Hour // any one phase: sending, holding, settling, draining
 	maxRooms       = 10_000
-	maxRoomName    = 64 // the server's limit on a room name
+	maxRoomName    = 64   // the server's limit on a room name
+	maxFill        = 1000 // hoard: messages filled, or asked for in one history request
 	// maxSeenBytes caps the receivers' seen-sets together (one bit per
 	// message per receiver): a run that would need more is refused up front.
 	maxSeenBytes = 2 << 30
@@ -78,6 +79,7 @@ type options struct {
 	every       time.Duration // hoard: a history request per socket; slowbody, signups: a probe
 	sendEvery   time.Duration // hoard: the bystander's messages
 	fill        int           // hoard: messages the room must hold
+	limit       int           // hoard: messages asked for in each history request
 	maxRSSRise  int           // hoard: MiB of server growth that stops the run early
 	ramp        time.Duration // slowbody: most time spent opening connections
 	declared    int           // slowbody: the Content-Length sent
@@ -179,6 +181,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.IntVar(&o.sockets, "n", 20, "hoarding sockets, all of user PREFIX0 (the server allows 20 a user by default)")
 		fs.StringVar(&o.room, "room", "hoard", "the room the hoarders join and ask history of")
 		fs.IntVar(&o.fill, "fill", 200, "messages the room must hold first (user PREFIX2 sends what is missing, paced by the server's rate limit)")
+		fs.IntVar(&o.limit, "limit", maxHistoryLimit, "messages asked for in each history request (the protocol's largest page)")
 		fs.IntVar(&o.size, "size", maxTextBytes, "characters of '<' in each fill message (escaped to 6 bytes each in JSON)")
 		fs.DurationVar(&o.every, "every", 50*time.Millisecond, "a history request per socket this often (the server refuses non-message frames past 20/s a socket, and closes with 1008 after 10 refusals)")
 		fs.DurationVar(&o.sendEvery, "send-every", 100*time.Millisecond, "the bystander (PREFIX1) sends a message to general this often (the default message rate is 10/s)")
@@ -417,8 +420,8 @@ func (o *options) validateAttack() error {
 			dur("duration", o.duration, time.Millisecond),
 			dur("drain", o.drain, 0),
 		)
-		if o.sockets < 1 || o.sockets > maxSockets || o.fill < 0 || o.fill > maxHistoryLimit || o.size < 1 || o.size > maxTextBytes {
-			checks = append(checks, fmt.Errorf("-n 1 to %d, -fill 0 to %d (the largest history page), -size 1 to %d", maxSockets, maxHistoryLimit, maxTextBytes))
+		if o.sockets < 1 || o.sockets > maxSockets || o.fill < 0 || o.fill > maxFill || o.limit < 1 || o.limit > maxFill || o.size < 1 || o.size > maxTextBytes {
+			checks = append(checks, fmt.Errorf("-n 1 to %d, -fill 0 to %d, -limit 1 to %d, -size 1 to %d", maxSockets, maxFill, maxFill, maxTextBytes))
 		}
 		if o.room == "general" {
 			checks = append(checks, errors.New("-room general: the bystander sends there; pick another room"))

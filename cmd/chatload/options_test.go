@@ -143,7 +143,8 @@ func TestParseOptions(t *testing.T) {
 			}
 		}},
 		{name: "hoard needs the server's pid", args: "hoard", wantErr: "-pid"},
-		{name: "hoard fill past the largest page", args: "hoard -pid 1 -fill 201", wantErr: "-fill"},
+		{name: "hoard fill unbounded", args: "hoard -pid 1 -fill 1001", wantErr: "-fill"},
+		{name: "hoard page of nothing", args: "hoard -pid 1 -limit 0", wantErr: "-limit"},
 		{name: "hoard in general", args: "hoard -pid 1 -room general", wantErr: "general"},
 		{name: "hoard with too few users", args: "hoard -pid 1 -users 2", wantErr: "-users 3"},
 		{name: "slowbody defaults", args: "slowbody", check: func(t *testing.T, o *options) {
