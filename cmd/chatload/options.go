@@ -190,6 +190,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after closing the hoarders before the last RSS reading")
 		fs.IntVar(&o.maxRSSRise, "max-rss-rise", 1024, "stop hoarding early once the server's RSS has grown this many MiB (0: never), so an undefended server does not take the machine")
 		fs.IntVar(&o.pid, "pid", 0, "the server's process id (required): its RSS is what hoard measures")
+		fs.Float64Var(&o.maxLossPct, "max-loss", 0, "percent of the bystander's messages never acknowledged tolerated before exiting 1")
 	case "slowbody":
 		o.from, o.probeFrom = mustAddrRange("127.0.0.1"), mustAddrRange("127.0.0.2")
 		fs.IntVar(&o.sockets, "n", 19_000, "slow-body connections to try (capped by this process's open-file limit)")
