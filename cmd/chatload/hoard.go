@@ -386,8 +386,17 @@ func (f *filler) run(want int, res *hoardResult) error {
 	if err := f.write(joinFrame(f.room)); err != nil {
 		return err
 	}
-	if _, err := f.await(func(fr *fillFrame, _ int) bool { return fr.Type == "joined" && fr.Room == f.room }); err != nil {
+	var refused string
+	if _, err := f.await(func(fr *fillFrame, _ int) bool {
+		if fr.Type == "error" {
+			refused = fr.Code + ": " + fr.Message
+		}
+		return fr.Type == "error" || fr.Type == "joined" && fr.Room == f.room
+	}); err != nil {
 		return err
+	}
+	if refused != "" {
+		return fmt.Errorf("the server refused to join %s: %s", f.room, refused)
 	}
 	held, err := f.count(want)
 	if err != nil {
@@ -398,7 +407,7 @@ func (f *filler) run(want int, res *hoardResult) error {
 		if err := f.write(sendFrame(targetSecurechat, f.room, f.text)); err != nil {
 			return err
 		}
-		var refused string
+		refused = ""
 		if _, err := f.await(func(fr *fillFrame, _ int) bool {
 			if fr.Type == "error" {
 				refused = fr.Code + ": " + fr.Message
