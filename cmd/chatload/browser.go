@@ -22,9 +22,14 @@ import (
 // browser would, each party from its own loopback address, and look at the
 // status of every answer: a 429 or a 503 is what they measure, not an error.
 
-// maxAnswerBytes bounds how much of an answer the tool reads (a login page is
-// a few KiB).
-const maxAnswerBytes = 256 << 10
+const (
+	// maxAnswerBytes bounds how much of an answer the tool reads (a login
+	// page is a few KiB).
+	maxAnswerBytes = 256 << 10
+	// idleConnTimeout closes a kept-alive connection nobody reuses, so the
+	// thousands of one-off browsers of a run do not keep a file each.
+	idleConnTimeout = 5 * time.Second
+)
 
 // clientFrom is an HTTP client whose connections come from ip. Without
 // keepAlive every request opens a new connection, as a newcomer would: a
@@ -36,6 +41,7 @@ func clientFrom(ip net.IP, keepAlive bool, timeout time.Duration, jar http.Cooki
 		DialContext:         dialerFrom(ip).DialContext,
 		DisableKeepAlives:   !keepAlive,
 		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     idleConnTimeout,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &http.Client{
@@ -116,6 +122,10 @@ func newBrowser(base *url.URL, ip net.IP) *browser {
 	jar, _ := cookiejar.New(nil) // cannot fail without options
 	return &browser{client: clientFrom(ip, true, loginTimeout, jar), jar: jar, base: base}
 }
+
+// close drops the browser's idle connections: a browser used once must not
+// hold a file until its transport times out.
+func (b *browser) close() { b.client.CloseIdleConnections() }
 
 // csrfInput finds the CSRF field the server renders into its forms.
 var csrfInput = regexp.MustCompile(`name="_csrf"\s+value="([^"]*)"`)

@@ -137,7 +137,9 @@ func runOffice(ctx context.Context, o *options, log io.Writer) (*officeResult, e
 		want := http.StatusOK
 		if o.via == "login" {
 			want = http.StatusSeeOther
-			a, err = newBrowser(o.base, o.from.at(0)).submit(ctx, "/login", name, o.password)
+			b := newBrowser(o.base, o.from.at(0))
+			a, err = b.submit(ctx, "/login", name, o.password)
+			b.close()
 		} else {
 			a, err = tokenAttempt(ctx, client, o.base, name, o.password)
 		}
@@ -282,6 +284,7 @@ func (g *guesser) victimReturns(ctx context.Context) {
 	wg.Go(func() {
 		stranger := newBrowser(g.o.base, g.o.victimFrom.at(0))
 		a, _ := stranger.submit(ctx, "/login", g.o.victim, g.o.password)
+		stranger.close()
 		v.Stranger = a.status
 	})
 	t0 := time.Now()
@@ -292,6 +295,7 @@ func (g *guesser) victimReturns(ctx context.Context) {
 	if err != nil {
 		v.Error = err.Error()
 	}
+	g.victim.close()
 	wg.Wait()
 }
 

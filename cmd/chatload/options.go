@@ -220,6 +220,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to keep -c sign-ups in flight")
 		fs.IntVar(&o.maxAttempts, "attempts", 0, "stop after this many sign-ups (0: as many as -duration allows); each one the server takes creates an account")
 		fs.DurationVar(&o.every, "probe-every", 200*time.Millisecond, "the bystander's POST /token (as PREFIX0) this often")
+		fs.Float64Var(&o.rate, "rate", 0, "sign-up attempts a second at most, over all -c (0: each of the -c starts its next as soon as its last is answered)")
+		fs.IntVar(&o.pid, "pid", 0, "the server's process id, to report its CPU use")
 	}
 	if err := fs.Parse(rest); err != nil {
 		return nil, err
@@ -460,8 +462,8 @@ func (o *options) validateAttack() error {
 		}
 	case "signups":
 		checks = append(checks, dur("duration", o.duration, time.Millisecond), dur("probe-every", o.every, time.Millisecond))
-		if o.maxAttempts < 0 {
-			checks = append(checks, errors.New("-attempts must not be negative"))
+		if o.maxAttempts < 0 || o.rate < 0 || o.rate > maxRate {
+			checks = append(checks, fmt.Errorf("-attempts must not be negative, -rate 0 to %d", maxRate))
 		}
 		if o.from.overlaps(o.probeFrom) {
 			checks = append(checks, errors.New("-from and -probe-from must differ: the bystander is another address"))

@@ -21,6 +21,7 @@ import (
 type signupsResult struct {
 	From          string         `json:"from"`
 	Parallel      int            `json:"parallel"`
+	Rate          float64        `json:"rate,omitempty"` // attempts a second at most (0: as fast as the workers go)
 	Seconds       float64        `json:"seconds"`
 	Attempts      int            `json:"attempts"`
 	Created       int            `json:"created"`    // 303
@@ -29,6 +30,7 @@ type signupsResult struct {
 	NamePrefix    string         `json:"name_prefix"`
 	FailureErrors []string       `json:"failure_errors,omitempty"`
 	Token         *probeResult   `json:"token"`
+	CPU           cpuUse         `json:"cpu"`
 	Targets       []targetCheck  `json:"targets"`
 }
 
@@ -41,7 +43,7 @@ func runSignups(ctx context.Context, o *options, log io.Writer) (*signupsResult,
 		return nil, err
 	}
 	prefix := "su" + newRunID() + "x"
-	res := &signupsResult{From: o.from.String(), Parallel: o.concurrency, NamePrefix: prefix}
+	res := &signupsResult{From: o.from.String(), Parallel: o.concurrency, Rate: o.rate, NamePrefix: prefix}
 	user := o.userName(0)
 	fmt.Fprintf(log, "%d sign-ups at once for %v from %s (names %s0, %s1, …); %s logs in from %s every %v\n",
 		o.concurrency, o.duration, o.from.String(), prefix, prefix, user, o.probeFrom.String(), o.every)
@@ -55,13 +57,26 @@ func runSignups(ctx context.Context, o *options, log io.Writer) (*signupsResult,
 	stopProgress := progress(log, func() string {
 		return "sign-ups " + formatCounts(counts.snapshot()) + "; /token " + formatCounts(token.counts.snapshot())
 	})
-	end := time.Now().Add(o.duration)
+	runCtx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	permits := startPermits(runCtx, o.rate)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	cpu0 := sampleCPU(o.pid)
 	start := time.Now()
 	for w := range o.concurrency {
 		wg.Go(func() {
-			for ctx.Err() == nil && time.Now().Before(end) {
+			for {
+				if permits != nil {
+					select {
+					case <-permits:
+					case <-runCtx.Done():
+						return
+					}
+				}
+				if runCtx.Err() != nil {
+					return
+				}
 				n := int(next.Add(1) - 1)
 				if o.maxAttempts > 0 && n >= o.maxAttempts {
 					return
@@ -69,6 +84,7 @@ func runSignups(ctx context.Context, o *options, log io.Writer) (*signupsResult,
 				t0 := time.Now()
 				b := newBrowser(o.base, o.from.at(n))
 				a, err := b.submit(ctx, "/signup", fmt.Sprintf("%s%d", prefix, n), o.password)
+				b.close()
 				if ctx.Err() != nil {
 					return
 				}
@@ -89,6 +105,7 @@ func runSignups(ctx context.Context, o *options, log io.Writer) (*signupsResult,
 	wg.Wait()
 	res.Seconds = round2(time.Since(start).Seconds())
 	res.Token = token.end()
+	res.CPU = cpuBetween(cpu0, sampleCPU(o.pid))
 	stopProgress()
 
 	res.ByOutcome = counts.snapshot()
@@ -100,6 +117,32 @@ func runSignups(ctx context.Context, o *options, log io.Writer) (*signupsResult,
 	res.FailureErrors = errs.list()
 	res.Targets = []targetCheck{latencyTarget(res.Token, 500*time.Millisecond)}
 	return res, ctx.Err()
+}
+
+// startPermits hands out rate permits a second until ctx ends; nil for no
+// limit. A permit nobody takes in time is dropped, so a slow server means
+// fewer attempts, never a burst to catch up.
+func startPermits(ctx context.Context, rate float64) <-chan struct{} {
+	if rate <= 0 {
+		return nil
+	}
+	permits := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			select {
+			case permits <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return permits
 }
 
 func signupsVerdict(s *signupsResult) []string {
@@ -127,5 +170,6 @@ func printSignups(w io.Writer, s *signupsResult) {
 		fmt.Fprintf(w, "accounts       %d created, named %s<n>: they stay on the server\n", s.Created, s.NamePrefix)
 	}
 	printProbe(w, s.Token)
+	printCPU(w, "cpu", s.CPU)
 	printTargets(w, s.Targets)
 }
