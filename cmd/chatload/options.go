@@ -113,7 +113,7 @@ attacks (issue 11), each measuring a bystander while one party misbehaves:
   hoard     one user's -n sockets ask for the largest history pages and never read; server RSS, another user's acks
   slowbody  one address holds -n connections with a slow request body; /healthz and /token from another address
   office    -users logins (200 unless given) from one address within -within, optionally with -guesses wrong guesses for -victim
-  signups   -c parallel sign-ups for -duration; another user's /token latency
+  signups   -c (128 unless given) sign-ups at once for -duration; another user's /token latency
 
 Run "chatload MODE -h" for a mode's flags. Targets must be loopback.
 `
