@@ -30,6 +30,21 @@
   const rooms = new Map();
   // Every room the server knows, from the last "rooms" frame: name -> {lastId, at}.
   const known = new Map();
+  // The server answers "rooms" a page at a time (the most active first); while
+  // the join box holds the start of a room name, the page asks only for the
+  // rooms whose names start with it, so a search reaches rooms past the first page.
+  let roomFilter = "", filterTimer = 0;
+  function requestRooms() {
+    send(roomFilter ? { type: "rooms", prefix: roomFilter } : { type: "rooms" });
+  }
+  function filterRooms(text) {
+    const v = text.trim().toLowerCase();
+    const next = ROOM_NAME.test(v) ? v : "";
+    if (next === roomFilter) return;
+    roomFilter = next;
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(requestRooms, 250); // one request when typing pauses
+  }
   let current = GENERAL;
   let ws = null, connected = false, everConnected = false, leaving = false;
   let attempts = 0, retryTimer = 0, roomsTimer = 0;
@@ -176,7 +191,7 @@
         // The server has joined general and is sending its newest messages.
         // Every other room is joined again, resuming after the last id seen;
         // general too, to fill a gap longer than what it sends on connect.
-        send({ type: "rooms" });
+        requestRooms();
         catchingUp.clear();
         catchingUp.set(GENERAL, 1);
         for (const name of rooms.keys()) {
@@ -186,7 +201,7 @@
           }
         }
         clearInterval(roomsTimer);
-        roomsTimer = setInterval(() => send({ type: "rooms" }), 60000);
+        roomsTimer = setInterval(requestRooms, 60000);
         dirty.marker = true; // the start of the list tells the connection state
         break;
       }
@@ -221,7 +236,7 @@
         r.ready = true;
         r.primed = true;
         if (f.last_id > r.lastId) r.lastId = f.last_id;
-        if (!known.has(f.room)) send({ type: "rooms" });
+        if (!known.has(f.room)) requestRooms();
         if (f.room === current) dirty.marker = true;
         const due = catchingUp.get(f.room);
         if (due) {
@@ -243,6 +258,8 @@
         break;
       }
       case "rooms":
+        // An answer for what the join box held before the user typed on.
+        if ((f.prefix || "") !== roomFilter) break;
         known.clear();
         for (const k of f.rooms || []) {
           const at = new Date(k.last_activity);
@@ -277,11 +294,16 @@
     if (!lost.length) return;
     for (const p of lost) pending.splice(pending.indexOf(p), 1);
     const p = lost[lost.length - 1];
-    let where = "";
-    if (!ui.text.value && p.room === current) ui.text.value = p.text;
-    else where = " It was: “" + clip(p.text, 80) + "” in #" + p.room + ".";
-    showNotice((lost.length > 1 ? lost.length + " messages were not sent: " : "Your message was not sent: ") +
-      (why || "the server refused it.") + (where || " It is back in the message box.") );
+    const head = (lost.length > 1 ? lost.length + " messages were not sent: " : "Your message was not sent: ") +
+      (why || "the server refused it.");
+    if (!ui.text.value && p.room === current) {
+      ui.text.value = p.text;
+      showNotice(head + " It is back in the message box.");
+    } else {
+      // The text sits in a sentence: <bdi> keeps a bidirectional override in
+      // it from reordering the words after it.
+      showNotice(head + " It was: “", el("bdi", "", clip(p.text, 80)), "” in #" + p.room + ".");
+    }
   }
 
   // placed files a message that was new to the page: into the view when it is
@@ -516,8 +538,9 @@
   }
 
   let noticeTimer = 0;
-  function showNotice(text) {
-    ui.notice.textContent = text;
+  // showNotice shows a notice made of strings and elements (never HTML).
+  function showNotice(...parts) {
+    ui.notice.replaceChildren(...parts);
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(() => { ui.notice.textContent = ""; }, 10000);
   }
@@ -549,7 +572,7 @@
     ui.toggle.setAttribute("aria-expanded", "true");
     // What the drawer covers is out of reach until it closes.
     for (const e of ui.covered) e.inert = true;
-    send({ type: "rooms" });
+    requestRooms();
     const b = ui.rooms.querySelector('[aria-current="true"]') || ui.sidebar.querySelector("button");
     if (b) b.focus();
   }
@@ -588,8 +611,10 @@
     const name = ui.joinInput.value.trim().toLowerCase();
     if (!ROOM_NAME.test(name)) { showNotice("A room name is 1 to 64 of a-z, 0-9, - and _."); return; }
     ui.joinInput.value = "";
+    filterRooms("");
     select(name);
   });
+  ui.joinInput.addEventListener("input", () => filterRooms(ui.joinInput.value));
   ui.sidebar.addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-room]");
     if (b) select(b.dataset.room);

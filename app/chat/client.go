@@ -529,16 +529,7 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 	case "refresh":
 		return c.refresh(ctx, f.Token)
 	case "rooms":
-		var rooms []store.Room
-		err := offload(ctx, func(ctx context.Context) (err error) {
-			rooms, err = c.hub.store.Rooms(ctx)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		c.send(encodeRooms(rooms))
-		return nil
+		return c.hub.listRooms(ctx, c, f)
 	}
 	return nil
 }
@@ -558,7 +549,7 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 	var existed, ok bool
 	for !ok {
 		var err error
-		if r, err = c.hub.openRoom(ctx, name); err != nil {
+		if r, err = c.hub.openRoom(ctx, name, c.peer.User); err != nil {
 			return fmt.Errorf("join %s: %w", name, err)
 		}
 		m, known, existed, ok = r.startReplay(c)
@@ -595,7 +586,7 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 // no store query and no replay.
 func (c *Client) joinRecent(ctx context.Context, name string) error {
 	for {
-		r, err := c.hub.openRoom(ctx, name)
+		r, err := c.hub.openRoom(ctx, name, c.peer.User)
 		if err != nil {
 			return fmt.Errorf("join %s: %w", name, err)
 		}

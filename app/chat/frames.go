@@ -30,6 +30,8 @@ type inbound struct {
 	Before int64  `json:"before"`
 	Limit  int    `json:"limit"`
 	Token  string `json:"token"`
+	Prefix string `json:"prefix"` // rooms: only names that start with it
+	Cursor string `json:"cursor"` // rooms: the next page, as the previous answer's next
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -90,6 +92,9 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 			f.Limit = defaultHistory
 		}
 	case "rooms":
+		if err := checkRoomsRequest(&f); err != nil {
+			return f, err
+		}
 	case "refresh":
 		if f.Token == "" {
 			return f, badFrame("bad_frame", "refresh needs a token")
@@ -287,12 +292,13 @@ type messageJSON struct {
 	ID   int64  `json:"id"`
 	Room string `json:"room"`
 	User string `json:"user"`
+	UID  int64  `json:"user_id"` // the author's account: the name alone is not an identity
 	Text string `json:"text"`
 	TS   string `json:"ts"`
 }
 
 func toMessageJSON(m store.Message) messageJSON {
-	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, Text: m.Text,
+	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
 		TS: m.TS.UTC().Format(time.RFC3339Nano)}
 }
 
@@ -415,7 +421,10 @@ func encodeRefreshed(expires time.Time) []byte {
 	}{"refreshed", expires.UTC().Format(time.RFC3339)})
 }
 
-func encodeRooms(rooms []store.Room) []byte {
+// encodeRooms encodes one page of the room list; next, if not empty, is the
+// cursor of the page after it, and prefix echoes the request's filter so a
+// client that typed on can tell which answer is for what it shows.
+func encodeRooms(rooms []store.Room, prefix, next string) []byte {
 	type roomJSON struct {
 		Name         string `json:"name"`
 		LastID       int64  `json:"last_id"`
@@ -426,7 +435,9 @@ func encodeRooms(rooms []store.Room) []byte {
 		list[i] = roomJSON{r.Name, r.LastID, r.LastActivity.UTC().Format(time.RFC3339)}
 	}
 	return mustJSON(struct {
-		Type  string     `json:"type"`
-		Rooms []roomJSON `json:"rooms"`
-	}{"rooms", list})
+		Type   string     `json:"type"`
+		Rooms  []roomJSON `json:"rooms"`
+		Prefix string     `json:"prefix,omitempty"`
+		Next   string     `json:"next,omitempty"`
+	}{"rooms", list, prefix, next})
 }

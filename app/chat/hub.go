@@ -66,8 +66,12 @@ type Store interface {
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
-	TouchRoom(ctx context.Context, name string, now time.Time) error
-	Rooms(ctx context.Context) ([]store.Room, error)
+	// TouchRoom records a room that was joined; created reports it is new.
+	TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error)
+	RoomExists(ctx context.Context, name string) (bool, error)
+	Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
+	// PruneEmptyRooms deletes rooms without messages created before before.
+	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	// RoomHead is the id and seq of a room's newest message (zeros if none).
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 }
@@ -86,6 +90,7 @@ type Broker interface {
 
 // Peer is who is on the other end of a socket, as the gate established it.
 type Peer struct {
+	UserID    int64 // the account: messages are stored with it, a name is not an identity
 	User      string
 	SessionID string
 	ExpiresAt time.Time
@@ -110,6 +115,8 @@ type Limits struct {
 	MessageRate       throttle.Limit // messages per user, across their sockets
 	RequestRate       throttle.Limit // other frames (join, history, rooms…, garbage) per user, across their sockets
 	MaxSocketsPerUser int
+	RoomCreateRate    throttle.Limit // rooms a user may create (join first), across their sockets; zero: no limit
+	EmptyRoomTTL      time.Duration  // a room that never had a message leaves the list this long after its creation; zero: never
 }
 
 // Errors of Serve and Admit.
@@ -127,6 +134,7 @@ type Hub struct {
 	limits   Limits
 	rates    *throttle.Keyed // message rate per user
 	requests *throttle.Keyed // other frames per user: each costs a store read or an answer
+	creates  *throttle.Keyed // room creations per user
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -171,6 +179,7 @@ func NewHub(d Deps, lim Limits) *Hub {
 		limits:    lim,
 		rates:     throttle.NewKeyed(lim.MessageRate, now),
 		requests:  throttle.NewKeyed(lim.RequestRate, now),
+		creates:   throttle.NewKeyed(lim.RoomCreateRate, now),
 		perUser:   make(map[string]int),
 		batchSize: min(persistBatch, max(1, lim.SendQueue/2)),
 		pageBytes: min(maxPageBytes, max(1, lim.SendQueueBytes/4)),
@@ -186,6 +195,10 @@ func NewHub(d Deps, lim Limits) *Hub {
 	go h.persistLoop()
 	h.wg.Add(1)
 	go h.pingLoop()
+	if lim.EmptyRoomTTL > 0 {
+		h.wg.Add(1)
+		go h.pruneLoop()
+	}
 	if b != nil {
 		h.wg.Add(1)
 		go h.presenceLoop()
@@ -344,7 +357,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // submit hands a message to the persist loop. The sender is acknowledged when
 // the stored message comes back to it through its room.
 func (h *Hub) submit(c *Client, room, text string) error {
-	req := sendRequest{from: c, msg: store.NewMessage{Room: room, User: c.peer.User, Text: text, TS: h.now()}}
+	req := sendRequest{from: c, msg: store.NewMessage{Room: room, UserID: c.peer.UserID, User: c.peer.User, Text: text, TS: h.now()}}
 	select {
 	case <-h.stop:
 		return ErrClosed
@@ -496,8 +509,9 @@ func (h *Hub) roomFor(name string) *room {
 
 // openRoom returns the room, bringing it into memory with the position of
 // its newest stored message (and, with a broker, a subscription to the
-// other nodes' traffic for it).
-func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
+// other nodes' traffic for it). A room that does not exist yet is created
+// for user, within their room creation limit.
+func (h *Hub) openRoom(ctx context.Context, name, user string) (*room, error) {
 	if r := h.roomFor(name); r != nil {
 		return r, nil
 	}
@@ -508,7 +522,7 @@ func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
 		}
 		// Maybe a new room: record that it exists, for the room list. Only
 		// here, when the room comes into memory, not at every join.
-		return h.store.TouchRoom(ctx, name, h.now())
+		return h.createRoom(ctx, name, user)
 	})
 	if err != nil {
 		return nil, err
@@ -535,6 +549,53 @@ func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
 		r.mu.Unlock()
 	}
 	return r, nil
+}
+
+// createRoom records a room that has no messages, if it is new within user's
+// room creation limit: one user creating thousands of rooms would fill every
+// page's room list.
+func (h *Hub) createRoom(ctx context.Context, name, user string) error {
+	exists, err := h.store.RoomExists(ctx, name)
+	if err != nil || exists {
+		return err
+	}
+	// The default room is everyone's, joined on connect: it is not charged
+	// (after it was pruned for want of messages, a spammer's first socket
+	// would otherwise be refused it).
+	if name != DefaultRoom && h.limits.RoomCreateRate != (throttle.Limit{}) {
+		if ok, retry := h.creates.Allow(user); !ok {
+			h.metrics.RoomCreateRefused()
+			return badFrame(codeRateLimited, "too many new rooms: you may create another in %s", retry.Round(time.Second))
+		}
+	}
+	// Two users creating the same room at once are both counted; the store
+	// keeps one room, and created tells the one that made it.
+	created, err := h.store.TouchRoom(ctx, name, h.now())
+	if created {
+		h.log.Debug("room created", "room", name, "user", user)
+	}
+	return err
+}
+
+// pruneLoop deletes the rooms that never had a message once they are older
+// than the empty-room TTL (the list already leaves them out by then), so a
+// spammer's rooms do not stay in the store either.
+func (h *Hub) pruneLoop() {
+	h.every(pruneInterval(h.limits.EmptyRoomTTL), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if n, err := h.store.PruneEmptyRooms(ctx, h.now().Add(-h.limits.EmptyRoomTTL)); err != nil {
+			h.log.Warn("prune empty rooms", "err", err)
+		} else if n > 0 {
+			h.log.Info("pruned empty rooms", "count", n)
+		}
+	})
+}
+
+// pruneInterval is how often empty rooms are pruned: often enough that the
+// table follows the list, at most every ten minutes.
+func pruneInterval(ttl time.Duration) time.Duration {
+	return min(max(ttl/2, time.Second), 10*time.Minute)
 }
 
 func (h *Hub) leave(c *Client, name string) {

@@ -292,8 +292,12 @@ func (s *memStore) MessagesAfter(_ context.Context, room string, after int64, li
 	return out, nil
 }
 
-func (s *memStore) TouchRoom(context.Context, string, time.Time) error { return nil }
-func (s *memStore) Rooms(context.Context) ([]store.Room, error)        { return nil, nil }
+func (s *memStore) TouchRoom(context.Context, string, time.Time) (bool, error) { return false, nil }
+func (s *memStore) RoomExists(context.Context, string) (bool, error)           { return true, nil }
+func (s *memStore) Rooms(context.Context, store.RoomQuery) ([]store.Room, error) {
+	return nil, nil
+}
+func (s *memStore) PruneEmptyRooms(context.Context, time.Time) (int64, error) { return 0, nil }
 func (s *memStore) RoomHead(_ context.Context, room string) (int64, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

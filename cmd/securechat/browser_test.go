@@ -109,6 +109,15 @@ func TestBrowserChat(t *testing.T) {
 		tb.waitMessage("alice", twoLines)
 	}
 
+	// A right-to-left override (sent by a script: the keyboard cannot type
+	// it) is shown as the characters it is, inside its own message block,
+	// which ends its reach (and app.css isolates it besides).
+	const bidi = "\u202eexe.txt and what follows"
+	post(s.dialBearer(s.token("bob", "bob-password-22")), "general", bidi)
+	for _, tb := range tabs {
+		tb.waitMessage("bob", bidi)
+	}
+
 	// Someone typing is active: the page has renewed its session (the cookie,
 	// and the life of its socket) once it saw that.
 	alice.waitFor("a session refresh", `performance.getEntriesByType("resource").some(e =>
@@ -119,6 +128,35 @@ func TestBrowserChat(t *testing.T) {
 	for _, tb := range tabs {
 		tb.checkConsole(false)
 	}
+}
+
+// TestBrowserBidiInNotice: a refused message quoted in the notice sentence is
+// isolated in a <bdi>, so a right-to-left override in it cannot reorder the
+// words after it (a message's own block already ends its reach).
+func TestBrowserBidiInNotice(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "", "--message-rate", "1/1h:1")
+	s.addUser("alice", "alice-password-1")
+	alice := openTab(t, startChromium(t), "alice")
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.send("the one message allowed")
+	alice.waitMessage("alice", "the one message allowed")
+
+	// Send a second message (refused: the rate allows one), and type a draft
+	// before the refusal comes back, so the notice quotes the refused text.
+	const bidi = "\u202eexe.txt"
+	value(alice, "send a refused message with a draft after it", chromedp.Evaluate[bool](`(() => {
+		const box = document.getElementById("text");
+		box.value = `+jsString(bidi)+`;
+		box.form.requestSubmit();
+		box.value = "draft";
+		return true;
+	})()`))
+	alice.waitFor("the notice quoting the refused text", `document.querySelector("#notice bdi")?.textContent === `+jsString(bidi))
+	if v := value(alice, "the notice", chromedp.Evaluate[string](`document.getElementById("notice").textContent`)); !strings.HasSuffix(v, "” in #general.") {
+		t.Errorf("notice is %q, want it to end with the room after the isolated text", v)
+	}
+	alice.checkConsole(false)
 }
 
 // TestBrowserRooms: alice and bob are both in #general and #dev. Messages to a
