@@ -108,7 +108,7 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 }
 
 // frameKey is the bit of one of inbound's field names, as spelt in its tag.
-func frameKey(name []byte) uint8 {
+func frameKey(name []byte) uint16 {
 	switch string(name) {
 	case "type":
 		return 1 << 0
@@ -124,6 +124,10 @@ func frameKey(name []byte) uint8 {
 		return 1 << 5
 	case "token":
 		return 1 << 6
+	case "prefix":
+		return 1 << 7
+	case "cursor":
+		return 1 << 8
 	}
 	return 0
 }
@@ -139,7 +143,7 @@ func checkKeys(data []byte) error {
 	if i >= len(data) || data[i] != '{' {
 		return nil
 	}
-	var seen uint8
+	var seen uint16
 	for i++; ; i++ {
 		i = skipSpace(data, i)
 		if i >= len(data) || data[i] != '"' {

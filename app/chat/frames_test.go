@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +162,23 @@ func tokenKeys(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// TestFrameKeysMatchInbound ties the strict key check to the frame struct: a
+// field added to inbound without a bit in frameKey would be refused as
+// unknown, and two fields sharing a bit would pass as duplicates.
+func TestFrameKeysMatchInbound(t *testing.T) {
+	var seen uint16
+	rt := reflect.TypeOf(inbound{})
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		bit := frameKey([]byte(name))
+		if bit == 0 {
+			t.Errorf("field %s (json %q) has no bit in frameKey", rt.Field(i).Name, name)
+		}
+		if seen&bit != 0 {
+			t.Errorf("field %s (json %q) shares its bit", rt.Field(i).Name, name)
+		}
+		seen |= bit
+	}
 }
