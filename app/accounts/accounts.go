@@ -37,8 +37,8 @@ type Service struct {
 	hasher *Hasher
 	now    func() time.Time
 
-	dummyOnce sync.Once
-	dummy     string // a hash to verify against for unknown users, so timing does not tell
+	dummyMu sync.Mutex
+	dummy   string // a hash to verify against for unknown users, so timing does not tell
 }
 
 // NewService returns an account service.
@@ -79,6 +79,13 @@ func (s *Service) Create(ctx context.Context, name, password string) (store.User
 	if err := checkPassword(password); err != nil {
 		return store.User{}, err
 	}
+	// A taken name is answered before hashing, so probing names costs the
+	// server a lookup, not a hash. The insert below still decides a race.
+	if _, err := s.store.UserByName(ctx, name); err == nil {
+		return store.User{}, ErrTaken
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("create account %q: %w", name, err)
+	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return store.User{}, err
@@ -103,7 +110,14 @@ func (s *Service) Authenticate(ctx context.Context, name, password string) (stor
 		u, err = s.store.UserByName(ctx, name)
 	}
 	if nameErr != nil || errors.Is(err, store.ErrNotFound) {
-		s.hasher.Verify(ctx, password, s.dummyHash(ctx))
+		dummy, err := s.dummyHash(ctx)
+		if err == nil {
+			_, err = s.hasher.Verify(ctx, password, dummy)
+		}
+		if err != nil {
+			// Busy or cancelled: not a wrong password, and not to be counted as one.
+			return store.User{}, fmt.Errorf("authenticate: %w", err)
+		}
 		return store.User{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -119,9 +133,20 @@ func (s *Service) Authenticate(ctx context.Context, name, password string) (stor
 	return u, nil
 }
 
-func (s *Service) dummyHash(ctx context.Context) string {
-	s.dummyOnce.Do(func() { s.dummy, _ = s.hasher.Hash(ctx, "not a real password") })
-	return s.dummy
+// dummyHash is made on first use and kept once made; a first attempt that
+// found the hasher busy leaves it for the next.
+func (s *Service) dummyHash(ctx context.Context) (string, error) {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummy == "" {
+		// Made for a login, so it waits in the logins' queue.
+		h, err := s.hasher.hash(ctx, "not a real password", true)
+		if err != nil {
+			return "", err
+		}
+		s.dummy = h
+	}
+	return s.dummy, nil
 }
 
 // SetPassword changes a user's password; all their sessions end.

@@ -32,6 +32,7 @@ type Identity struct {
 	UserID    int64
 	User      string
 	SessionID string
+	LoginAt   time.Time // the session ends at the latest the maximum age after it
 	ExpiresAt time.Time
 }
 
@@ -47,12 +48,14 @@ type Service struct {
 	sessions SessionStore
 	codec    *tokens.Codec
 	ttl      time.Duration
+	maxAge   time.Duration
 	now      func() time.Time
 }
 
-// NewService returns an auth service whose tokens live for ttl.
-func NewService(a *accounts.Service, s SessionStore, c *tokens.Codec, ttl time.Duration, now func() time.Time) *Service {
-	return &Service{accounts: a, sessions: s, codec: c, ttl: ttl, now: now}
+// NewService returns an auth service whose tokens live for ttl, and whose
+// sessions, however often refreshed, end maxAge after their login.
+func NewService(a *accounts.Service, s SessionStore, c *tokens.Codec, ttl, maxAge time.Duration, now func() time.Time) *Service {
+	return &Service{accounts: a, sessions: s, codec: c, ttl: ttl, maxAge: maxAge, now: now}
 }
 
 // Login checks credentials and starts a new session. A new session id at every
@@ -62,17 +65,27 @@ func (s *Service) Login(ctx context.Context, name, password string) (Issued, err
 	if err != nil {
 		return Issued{}, err
 	}
+	return s.Start(ctx, u)
+}
+
+// Start begins a session for a user whose credentials were just checked (or
+// who has just signed up, so the password need not be hashed a second time).
+func (s *Service) Start(ctx context.Context, u store.User) (Issued, error) {
 	id, err := newSessionID()
 	if err != nil {
 		return Issued{}, err
 	}
 	now := s.now()
-	sess := store.Session{ID: id, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
+	exp := earliest(now.Add(s.ttl), now.Add(s.maxAge))
+	sess := store.Session{ID: id, UserID: u.ID, CreatedAt: now, ExpiresAt: exp}
 	if err := s.sessions.CreateSession(ctx, sess); err != nil {
 		return Issued{}, fmt.Errorf("log in %q: %w", u.Name, err)
 	}
-	return s.issue(Identity{UserID: u.ID, User: u.Name, SessionID: id, ExpiresAt: sess.ExpiresAt}, now)
+	return s.issue(Identity{UserID: u.ID, User: u.Name, SessionID: id, LoginAt: now, ExpiresAt: exp}, now)
 }
+
+// end is when a session that began at login ends, however often refreshed.
+func (s *Service) end(login time.Time) time.Time { return login.Add(s.maxAge) }
 
 // Authenticate returns the identity of a token whose session is live.
 func (s *Service) Authenticate(ctx context.Context, token string) (Identity, error) {
@@ -80,26 +93,34 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Identity, err
 	if err != nil {
 		return Identity{}, ErrInvalidToken
 	}
-	su, err := s.sessions.LiveSession(ctx, claims.SessionID, s.now())
-	if errors.Is(err, store.ErrNotFound) || err == nil && su.UserID != claims.UserID {
+	now := s.now()
+	su, err := s.sessions.LiveSession(ctx, claims.SessionID, now)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (su.UserID != claims.UserID || !now.Before(s.end(su.CreatedAt))) {
 		return Identity{}, ErrInvalidToken
 	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("check token: %w", err)
 	}
-	exp := claims.Expires()
-	if su.ExpiresAt.Before(exp) {
-		exp = su.ExpiresAt
-	}
-	return Identity{UserID: su.UserID, User: su.UserName, SessionID: su.SessionID, ExpiresAt: exp}, nil
+	// The session's row is capped by Refresh; the maximum age is applied
+	// here too for rows extended before it existed.
+	exp := earliest(claims.Expires(), su.ExpiresAt, s.end(su.CreatedAt))
+	return Identity{UserID: su.UserID, User: su.UserName, SessionID: su.SessionID, LoginAt: su.CreatedAt, ExpiresAt: exp}, nil
 }
 
-// Refresh extends a live session by the token lifetime from now and returns a
-// new token for it. Only an active client refreshes, so an idle session still
-// ends at its expiry.
+// Refresh extends a live session by the token lifetime from now, but never
+// past its maximum age from login, and returns a new token for it. Only an
+// active client refreshes, so an idle session still ends at its expiry; and a
+// stolen token cannot be kept alive for ever by refreshing it. Past the
+// maximum age it gives ErrInvalidToken: log in again. The capped expiry is
+// what the store keeps, so open sockets, which look there when their own
+// expiry comes, close at it too.
 func (s *Service) Refresh(ctx context.Context, id Identity) (Issued, error) {
 	now := s.now()
-	exp := now.Add(s.ttl)
+	end := s.end(id.LoginAt)
+	if !now.Before(end) {
+		return Issued{}, ErrInvalidToken
+	}
+	exp := earliest(now.Add(s.ttl), end)
 	if err := s.sessions.ExtendSession(ctx, id.SessionID, exp); errors.Is(err, store.ErrNotFound) {
 		return Issued{}, ErrInvalidToken
 	} else if err != nil {
@@ -111,14 +132,15 @@ func (s *Service) Refresh(ctx context.Context, id Identity) (Issued, error) {
 
 // SessionExpiry returns when a live session ends; ErrInvalidToken if it has ended.
 func (s *Service) SessionExpiry(ctx context.Context, sessionID string) (time.Time, error) {
-	su, err := s.sessions.LiveSession(ctx, sessionID, s.now())
-	if errors.Is(err, store.ErrNotFound) {
+	now := s.now()
+	su, err := s.sessions.LiveSession(ctx, sessionID, now)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !now.Before(s.end(su.CreatedAt)) {
 		return time.Time{}, ErrInvalidToken
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("check session: %w", err)
 	}
-	return su.ExpiresAt, nil
+	return earliest(su.ExpiresAt, s.end(su.CreatedAt)), nil
 }
 
 // Logout revokes a session; its tokens stop working at once.
@@ -139,6 +161,15 @@ func (s *Service) issue(id Identity, now time.Time) (Issued, error) {
 	// Claims carry whole seconds; report the expiry the token really has.
 	id.ExpiresAt = time.Unix(id.ExpiresAt.Unix(), 0)
 	return Issued{Token: tok, Identity: id}, nil
+}
+
+func earliest(t time.Time, more ...time.Time) time.Time {
+	for _, u := range more {
+		if u.Before(t) {
+			t = u
+		}
+	}
+	return t
 }
 
 func newSessionID() (string, error) {

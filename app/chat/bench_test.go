@@ -40,7 +40,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 // iteration is one message delivered to all 1,000 (written to every pipe).
 func BenchmarkBroadcast1000(b *testing.B) {
 	const members = 1000
-	h := &Hub{limits: Limits{SendQueue: 1 << 20, ReadLimit: 1 << 16, MaxText: 4000, MessageRate: throttle.Limit{Rate: 1, Burst: 1}},
+	h := &Hub{limits: Limits{SendQueue: 1 << 20, SendQueueBytes: 1 << 40, ReadLimit: 1 << 16, MaxText: 4000, MessageRate: throttle.Limit{Rate: 1, Burst: 1}},
 		now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	r := newRoom("general", h, nil)
 	clients := make([]*Client, members)
@@ -86,7 +86,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 
 // upgradeOver makes a server-side gorilla connection on one end of a pipe,
 // by running a real handshake through a hijackable response writer.
-func upgradeOver(b *testing.B, server net.Conn) *websocket.Conn {
+func upgradeOver(b testing.TB, server net.Conn) *websocket.Conn {
 	b.Helper()
 	req := httptest.NewRequest("GET", "/ws", nil)
 	req.Header.Set("Connection", "Upgrade")

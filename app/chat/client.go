@@ -9,10 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
+	"securechat/app/metrics"
 	"securechat/app/store"
 )
 
@@ -32,12 +33,16 @@ type Client struct {
 	writing   bool
 	closing   bool          // a close is queued or sent: nothing else is queued
 	closeCode CloseCode     // the code the server closed with, for the log
-	drained   chan struct{} // closed by the pump when the queue empties, if someone waits
+	drained   chan struct{} // closed by the pump when the queue empties or bytes are written, if someone waits
 	rooms     map[string]struct{}
 	expiry    *time.Timer
+	// queueBytes is the data in queue; flightBytes what the pump took and is
+	// writing. Their sum is bounded by Limits.SendQueueBytes: a frame's bytes
+	// are held until the connection has taken them.
+	queueBytes  int
+	flightBytes int
 
 	// Touched only by the read loop.
-	otherFrames *rate.Limiter // frames other than send
 	strikes     int
 	strikeStart time.Time
 
@@ -61,8 +66,7 @@ type outFrame struct {
 }
 
 func newClient(h *Hub, conn *websocket.Conn, br *bufio.Reader, p Peer) *Client {
-	c := &Client{hub: h, conn: conn, br: br, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{}),
-		otherFrames: rate.NewLimiter(otherFrameRate, otherFrameBurst)}
+	c := &Client{hub: h, conn: conn, br: br, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{})}
 	c.expiry = time.AfterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
 	return c
 }
@@ -79,8 +83,22 @@ func (c *Client) expire() {
 	c.closeWith(CloseAuthEnded, true)
 }
 
-// send queues a data frame. A socket whose queue is full has fallen behind: it
-// is closed with 1013 rather than let it hold up its rooms.
+// recheckSession runs once the socket is registered: the session may have been
+// revoked after the gate checked it and before KickSession could see the
+// socket, and then nothing else would close it.
+func (c *Client) recheckSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := c.hub.sessions.Expiry(ctx, c.peer.SessionID); err != nil {
+		c.hub.log.Info("session ended before the socket registered", "user", c.peer.User, "err", err)
+		c.closeWith(CloseAuthEnded, true)
+	}
+}
+
+// send queues a data frame. A socket whose queue is full, in frames or in
+// bytes, has fallen behind: it is closed with 1013 rather than let it hold up
+// its rooms or hold the server's memory. O(1) and allocation-free (but for
+// the queue's growth), as the fan-out calls it once per member.
 func (c *Client) send(frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,19 +106,33 @@ func (c *Client) send(frame []byte) {
 		return
 	}
 	if len(c.queue) >= c.hub.limits.SendQueue {
-		c.hub.metrics.QueueDropped()
+		c.hub.metrics.QueueDropped(metrics.BoundFrames)
+		c.queueCloseLocked(CloseTryLater, true)
+		return
+	}
+	if held := c.queueBytes + c.flightBytes; held > 0 && held+len(frame) > c.hub.limits.SendQueueBytes {
+		c.hub.metrics.QueueDropped(metrics.BoundBytes)
 		c.queueCloseLocked(CloseTryLater, true)
 		return
 	}
 	c.queue = append(c.queue, outFrame{kind: kindData, data: frame})
+	c.queueBytes += len(frame)
 	c.startPumpLocked()
 }
 
-// sendWait queues a frame after waiting for the queue to drain to half, for
-// bulk senders such as a replay that must not overflow it.
+// queuedBytes is what the socket holds: queued and being written.
+func (c *Client) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queueBytes + c.flightBytes
+}
+
+// sendWait queues a frame after waiting for the queue to drain to half (in
+// frames and in bytes), for bulk senders such as a replay that must not
+// overflow it. A frame of at most a quarter of the byte bound then always fits.
 func (c *Client) sendWait(ctx context.Context, frame []byte) error {
 	c.mu.Lock()
-	for len(c.queue) >= c.hub.limits.SendQueue/2 && !c.closing {
+	for (len(c.queue) >= c.hub.limits.SendQueue/2 || c.queueBytes+c.flightBytes >= c.hub.limits.SendQueueBytes/2) && !c.closing {
 		if c.drained == nil {
 			c.drained = make(chan struct{})
 		}
@@ -145,7 +177,9 @@ func (c *Client) queueCloseLocked(code CloseCode, urgent bool) {
 	c.closing = true
 	c.closeCode = code
 	if urgent {
+		clear(c.queue)
 		c.queue = c.queue[:0]
+		c.queueBytes = 0
 	}
 	c.queue = append(c.queue, outFrame{kind: kindClose, code: code})
 	c.startPumpLocked()
@@ -200,26 +234,35 @@ func (c *Client) pump() {
 		}
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
-		if c.drained != nil {
-			close(c.drained)
-			c.drained = nil
-		}
+		c.flightBytes, c.queueBytes = c.queueBytes, 0
+		c.signalDrainedLocked()
 		c.mu.Unlock()
 
 		err := c.writeBatch(batch)
 		clear(batch)
 		c.mu.Lock()
 		c.spare = batch[:0]
+		c.flightBytes = 0
+		c.signalDrainedLocked() // a sendWait may be waiting for the bytes written
 		c.mu.Unlock()
 		if err != nil {
 			c.closeConn()
 			c.mu.Lock()
 			c.closing = true
+			clear(c.queue)
 			c.queue = c.queue[:0]
+			c.queueBytes = 0
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
+	}
+}
+
+func (c *Client) signalDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
 	}
 }
 
@@ -350,16 +393,17 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 			break
 		}
 		c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		if mt != websocket.TextMessage {
-			c.send(encodeError("bad_frame", "only text frames carry the protocol"))
+		var f inbound
+		switch {
+		case mt != websocket.TextMessage:
+			err = badFrame("bad_frame", "only text frames carry the protocol")
+		case c.echo:
+			c.echoFrame(data)
 			continue
+		default:
+			f, err = decodeFrame(data, c.hub.limits.MaxText)
 		}
-		if c.echo {
-			c.send(append([]byte("You wrote: "), data...))
-			continue
-		}
-		f, err := decodeFrame(data, c.hub.limits.MaxText)
-		if err != nil && !c.otherFrames.Allow() {
+		if err != nil && !c.allowRequest() {
 			// A flood of garbage is limited like a flood of requests.
 			err = rateLimited()
 		} else if err == nil {
@@ -395,7 +439,28 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 	return code
 }
 
-// admit applies the rate limits: messages per user, other frames per socket.
+// echoFrame answers one text frame of /secured-ws. Invalid UTF-8 closes the
+// socket with 1007 (RFC 6455 forbids it in a text frame; echoing it would make
+// the server the one that breaks the rule). The frames count against the
+// user's request rate; one past it is dropped unanswered and is a strike,
+// and sustained abuse closes the socket with 1008 as on /ws.
+func (c *Client) echoFrame(data []byte) {
+	if !utf8.Valid(data) {
+		c.closeWith(CloseInvalidData, false)
+		return
+	}
+	if !c.allowRequest() {
+		if c.strike() {
+			c.hub.log.Warn("abuse", "user", c.peer.User, "last", codeRateLimited)
+			c.closeWith(ClosePolicy, false)
+		}
+		return
+	}
+	c.send(append([]byte("You wrote: "), data...))
+}
+
+// admit applies the rate limits: messages per user, other frames per user
+// too, each across all the user's sockets.
 func (c *Client) admit(f inbound) error {
 	if f.Type == "send" {
 		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
@@ -403,10 +468,20 @@ func (c *Client) admit(f inbound) error {
 		}
 		return nil
 	}
-	if !c.otherFrames.Allow() {
+	if !c.allowRequest() {
 		return rateLimited()
 	}
 	return nil
+}
+
+// allowRequest takes one frame other than a message from the user's bucket:
+// a user's 20 sockets share one request rate, not 20.
+func (c *Client) allowRequest() bool {
+	if ok, _ := c.hub.requests.Allow(c.peer.User); !ok {
+		c.hub.metrics.RequestRefused()
+		return false
+	}
+	return true
 }
 
 // codeRateLimited is the error code of a frame refused by a rate limit; more
@@ -416,14 +491,15 @@ const codeRateLimited = "rate_limited"
 func rateLimited() error { return badFrame(codeRateLimited, "too many requests; slow down") }
 
 // strike counts a rate-limited frame and reports whether the socket has now
-// passed the bound of sustained abuse.
+// passed the bound of sustained abuse; only once, so a flood that goes on
+// while the close is written logs one line, not one per frame.
 func (c *Client) strike() bool {
 	now := c.hub.now()
 	if now.Sub(c.strikeStart) > strikeWindow {
 		c.strikeStart, c.strikes = now, 0
 	}
 	c.strikes++
-	return c.strikes > maxStrikes
+	return c.strikes == maxStrikes+1
 }
 
 func (c *Client) handle(ctx context.Context, f inbound) error {
@@ -453,21 +529,12 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 		if err != nil {
 			return err
 		}
-		c.send(encodeHistory(f.Room, msgs))
+		c.send(encodeHistory(f.Room, msgs, c.hub.pageBytes))
 		return nil
 	case "refresh":
 		return c.refresh(ctx, f.Token)
 	case "rooms":
-		var rooms []store.Room
-		err := offload(ctx, func(ctx context.Context) (err error) {
-			rooms, err = c.hub.store.Rooms(ctx)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		c.send(encodeRooms(rooms))
-		return nil
+		return c.hub.listRooms(ctx, c, f)
 	}
 	return nil
 }
@@ -483,13 +550,14 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 	}
 	var r *room
 	var m *member
+	var known int64
 	var existed, ok bool
 	for !ok {
 		var err error
-		if r, err = c.hub.openRoom(ctx, name); err != nil {
+		if r, err = c.hub.openRoom(ctx, name, c.peer.User); err != nil {
 			return fmt.Errorf("join %s: %w", name, err)
 		}
-		m, existed, ok = r.startReplay(c)
+		m, known, existed, ok = r.startReplay(c)
 	}
 	c.mu.Lock()
 	c.rooms[name] = struct{}{}
@@ -497,7 +565,7 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 
 	var last int64
 	err := offload(ctx, func(ctx context.Context) (err error) {
-		last, err = c.replay(ctx, name, *since, existed, m.liveFrom)
+		last, err = c.replay(ctx, name, *since, known, existed, m.liveFrom)
 		return err
 	})
 	if err != nil {
@@ -523,7 +591,7 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 // no store query and no replay.
 func (c *Client) joinRecent(ctx context.Context, name string) error {
 	for {
-		r, err := c.hub.openRoom(ctx, name)
+		r, err := c.hub.openRoom(ctx, name, c.peer.User)
 		if err != nil {
 			return fmt.Errorf("join %s: %w", name, err)
 		}
@@ -542,8 +610,20 @@ func (c *Client) joinRecent(ctx context.Context, name string) error {
 
 // replay sends every message of room after since and returns the highest id
 // it covered. For a socket already in the room (existed) it sends only what
-// came before its live delivery began.
-func (c *Client) replay(ctx context.Context, name string, since int64, existed bool, liveFrom int64) (int64, error) {
+// came before its live delivery began. known is the newest id the room had
+// delivered when the replay began.
+func (c *Client) replay(ctx context.Context, name string, since, known int64, existed bool, liveFrom int64) (int64, error) {
+	if since > known {
+		// A since past the room's newest message would mark every later
+		// message as seen, and the socket would never hear the room again,
+		// not even its own messages. It is clamped to the newest stored id
+		// (the store may be ahead of this node's delivery).
+		head, _, err := c.hub.store.RoomHead(ctx, name)
+		if err != nil {
+			return 0, fmt.Errorf("room head: %w", err)
+		}
+		since = min(since, max(known, head))
+	}
 	last := since
 	for {
 		msgs, err := c.hub.store.MessagesAfter(ctx, name, last, maxHistory)
@@ -560,11 +640,13 @@ func (c *Client) replay(ctx context.Context, name string, since int64, existed b
 		if len(msgs) == 0 {
 			break
 		}
-		if err := c.sendWait(ctx, encodeMessages(msgs)); err != nil {
+		// Each batch is one frame of at most a page of bytes (at least one message).
+		frame, n := encodeMessages(msgs, c.hub.pageBytes)
+		if err := c.sendWait(ctx, frame); err != nil {
 			return 0, err
 		}
-		last = msgs[len(msgs)-1].ID
-		if len(msgs) < maxHistory {
+		last = msgs[n-1].ID
+		if n == len(msgs) && len(msgs) < maxHistory {
 			break
 		}
 	}

@@ -8,6 +8,7 @@ type CloseCode int
 // The server's close codes.
 const (
 	CloseGoingAway   CloseCode = 1001 // server shutting down: reconnect (to another node) and resume
+	CloseInvalidData CloseCode = 1007 // /secured-ws: a text frame that is not valid UTF-8
 	ClosePolicy      CloseCode = 1008 // sustained abuse after warnings: do not reconnect at once
 	CloseTooBig      CloseCode = 1009 // a frame over the read limit
 	CloseTryLater    CloseCode = 1013 // the socket fell too far behind: reconnect and resume
@@ -20,6 +21,8 @@ func (c CloseCode) Reason() string {
 	switch c {
 	case CloseGoingAway:
 		return "server going away"
+	case CloseInvalidData:
+		return "text is not valid UTF-8"
 	case ClosePolicy:
 		return "policy violation"
 	case CloseTooBig:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -29,7 +30,9 @@ type inbound struct {
 	Before int64  `json:"before"`
 	Limit  int    `json:"limit"`
 	Token  string `json:"token"`
-	Ref    string `json:"ref"` // the client's name for a send, echoed on the frames that answer it
+	Ref    string `json:"ref"`    // the client's name for a send, echoed on the frames that answer it
+	Prefix string `json:"prefix"` // rooms: only names that start with it
+	Cursor string `json:"cursor"` // rooms: the next page, as the previous answer's next
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -46,11 +49,15 @@ func badFrame(code, format string, args ...any) *protocolError {
 }
 
 // decodeFrame parses one client frame strictly: valid UTF-8, one JSON object,
-// no unknown fields, and the fields its type needs; a text has at most maxText characters.
+// keys exactly as the protocol spells them and each once, no unknown fields,
+// and the fields its type needs; a text has at most maxText characters.
 func decodeFrame(data []byte, maxText int) (inbound, error) {
 	var f inbound
 	if !utf8.Valid(data) {
 		return f, badFrame("bad_frame", "frame is not valid UTF-8")
+	}
+	if err := checkKeys(data); err != nil {
+		return f, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -91,6 +98,9 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 			f.Limit = defaultHistory
 		}
 	case "rooms":
+		if err := checkRoomsRequest(&f); err != nil {
+			return f, err
+		}
 	case "refresh":
 		if f.Token == "" {
 			return f, badFrame("bad_frame", "refresh needs a token")
@@ -101,6 +111,143 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 		return f, badFrame("unknown_type", "unknown frame type %q", truncate(f.Type, 32))
 	}
 	return f, nil
+}
+
+// frameKey is the bit of one of inbound's field names, as spelt in its tag.
+func frameKey(name []byte) uint16 {
+	switch string(name) {
+	case "type":
+		return 1 << 0
+	case "room":
+		return 1 << 1
+	case "text":
+		return 1 << 2
+	case "since":
+		return 1 << 3
+	case "before":
+		return 1 << 4
+	case "limit":
+		return 1 << 5
+	case "token":
+		return 1 << 6
+	case "prefix":
+		return 1 << 7
+	case "cursor":
+		return 1 << 8
+	case "ref":
+		return 1 << 9
+	}
+	return 0
+}
+
+// checkKeys scans the top-level object's keys: each must be one of the
+// protocol's names exactly and appear once. encoding/json alone would match
+// "TYPE" to type and keep the last of two "text"s, so what a filter or log in
+// front of the server reads could differ from what the server acts on.
+// It does not allocate for a well-formed frame. Malformed JSON is left to the
+// decoder, which reports it: the scan stops where it stops understanding.
+func checkKeys(data []byte) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil
+	}
+	var seen uint16
+	for i++; ; i++ {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return nil // the end of the object, or not JSON
+		}
+		end := stringEnd(data, i)
+		if end < 0 {
+			return nil
+		}
+		key := data[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// An escaped key ("typ\u0065") is compared unescaped, as decoded.
+			var k string
+			if json.Unmarshal(data[i:end], &k) != nil {
+				return nil
+			}
+			key = []byte(k)
+		}
+		bit := frameKey(key)
+		if bit == 0 {
+			return badFrame("bad_frame", "unknown field %q", truncate(string(key), 32))
+		}
+		if seen&bit != 0 {
+			return badFrame("bad_frame", "field %q appears twice", key)
+		}
+		seen |= bit
+		if i = skipSpace(data, end); i >= len(data) || data[i] != ':' {
+			return nil
+		}
+		if i = skipValue(data, i+1); i < 0 {
+			return nil
+		}
+		if i = skipSpace(data, i); i >= len(data) || data[i] != ',' {
+			return nil
+		}
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string that starts at data[i] (a
+// quote), or -1 if it does not end.
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value that starts at or after
+// data[i], or -1 if it does not end.
+func skipValue(data []byte, i int) int {
+	i = skipSpace(data, i)
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				if j = stringEnd(data, j); j < 0 {
+					return -1
+				}
+				j-- // the loop steps past the closing quote
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	for i < len(data) {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 // jsonProblem describes a decoding error without echoing large input back.
@@ -157,23 +304,29 @@ type messageJSON struct {
 	ID   int64  `json:"id"`
 	Room string `json:"room"`
 	User string `json:"user"`
+	UID  int64  `json:"user_id"` // the author's account: the name alone is not an identity
 	Text string `json:"text"`
 	TS   string `json:"ts"`
 	Ref  string `json:"ref,omitempty"` // only on the sender's own copy of a message it sent with a ref
 }
 
 func toMessageJSON(m store.Message) messageJSON {
-	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, Text: m.Text,
+	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
 		TS: m.TS.UTC().Format(time.RFC3339Nano)}
 }
 
+// mustJSON encodes one frame object. HTML is not escaped: the page writes
+// every text with textContent, and escaping made a text of 4,000 '<' six times
+// its size on the wire and in every send queue.
 func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Only plain structs of strings and numbers are encoded: this cannot fail.
 		panic(fmt.Sprintf("encode frame: %v", err))
 	}
-	return b
+	return b.Bytes()[:b.Len()-1] // Encode ends the object with a newline
 }
 
 func encodeMessage(m store.Message) []byte { return mustJSON(toMessageJSON(m)) }
@@ -186,17 +339,23 @@ func encodeOwnMessage(m store.Message, ref string) []byte {
 	return mustJSON(j)
 }
 
-// encodeMessages encodes several messages as one server frame of
-// newline-separated objects.
-func encodeMessages(ms []store.Message) []byte {
+// encodeMessages encodes the oldest of ms as one server frame of
+// newline-separated objects, as many as fit in budget bytes (at least one),
+// and returns how many it took.
+func encodeMessages(ms []store.Message, budget int) (frame []byte, n int) {
 	var b bytes.Buffer
 	for i, m := range ms {
+		one := encodeMessage(m)
+		if i > 0 && b.Len()+1+len(one) > budget {
+			break
+		}
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.Write(encodeMessage(m))
+		b.Write(one)
+		n++
 	}
-	return b.Bytes()
+	return b.Bytes(), n
 }
 
 func encodeWelcome(user string) []byte {
@@ -218,16 +377,37 @@ func encodeErrorRef(code, message, ref string) []byte {
 	}{"error", code, message, ref})
 }
 
-func encodeHistory(room string, ms []store.Message) []byte {
-	list := make([]messageJSON, len(ms))
-	for i, m := range ms {
-		list[i] = toMessageJSON(m)
+// encodeHistory encodes a history frame of the newest of ms (oldest first)
+// whose encoded messages fit in budget bytes, at least one. more says that
+// older ones were left out for size: the client asks again with before set
+// to the oldest id it got.
+func encodeHistory(room string, ms []store.Message, budget int) []byte {
+	enc := make([][]byte, 0, len(ms))
+	size := 0
+	for i := len(ms) - 1; i >= 0; i-- {
+		one := encodeMessage(ms[i])
+		if len(enc) > 0 && size+len(one)+1 > budget {
+			break
+		}
+		enc = append(enc, one)
+		size += len(one) + 1
 	}
-	return mustJSON(struct {
-		Type     string        `json:"type"`
-		Room     string        `json:"room"`
-		Messages []messageJSON `json:"messages"`
-	}{"history", room, list})
+	more := len(enc) < len(ms)
+	var b bytes.Buffer
+	b.Grow(size + len(room) + 64)
+	b.WriteString(`{"type":"history","room":`)
+	b.Write(mustJSON(room))
+	b.WriteString(`,"messages":[`)
+	for i := len(enc) - 1; i >= 0; i-- {
+		b.Write(enc[i])
+		if i > 0 {
+			b.WriteByte(',')
+		}
+	}
+	b.WriteString(`],"more":`)
+	b.WriteString(strconv.FormatBool(more))
+	b.WriteByte('}')
+	return b.Bytes()
 }
 
 // presenceListMax is the most names a presence frame lists. Every member gets
@@ -266,7 +446,10 @@ func encodeRefreshed(expires time.Time) []byte {
 	}{"refreshed", expires.UTC().Format(time.RFC3339)})
 }
 
-func encodeRooms(rooms []store.Room) []byte {
+// encodeRooms encodes one page of the room list; next, if not empty, is the
+// cursor of the page after it, and prefix echoes the request's filter so a
+// client that typed on can tell which answer is for what it shows.
+func encodeRooms(rooms []store.Room, prefix, next string) []byte {
 	type roomJSON struct {
 		Name         string `json:"name"`
 		LastID       int64  `json:"last_id"`
@@ -277,7 +460,9 @@ func encodeRooms(rooms []store.Room) []byte {
 		list[i] = roomJSON{r.Name, r.LastID, r.LastActivity.UTC().Format(time.RFC3339)}
 	}
 	return mustJSON(struct {
-		Type  string     `json:"type"`
-		Rooms []roomJSON `json:"rooms"`
-	}{"rooms", list})
+		Type   string     `json:"type"`
+		Rooms  []roomJSON `json:"rooms"`
+		Prefix string     `json:"prefix,omitempty"`
+		Next   string     `json:"next,omitempty"`
+	}{"rooms", list, prefix, next})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,24 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"send","room":"general","text":"a","ref":"` + strings.Repeat("r", MaxRef) + `"}`, ""},
 		{`{"type":"send","room":"general","text":"a","ref":"` + strings.Repeat("r", MaxRef+1) + `"}`, "bad_frame"},
 		{`{"type":"send","room":"general","text":"a","ref":7}`, "bad_frame"},
+		// Keys match exactly and once: encoding/json alone would take these.
+		{`{"TYPE":"send","room":"general","text":"a"}`, "bad_frame"},
+		{`{"type":"send","Room":"general","text":"a"}`, "bad_frame"},
+		{`{"type":"send","room":"general","TEXT":"a"}`, "bad_frame"},
+		{`{"type":"join","room":"r","Since":1}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","text":"b"}`, "bad_frame"},
+		{`{"type":"rooms","type":"rooms"}`, "bad_frame"},
+		{`{"type":"join","type":"send","room":"general","text":"a"}`, "bad_frame"},
+		{`{"type":"history","room":"r","limit":1,"limit":2}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","tExt":"b"}`, "bad_frame"},
+		{"{\"type\":\"send\",\"room\":\"general\",\"text\":\"a\",\"te\u017ft\":\"b\"}", "bad_frame"}, // ſ folds to s in encoding/json
+		{`{"typ\u0065":"rooms"}`, ""},                                                                // an escaped key is the same key
+		{`{"type":"send","room":"general","text":{"text":1,"text":2}}`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a",}`, "bad_frame"},
+		{`{"type":"rooms",`, "bad_frame"},
+		{`{"type":"send","room":"general","text":"\"text\":\"b\", \\"}`, ""}, // keys inside a string are text
+		{` { "type" : "history" , "room":"r", "limit" : 1 ,"limit":2 } `, "bad_frame"},
+		{`{"type":"send","room":"general","text":"a","since":{"x":[1,{"text":"}"}]},"text":"b"}`, "bad_frame"},
 	}
 	for _, tc := range cases {
 		_, err := decodeFrame([]byte(tc.frame), 4000)
@@ -113,7 +132,11 @@ func TestEncodeRef(t *testing.T) {
 func TestEncodeMessagesIsNewlineSeparatedJSON(t *testing.T) {
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	ms := []store.Message{{ID: 1, Room: "r", User: "a", Text: "x\ny", TS: ts}, {ID: 2, Room: "r", User: "b", Text: "</script>", TS: ts}}
-	lines := strings.Split(string(encodeMessages(ms)), "\n")
+	frame, n := encodeMessages(ms, maxPageBytes)
+	if n != len(ms) {
+		t.Fatalf("encoded %d of %d", n, len(ms))
+	}
+	lines := strings.Split(string(frame), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2: a newline inside text must be escaped", len(lines))
 	}
@@ -126,7 +149,7 @@ func TestEncodeMessagesIsNewlineSeparatedJSON(t *testing.T) {
 }
 
 func FuzzDecodeFrame(f *testing.F) {
-	for _, s := range []string{`{"type":"send","room":"general","text":"hi"}`, `{"type":"join","room":"r","since":1}`, `{}`, `[`, "\xff"} {
+	for _, s := range []string{`{"type":"send","room":"general","text":"hi"}`, `{"type":"join","room":"r","since":1}`, `{}`, `[`, "\xff", `{"TYPE":"rooms"}`, `{"type":"rooms","type":"rooms"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -140,6 +163,10 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		if fr.Type == "send" && (!ValidRoom(fr.Room) || fr.Text == "") {
 			t.Fatalf("accepted a bad send: %+v", fr)
+		}
+		// What was accepted has each key exactly once, spelt as the protocol spells it.
+		if err := tokenKeys(data); err != nil {
+			t.Fatalf("accepted %q: %v", data, err)
 		}
 	})
 }
@@ -160,5 +187,49 @@ func TestPresenceListsAtMost200(t *testing.T) {
 		if f.Count != n || len(f.Users) != min(n, presenceListMax) || f.Users == nil {
 			t.Errorf("%d users: listed %d, count %d", n, len(f.Users), f.Count)
 		}
+	}
+}
+
+// tokenKeys is checkKeys done slowly with encoding/json's tokens, to check it.
+func tokenKeys(data []byte) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("not an object: %v", err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key := tok.(string)
+		if frameKey([]byte(key)) == 0 || seen[key] {
+			return fmt.Errorf("key %q unknown or repeated", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestFrameKeysMatchInbound ties the strict key check to the frame struct: a
+// field added to inbound without a bit in frameKey would be refused as
+// unknown, and two fields sharing a bit would pass as duplicates.
+func TestFrameKeysMatchInbound(t *testing.T) {
+	var seen uint16
+	rt := reflect.TypeOf(inbound{})
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		bit := frameKey([]byte(name))
+		if bit == 0 {
+			t.Errorf("field %s (json %q) has no bit in frameKey", rt.Field(i).Name, name)
+		}
+		if seen&bit != 0 {
+			t.Errorf("field %s (json %q) shares its bit", rt.Field(i).Name, name)
+		}
+		seen |= bit
 	}
 }

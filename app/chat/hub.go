@@ -34,12 +34,13 @@ const (
 	// rate-limited frames within strikeWindow close the socket with 1008.
 	strikeWindow = 10 * time.Second
 	maxStrikes   = 10
-	// otherFrameRate bounds the frames that are not messages (join, history,
-	// rooms…) per socket: they cost the store a read each.
-	otherFrameRate  = 20
-	otherFrameBurst = 100
 	// maxBatchBytes caps one merged server frame.
 	maxBatchBytes = 256 << 10
+	// maxPageBytes caps the encoded messages of one history answer, of a
+	// join's recent history and of one replay batch: 200 messages of 4,000
+	// characters would otherwise be one frame of megabytes. A page is also
+	// at most a quarter of a socket's byte bound (see pageBytes).
+	maxPageBytes = 256 << 10
 	// persistBatch is the most messages written in one transaction. A batch is
 	// delivered at once, so it is also kept to half a send queue (see batchSize):
 	// one busy moment must not look like a socket falling behind.
@@ -65,8 +66,12 @@ type Store interface {
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
-	TouchRoom(ctx context.Context, name string, now time.Time) error
-	Rooms(ctx context.Context) ([]store.Room, error)
+	// TouchRoom records a room that was joined; created reports it is new.
+	TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error)
+	RoomExists(ctx context.Context, name string) (bool, error)
+	Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
+	// PruneEmptyRooms deletes rooms without messages created before before.
+	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	// RoomHead is the id and seq of a room's newest message (zeros if none).
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 }
@@ -85,6 +90,7 @@ type Broker interface {
 
 // Peer is who is on the other end of a socket, as the gate established it.
 type Peer struct {
+	UserID    int64 // the account: messages are stored with it, a name is not an identity
 	User      string
 	SessionID string
 	ExpiresAt time.Time
@@ -105,8 +111,12 @@ type Limits struct {
 	ReadLimit         int64          // bytes in one client frame; past it the socket closes with 1009
 	MaxText           int            // characters in one message
 	SendQueue         int            // frames waiting for one socket; past it the socket has fallen behind (1013)
+	SendQueueBytes    int            // bytes queued or being written for one socket; past it, 1013 too
 	MessageRate       throttle.Limit // messages per user, across their sockets
+	RequestRate       throttle.Limit // other frames (join, history, rooms…, garbage) per user, across their sockets
 	MaxSocketsPerUser int
+	RoomCreateRate    throttle.Limit // rooms a user may create (join first), across their sockets; zero: no limit
+	EmptyRoomTTL      time.Duration  // a room that never had a message leaves the list this long after its creation; zero: never
 }
 
 // Errors of Serve and Admit.
@@ -123,6 +133,8 @@ type Hub struct {
 	metrics  *metrics.Metrics
 	limits   Limits
 	rates    *throttle.Keyed // message rate per user
+	requests *throttle.Keyed // other frames per user: each costs a store read or an answer
+	creates  *throttle.Keyed // room creations per user
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -134,6 +146,7 @@ type Hub struct {
 	perUser   map[string]int // admitted sockets per user
 
 	batchSize int // persistBatch, or half the send queue if that is smaller
+	pageBytes int // maxPageBytes, or a quarter of a socket's byte bound if that is smaller
 	sends     chan sendRequest
 	stop      chan struct{}
 	persisted chan struct{} // closed when the persist loop has written everything it took
@@ -166,8 +179,11 @@ func NewHub(d Deps, lim Limits) *Hub {
 		metrics:   d.Metrics,
 		limits:    lim,
 		rates:     throttle.NewKeyed(lim.MessageRate, now),
+		requests:  throttle.NewKeyed(lim.RequestRate, now),
+		creates:   throttle.NewKeyed(lim.RoomCreateRate, now),
 		perUser:   make(map[string]int),
 		batchSize: min(persistBatch, max(1, lim.SendQueue/2)),
+		pageBytes: min(maxPageBytes, max(1, lim.SendQueueBytes/4)),
 		now:       now,
 		log:       d.Log,
 		rooms:     make(map[string]*room),
@@ -180,6 +196,10 @@ func NewHub(d Deps, lim Limits) *Hub {
 	go h.persistLoop()
 	h.wg.Add(1)
 	go h.pingLoop()
+	if lim.EmptyRoomTTL > 0 {
+		h.wg.Add(1)
+		go h.pruneLoop()
+	}
 	if b != nil {
 		h.wg.Add(1)
 		go h.presenceLoop()
@@ -204,6 +224,7 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	}
 	h.metrics.SocketOpened()
 	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
+	go c.recheckSession()
 	c.send(encodeWelcome(p.User))
 	if err := c.join(ctx, DefaultRoom, nil); err != nil {
 		h.log.Error("join default room", "user", p.User, "err", err)
@@ -285,7 +306,9 @@ func (h *Hub) Admit(user string) (release func(), err error) {
 	}, nil
 }
 
-// KickSession closes every socket of a session with 4401. It returns how many it closed.
+// KickSession closes every socket of a session with 4401. It returns how many
+// it closed. A socket that passed the gate but was not yet registered is not
+// among them; it closes itself when it rechecks its session (recheckSession).
 func (h *Hub) KickSession(sessionID string) int {
 	h.mu.Lock()
 	var cs []*Client
@@ -335,7 +358,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // submit hands a message to the persist loop. The sender is acknowledged when
 // the stored message comes back to it through its room, with ref.
 func (h *Hub) submit(c *Client, room, text, ref string) error {
-	req := sendRequest{from: c, msg: store.NewMessage{Room: room, User: c.peer.User, Text: text, TS: h.now()}, ref: ref}
+	req := sendRequest{from: c, msg: store.NewMessage{Room: room, UserID: c.peer.UserID, User: c.peer.User, Text: text, TS: h.now()}, ref: ref}
 	select {
 	case <-h.stop:
 		return ErrClosed
@@ -492,8 +515,9 @@ func (h *Hub) roomFor(name string) *room {
 
 // openRoom returns the room, bringing it into memory with the position of
 // its newest stored message (and, with a broker, a subscription to the
-// other nodes' traffic for it).
-func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
+// other nodes' traffic for it). A room that does not exist yet is created
+// for user, within their room creation limit.
+func (h *Hub) openRoom(ctx context.Context, name, user string) (*room, error) {
 	if r := h.roomFor(name); r != nil {
 		return r, nil
 	}
@@ -504,7 +528,7 @@ func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
 		}
 		// Maybe a new room: record that it exists, for the room list. Only
 		// here, when the room comes into memory, not at every join.
-		return h.store.TouchRoom(ctx, name, h.now())
+		return h.createRoom(ctx, name, user)
 	})
 	if err != nil {
 		return nil, err
@@ -533,6 +557,53 @@ func (h *Hub) openRoom(ctx context.Context, name string) (*room, error) {
 	return r, nil
 }
 
+// createRoom records a room that has no messages, if it is new within user's
+// room creation limit: one user creating thousands of rooms would fill every
+// page's room list.
+func (h *Hub) createRoom(ctx context.Context, name, user string) error {
+	exists, err := h.store.RoomExists(ctx, name)
+	if err != nil || exists {
+		return err
+	}
+	// The default room is everyone's, joined on connect: it is not charged
+	// (after it was pruned for want of messages, a spammer's first socket
+	// would otherwise be refused it).
+	if name != DefaultRoom && h.limits.RoomCreateRate != (throttle.Limit{}) {
+		if ok, retry := h.creates.Allow(user); !ok {
+			h.metrics.RoomCreateRefused()
+			return badFrame(codeRateLimited, "too many new rooms: you may create another in %s", retry.Round(time.Second))
+		}
+	}
+	// Two users creating the same room at once are both counted; the store
+	// keeps one room, and created tells the one that made it.
+	created, err := h.store.TouchRoom(ctx, name, h.now())
+	if created {
+		h.log.Debug("room created", "room", name, "user", user)
+	}
+	return err
+}
+
+// pruneLoop deletes the rooms that never had a message once they are older
+// than the empty-room TTL (the list already leaves them out by then), so a
+// spammer's rooms do not stay in the store either.
+func (h *Hub) pruneLoop() {
+	h.every(pruneInterval(h.limits.EmptyRoomTTL), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if n, err := h.store.PruneEmptyRooms(ctx, h.now().Add(-h.limits.EmptyRoomTTL)); err != nil {
+			h.log.Warn("prune empty rooms", "err", err)
+		} else if n > 0 {
+			h.log.Info("pruned empty rooms", "count", n)
+		}
+	})
+}
+
+// pruneInterval is how often empty rooms are pruned: often enough that the
+// table follows the list, at most every ten minutes.
+func pruneInterval(ttl time.Duration) time.Duration {
+	return min(max(ttl/2, time.Second), 10*time.Minute)
+}
+
 func (h *Hub) leave(c *Client, name string) {
 	r := h.roomFor(name)
 	if r == nil {
@@ -545,6 +616,17 @@ func (h *Hub) leave(c *Client, name string) {
 		}
 		h.mu.Unlock()
 	}
+}
+
+// QueuedBytes is what every socket has queued or is writing, for the
+// securechat_send_queue_bytes gauge. It takes each socket's lock in turn, so
+// it is read on a scrape, never on the message path.
+func (h *Hub) QueuedBytes() int64 {
+	var n int64
+	for _, c := range h.allClients() {
+		n += int64(c.queuedBytes())
+	}
+	return n
 }
 
 func sortedKeys(m map[string]int) []string {
@@ -564,6 +646,7 @@ func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Rea
 		return ErrClosed
 	}
 	h.metrics.SocketOpened()
+	go c.recheckSession()
 	c.send([]byte("Welcome " + p.User + "!"))
 	h.read(c, done)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"securechat/app/metrics"
 	"securechat/app/store"
 )
 
@@ -54,9 +55,10 @@ type remoteUsers struct {
 // member is one socket's membership. While it is replaying history, live
 // messages wait in pending so the socket sees every id once, in order.
 type member struct {
-	replaying bool
-	pending   []pendingFrame
-	liveFrom  int64 // every message above this id is delivered live
+	replaying    bool
+	pending      []pendingFrame
+	pendingBytes int   // bounded by Limits.SendQueueBytes, like the socket's queue
+	liveFrom     int64 // every message above this id is delivered live
 }
 
 type pendingFrame struct {
@@ -90,7 +92,7 @@ func (r *room) joinLive(c *Client) (last int64, ok bool) {
 	r.addUserLocked(c.peer.User)
 	r.schedulePresence()
 	if r.recentFrame == nil {
-		r.recentFrame = encodeHistory(r.name, r.recent[max(0, len(r.recent)-historyOnJoin):])
+		r.recentFrame = encodeHistory(r.name, r.recent[max(0, len(r.recent)-historyOnJoin):], r.hub.pageBytes)
 	}
 	c.send(r.recentFrame)
 	return r.lastID, true
@@ -188,20 +190,28 @@ func (r *room) fanOutLocked(m store.Message, own ownCopy) {
 			continue
 		}
 		if len(mb.pending) >= r.hub.limits.SendQueue {
+			r.hub.metrics.QueueDropped(metrics.BoundFrames)
+			c.closeWith(CloseTryLater, true)
+			continue
+		}
+		if mb.pendingBytes > 0 && mb.pendingBytes+len(frame) > r.hub.limits.SendQueueBytes {
+			r.hub.metrics.QueueDropped(metrics.BoundBytes)
 			c.closeWith(CloseTryLater, true)
 			continue
 		}
 		mb.pending = append(mb.pending, pendingFrame{m.ID, frame})
+		mb.pendingBytes += len(frame)
 	}
 }
 
 // startReplay adds c in replaying state, or puts an existing membership back
-// into it. It reports false if the room was retired (the caller looks it up again).
-func (r *room) startReplay(c *Client) (m *member, existed, ok bool) {
+// into it, and returns the newest id the room has delivered. It reports false
+// if the room was retired (the caller looks it up again).
+func (r *room) startReplay(c *Client) (m *member, known int64, existed, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.retired {
-		return nil, false, false
+		return nil, 0, false, false
 	}
 	m, existed = r.members[c]
 	if !existed {
@@ -211,7 +221,7 @@ func (r *room) startReplay(c *Client) (m *member, existed, ok bool) {
 		r.schedulePresence()
 	}
 	m.replaying = true
-	return m, existed, true
+	return m, r.lastID, existed, true
 }
 
 // finishReplay sends what arrived during the replay with an id above last,
@@ -225,7 +235,7 @@ func (r *room) finishReplay(c *Client, m *member, last int64) {
 			last = p.id
 		}
 	}
-	m.pending = nil
+	m.pending, m.pendingBytes = nil, 0
 	m.replaying = false
 	if last > m.liveFrom {
 		m.liveFrom = last

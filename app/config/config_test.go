@@ -28,6 +28,15 @@ func TestParse(t *testing.T) {
 	if c.MessageRate != (throttle.Limit{Rate: 5, Burst: 7}) || c.MaxSocketsPerUser != 20 || c.ReadLimit != 64<<10 || c.MaxText != 4000 {
 		t.Errorf("limits %+v", c)
 	}
+	if c.SendQueueBytes != 1<<20 || c.RequestRate != (throttle.Limit{Rate: 20, Burst: 100}) {
+		t.Errorf("byte bound %d, request rate %+v: want 1 MiB and 20/s:100", c.SendQueueBytes, c.RequestRate)
+	}
+	if c.RoomCreateRate != (throttle.Limit{Rate: 10.0 / 3600, Burst: 20}) || c.EmptyRoomTTL != time.Hour {
+		t.Errorf("room limits: --room-create-rate %+v, --empty-room-ttl %v; want 10/1h:20 and 1h", c.RoomCreateRate, c.EmptyRoomTTL)
+	}
+	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 10.0 / 3600, Burst: 10}) || c.HashQueue != 64 {
+		t.Errorf("new limits' defaults %+v", c)
+	}
 	if len(rest) != 2 || rest[0] != "user" {
 		t.Errorf("rest %q", rest)
 	}
@@ -39,6 +48,15 @@ func TestParse(t *testing.T) {
 		{"--login-limit", "10"},
 		{"--read-limit", "10"},
 		{"--max-sockets-per-user", "0"},
+		{"--send-queue-bytes", "1000"},
+		{"--request-rate", "lots"},
+		{"--room-create-rate", "many"},
+		{"--empty-room-ttl", "-1s"},
+		{"--session-max-age", "0s"},
+		{"--signup-limit-addr", "many"},
+		{"--login-limit-user-addr", "5"},
+		{"--refresh-limit", "0/1h"},
+		{"--hash-queue", "-1"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {
@@ -53,5 +71,32 @@ func TestParse(t *testing.T) {
 		return ""
 	}, io.Discard); err == nil {
 		t.Error("a malformed environment value was accepted")
+	}
+}
+
+func TestParseConnectionAndLogLimits(t *testing.T) {
+	c, _, err := Parse(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BodyTimeout != 10*time.Second || c.MaxConnsPerAddr != 512 || c.AuthLogRate != (throttle.Limit{Rate: 5, Burst: 10}) || c.Pprof {
+		t.Errorf("defaults: body %v, conns %d, auth log %v, pprof %v", c.BodyTimeout, c.MaxConnsPerAddr, c.AuthLogRate, c.Pprof)
+	}
+	env := map[string]string{"SECURECHAT_MAX_CONNS_PER_ADDR": "0", "SECURECHAT_PPROF": "true"}
+	c, _, err = Parse([]string{"--body-timeout", "2s", "--auth-log-rate", "1/1h:3"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BodyTimeout != 2*time.Second || c.MaxConnsPerAddr != 0 || c.AuthLogRate.Burst != 3 || !c.Pprof {
+		t.Errorf("set: body %v, conns %d, auth log %v, pprof %v", c.BodyTimeout, c.MaxConnsPerAddr, c.AuthLogRate, c.Pprof)
+	}
+	for _, args := range [][]string{
+		{"--body-timeout", "0s"},
+		{"--max-conns-per-addr", "-1"},
+		{"--auth-log-rate", "lots"},
+	} {
+		if _, _, err := Parse(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("Parse(%q) accepted", args)
+		}
 	}
 }

@@ -23,8 +23,19 @@ type Metrics struct {
 	messagesIn       prometheus.Counter
 	deliveries       prometheus.Counter
 	closes           *prometheus.CounterVec
-	queueDrops       prometheus.Counter
+	queueDrops       *prometheus.CounterVec
+	requestRefusals  prometheus.Counter
 	historyWriteTime prometheus.Histogram
+	roomRefusals     prometheus.Counter
+	loginRefusals    *prometheus.CounterVec
+	signupRefusals   prometheus.Counter
+	hashRefusals     *prometheus.CounterVec
+	refreshRefusals  prometheus.Counter
+
+	connsRefused      prometheus.Counter
+	bodyTimeouts      prometheus.Counter
+	authFailures      *prometheus.CounterVec
+	authLogSuppressed prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -42,12 +53,37 @@ func New() *Metrics {
 		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_deliveries_total", Help: "Message frames queued to sockets."}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_closes_total",
 			Help: "Sockets ended, by close code (1006: no close frame)."}, []string{"code"}),
-		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_queue_drops_total",
-			Help: "Sockets closed with 1013 because their send queue was full."}),
+		queueDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_queue_drops_total",
+			Help: "Sockets closed with 1013 because their send queue was full, by the bound reached (frames or bytes)."}, []string{"bound"}),
+		requestRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_request_refusals_total",
+			Help: "Socket frames other than messages (join, history, rooms…, /secured-ws text) refused by the per-user request rate."}),
 		historyWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securechat_history_write_seconds",
 			Help: "Time to store one batch of messages.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		loginRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_login_refusals_total",
+			Help: "Logins and /token requests refused with 429 before hashing, by the limit of failures that refused them (addr, user, user_addr, device)."}, []string{"limit"}),
+		signupRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_signup_refusals_total",
+			Help: "Sign-ups refused with 429 by the limit per client address."}),
+		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
+			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
+		refreshRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_refresh_refusals_total",
+			Help: "/token/refresh calls refused with 429 by the limit per session."}),
+		roomRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
+			Help: "Joins refused because they would have created a room past the user's --room-create-rate."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_connections_refused_total",
+			Help: "Connections closed at accept because their address already had --max-conns-per-addr open."}),
+		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_body_timeouts_total",
+			Help: "Requests whose body did not arrive within --body-timeout."}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_auth_failures_total",
+			Help: "Failed logins, token requests and socket credentials, by where they failed (every one, logged or not)."}, []string{"where"}),
+		authLogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_auth_log_suppressed_total",
+			Help: "Auth failure log lines left out past --auth-log-rate."}),
 	}
-	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.historyWriteTime)
+	// Both bounds are listed from the start, so a dashboard sees zeros, not nothing.
+	m.queueDrops.WithLabelValues(BoundFrames)
+	m.queueDrops.WithLabelValues(BoundBytes)
+	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals,
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed)
 	return m
 }
 
@@ -94,9 +130,96 @@ func (m *Metrics) Delivered(n int) {
 	}
 }
 
-// QueueDropped counts a socket closed for falling behind.
-func (m *Metrics) QueueDropped() {
+// The bounds of a send queue, the label of securechat_queue_drops_total.
+const (
+	BoundFrames = "frames"
+	BoundBytes  = "bytes"
+)
+
+// QueueDropped counts a socket closed for falling behind, by the bound it
+// reached (BoundFrames or BoundBytes).
+func (m *Metrics) QueueDropped(bound string) {
 	if m != nil {
-		m.queueDrops.Inc()
+		m.queueDrops.WithLabelValues(bound).Inc()
+	}
+}
+
+// RequestRefused counts a socket frame refused by the per-user request rate.
+func (m *Metrics) RequestRefused() {
+	if m != nil {
+		m.requestRefusals.Inc()
+	}
+}
+
+// ObserveQueuedBytes publishes fn, the bytes every socket has queued or is
+// writing, as the gauge securechat_send_queue_bytes (read at each scrape).
+func (m *Metrics) ObserveQueuedBytes(fn func() int64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "securechat_send_queue_bytes",
+			Help: "Bytes queued for or being written to all sockets of this node."}, func() float64 { return float64(fn()) }))
+	}
+}
+
+// RoomCreateRefused counts a join refused by the room creation limit.
+func (m *Metrics) RoomCreateRefused() {
+	if m != nil {
+		m.roomRefusals.Inc()
+	}
+}
+
+// LoginRefused counts a login refused by the failure limit named by limit.
+func (m *Metrics) LoginRefused(limit string) {
+	if m != nil {
+		m.loginRefusals.WithLabelValues(limit).Inc()
+	}
+}
+
+// SignupRefused counts a sign-up refused by the limit per address.
+func (m *Metrics) SignupRefused() {
+	if m != nil {
+		m.signupRefusals.Inc()
+	}
+}
+
+// HashRefused counts a request refused because hashing was busy; kind is
+// login or signup.
+func (m *Metrics) HashRefused(kind string) {
+	if m != nil {
+		m.hashRefusals.WithLabelValues(kind).Inc()
+	}
+}
+
+// RefreshRefused counts a /token/refresh refused by the limit per session.
+func (m *Metrics) RefreshRefused() {
+	if m != nil {
+		m.refreshRefusals.Inc()
+	}
+}
+
+// ConnRefused counts a connection closed because its address had too many open.
+func (m *Metrics) ConnRefused() {
+	if m != nil {
+		m.connsRefused.Inc()
+	}
+}
+
+// BodyTimedOut counts a request whose body was cut off by the body timeout.
+func (m *Metrics) BodyTimedOut() {
+	if m != nil {
+		m.bodyTimeouts.Inc()
+	}
+}
+
+// AuthFailed counts a failed authentication at where (login, token, /ws…).
+func (m *Metrics) AuthFailed(where string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(where).Inc()
+	}
+}
+
+// AuthLogSuppressed counts an auth failure line that was not logged.
+func (m *Metrics) AuthLogSuppressed() {
+	if m != nil {
+		m.authLogSuppressed.Inc()
 	}
 }

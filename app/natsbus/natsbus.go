@@ -61,6 +61,7 @@ type messageWire struct {
 	ID   int64     `json:"id"`
 	Seq  int64     `json:"seq"`
 	Room string    `json:"room"`
+	UID  int64     `json:"user_id"`
 	User string    `json:"user"`
 	Text string    `json:"text"`
 	TS   time.Time `json:"ts"`
@@ -73,7 +74,7 @@ type presenceWire struct {
 
 // PublishMessage tells the other nodes about a message this node stored.
 func (b *Bus) PublishMessage(m store.Message) error {
-	data, err := json.Marshal(messageWire{b.node, m.ID, m.Seq, m.Room, m.User, m.Text, m.TS})
+	data, err := json.Marshal(messageWire{b.node, m.ID, m.Seq, m.Room, m.UserID, m.User, m.Text, m.TS})
 	if err != nil {
 		return fmt.Errorf("encode message %d: %w", m.ID, err)
 	}
@@ -99,7 +100,7 @@ func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresen
 			return
 		}
 		if w.Node != b.node {
-			onMessage(store.Message{ID: w.ID, Seq: w.Seq, Room: w.Room, User: w.User, Text: w.Text, TS: w.TS})
+			onMessage(store.Message{ID: w.ID, Seq: w.Seq, Room: w.Room, UserID: w.UID, User: w.User, Text: w.Text, TS: w.TS})
 		}
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ type SessionUser struct {
 	SessionID string
 	UserID    int64
 	UserName  string
+	CreatedAt time.Time // the login; a session ends at most the maximum age after it
 	ExpiresAt time.Time
 }
 
@@ -47,28 +48,66 @@ type Revocation struct {
 
 // NewMessage is a chat message before it is stored.
 type NewMessage struct {
-	Room string
-	User string
-	Text string
-	TS   time.Time
+	Room   string
+	UserID int64 // the author's account; a name alone is not an identity
+	User   string
+	Text   string
+	TS     time.Time
 }
 
 // Message is a stored chat message. IDs are unique and increase across all
 // rooms; Seq numbers a room's messages 1, 2, 3… with no gaps, in the same order
 // as their ids, so a node that receives messages from others can tell when one
 // is missing.
+//
+// UserID is the author's account. Messages stored before ids were recorded
+// carry the id of the account of that name if it existed when the message was
+// written, otherwise 0 (an account deleted before the upgrade). Deleted
+// accounts' names are never given out again, so User always names the one
+// account that wrote the message.
 type Message struct {
-	ID   int64
-	Seq  int64
-	Room string
-	User string
-	Text string
-	TS   time.Time
+	ID     int64
+	Seq    int64
+	Room   string
+	UserID int64
+	User   string
+	Text   string
+	TS     time.Time
 }
 
-// Room is a room with its latest activity.
+// Room is a room with its latest activity: its last message, or when it was
+// first joined if it has none.
 type Room struct {
 	Name         string
 	LastID       int64
 	LastActivity time.Time
+}
+
+// RoomQuery selects one page of the room list, most recently active first
+// (ties by name, descending): that order is keyed by (LastActivity, Name), so
+// the next page starts strictly after the last room of the previous one
+// without an offset.
+type RoomQuery struct {
+	Prefix string      // only names that start with it ("" all)
+	After  *RoomCursor // the last room of the previous page; nil: the first page
+	Limit  int         // most rooms returned; the caller bounds it
+	// EmptyBefore leaves out rooms that never had a message and were created
+	// before it (zero: none left out), so spam rooms drop off the list.
+	EmptyBefore time.Time
+}
+
+// RoomCursor is a position in the room list: the room it names and every room
+// before it have been listed.
+type RoomCursor struct {
+	LastActivity time.Time
+	Name         string
+}
+
+// PrefixEnd is the smallest string above every string that starts with
+// prefix, for a range scan: prefix with its last byte increased. Room names
+// are ASCII, so the last byte is below 0x7f and the result stays valid text.
+func PrefixEnd(prefix string) string {
+	b := []byte(prefix)
+	b[len(b)-1]++
+	return string(b)
 }

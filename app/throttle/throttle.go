@@ -62,12 +62,13 @@ type Keyed struct {
 
 	mu        sync.Mutex
 	buckets   map[string]*rate.Limiter
+	pending   map[string]int // attempts begun and not yet done, by key
 	lastSweep time.Time
 }
 
 // NewKeyed returns a per-key limiter.
 func NewKeyed(l Limit, now func() time.Time) *Keyed {
-	return &Keyed{limit: l, now: now, buckets: make(map[string]*rate.Limiter), lastSweep: now()}
+	return &Keyed{limit: l, now: now, buckets: make(map[string]*rate.Limiter), pending: make(map[string]int), lastSweep: now()}
 }
 
 // Allow takes one event for key. When it is refused, retryAfter says when the
@@ -76,12 +77,7 @@ func (k *Keyed) Allow(key string) (ok bool, retryAfter time.Duration) {
 	now := k.now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.sweepLocked(now)
-	b := k.buckets[key]
-	if b == nil {
-		b = rate.NewLimiter(rate.Limit(k.limit.Rate), k.limit.Burst)
-		k.buckets[key] = b
-	}
+	b := k.bucketLocked(key, now)
 	r := b.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Hour
@@ -91,6 +87,80 @@ func (k *Keyed) Allow(key string) (ok bool, retryAfter time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// Blocked reports, without taking anything, whether key's bucket is empty, and
+// if so how long until it holds a whole token again. With Fail it counts
+// failures instead of attempts: check before the costly work, record only
+// what failed, so successes never use up anyone's allowance.
+func (k *Keyed) Blocked(key string) (blocked bool, retryAfter time.Duration) {
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sweepLocked(now)
+	b := k.buckets[key]
+	if b == nil {
+		return false, 0
+	}
+	tokens := b.TokensAt(now)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / k.limit.Rate * float64(time.Second))
+}
+
+// Begin is Blocked for attempts that may run at the same time: each attempt
+// still in progress counts as a failure to come, so a burst of simultaneous
+// attempts cannot all pass the check before the first has failed. When ok,
+// done must be called once, with whether the attempt failed.
+func (k *Keyed) Begin(key string) (done func(failed bool), retryAfter time.Duration, ok bool) {
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sweepLocked(now)
+	tokens := float64(k.limit.Burst)
+	if b := k.buckets[key]; b != nil {
+		tokens = b.TokensAt(now)
+	}
+	if avail := tokens - float64(k.pending[key]); avail < 1 {
+		return nil, time.Duration((1 - avail) / k.limit.Rate * float64(time.Second)), false
+	}
+	k.pending[key]++
+	var once sync.Once
+	return func(failed bool) {
+		once.Do(func() {
+			now := k.now()
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if k.pending[key]--; k.pending[key] <= 0 {
+				delete(k.pending, key)
+			}
+			if failed {
+				k.bucketLocked(key, now).ReserveN(now, 1)
+			}
+		})
+	}, 0, true
+}
+
+// Fail takes one token from key's bucket whether or not one is there: failures
+// that raced past Blocked together all count, and the debt pushes the next
+// allowed attempt further out.
+func (k *Keyed) Fail(key string) {
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.bucketLocked(key, now).ReserveN(now, 1)
+}
+
+// bucketLocked returns key's bucket, creating a full one if it has none.
+func (k *Keyed) bucketLocked(key string, now time.Time) *rate.Limiter {
+	k.sweepLocked(now)
+	b := k.buckets[key]
+	if b == nil {
+		b = rate.NewLimiter(rate.Limit(k.limit.Rate), k.limit.Burst)
+		k.buckets[key] = b
+	}
+	return b
 }
 
 // sweepLocked drops full buckets, at most once a minute.

@@ -89,3 +89,40 @@ func (c *Codec) Decode(token string) (Claims, error) {
 	}
 	return claims, nil
 }
+
+// Device is what a device cookie says: this browser has logged in as User.
+// The login limits let such a browser past the ceiling of failures per
+// username that a distributed guesser runs into (OWASP's "device cookies").
+type Device struct {
+	User     string `json:"n"` // the normalized username
+	ID       string `json:"d"` // random, so failures can be counted per device
+	IssuedAt int64  `json:"iat"`
+}
+
+// deviceName binds device cookies to their use: securecookie signs the name
+// with the value, so a token cannot pass as a device cookie or the reverse.
+const deviceName = "securechat-device"
+
+// EncodeDevice signs and encrypts a device cookie's value.
+func (c *Codec) EncodeDevice(d Device) (string, error) {
+	s, err := securecookie.EncodeMulti(deviceName, d, c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("encode device cookie: %w", err)
+	}
+	return s, nil
+}
+
+// DecodeDevice verifies a device cookie issued less than maxAge ago.
+func (c *Codec) DecodeDevice(s string, maxAge time.Duration) (Device, error) {
+	if s == "" || len(s) > maxLength {
+		return Device{}, ErrInvalid
+	}
+	var d Device
+	if err := securecookie.DecodeMulti(deviceName, s, &d, c.codecs...); err != nil || d.User == "" || d.ID == "" {
+		return Device{}, ErrInvalid
+	}
+	if !c.now().Before(time.Unix(d.IssuedAt, 0).Add(maxAge)) {
+		return Device{}, ErrExpired
+	}
+	return d, nil
+}

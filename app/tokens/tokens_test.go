@@ -145,3 +145,52 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDeviceCookie(t *testing.T) {
+	clock := &fakeClock{time.Unix(1_800_000_000, 0)}
+	k := mustKey(t)
+	c := newCodec(t, clock, k)
+	dev := Device{User: "alice", ID: "d1", IssuedAt: clock.t.Unix()}
+	v, err := c.EncodeDevice(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Encode(Claims{UserID: 1, SessionID: "s", IssuedAt: clock.t.Unix(), ExpiresAt: clock.t.Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A letter in the middle changes whole bytes (the last one may only carry unused bits).
+	tampered := []byte(v)
+	if i := len(tampered) / 2; tampered[i] == 'A' {
+		tampered[i] = 'B'
+	} else {
+		tampered[i] = 'A'
+	}
+	cases := []struct {
+		name  string
+		value string
+		codec *Codec
+		after time.Duration
+		want  error
+	}{
+		{"valid", v, c, 0, nil},
+		{"other keys", v, newCodec(t, clock, mustKey(t)), 0, ErrInvalid},
+		{"rotated keys still verify", v, newCodec(t, clock, mustKey(t), k), 0, nil},
+		{"a token is not a device cookie", tok, c, 0, ErrInvalid},
+		{"tampered", string(tampered), c, 0, ErrInvalid},
+		{"expired", v, c, 2 * time.Hour, ErrExpired},
+		{"empty", "", c, 0, ErrInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock.t = time.Unix(1_800_000_000, 0).Add(tc.after)
+			got, err := tc.codec.DecodeDevice(tc.value, time.Hour)
+			if !errors.Is(err, tc.want) || err == nil && got != dev {
+				t.Fatalf("DecodeDevice: %+v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := c.Decode(v); err == nil {
+		t.Fatal("a device cookie passed as a token")
+	}
+}

@@ -44,20 +44,12 @@ func (s *Server) loginForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.Login(s.authForm(c)))
 }
 
-// throttleLogin applies the attempt limits per client address and per
-// username; it reports how long to wait when the attempt is refused.
-func (s *Server) throttleLogin(c echo.Context, username string) (time.Duration, bool) {
-	if ok, retry := s.loginsByAddr.Allow(c.RealIP()); !ok {
-		return retry, false
-	}
-	name, err := accounts.NormalizeName(username)
-	if err != nil {
-		name = "?invalid" // malformed names share one bucket
-	}
-	if ok, retry := s.loginsByUser.Allow(name); !ok {
-		return retry, false
-	}
-	return 0, true
+// hashBusy counts a request refused because password hashing was too busy
+// (the queue full or the wait too long) and tells the client when to retry.
+func (s *Server) hashBusy(c echo.Context, kind string) {
+	// No log line: under a storm it would be one per request; the counter has them.
+	s.deps.Metrics.HashRefused(kind)
+	retryAfter(c, busyRetry)
 }
 
 func retryAfter(c echo.Context, d time.Duration) {
@@ -66,34 +58,63 @@ func retryAfter(c echo.Context, d time.Duration) {
 
 func (s *Server) login(c echo.Context) error {
 	f := s.authForm(c)
-	f.Username = c.FormValue("username")
-	password := c.FormValue("password")
+	var password string
+	var inURL bool
+	f.Username, password, inURL = postedCredentials(c)
+	if inURL {
+		f.Error = credentialsInURL
+		return render(c, http.StatusBadRequest, views.Login(f))
+	}
 	if f.Username == "" || password == "" {
 		f.Error = "Enter your username and password."
 		return render(c, http.StatusBadRequest, views.Login(f))
 	}
-	if wait, ok := s.throttleLogin(c, f.Username); !ok {
-		s.log.Info("auth failure", "where", "login", "reason", "rate limited", "user", truncateName(f.Username), "remote", c.RealIP())
+	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, f.Username))
+	if refused {
+		s.authFailure(c, "login", "reason", "rate limited", "user", truncateName(f.Username))
 		retryAfter(c, wait)
-		f.Error = "Too many attempts. Wait a minute and try again."
+		f.Error = "Too many failed attempts. Wait a minute and try again."
 		return render(c, http.StatusTooManyRequests, views.Login(f))
 	}
 	ctx := c.Request().Context()
 	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
+	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.log.Info("auth failure", "where", "login", "user", truncateName(f.Username), "remote", c.RealIP())
+		s.authFailure(c, "login", "user", truncateName(f.Username))
 		f.Error = "Unknown username or wrong password."
 		return render(c, http.StatusUnauthorized, views.Login(f))
+	}
+	if errors.Is(err, accounts.ErrBusy) {
+		s.hashBusy(c, "login")
+		f.Error = "The server is busy. Try again in a moment."
+		return render(c, http.StatusServiceUnavailable, views.Login(f))
 	}
 	if err != nil {
 		return err
 	}
+	s.setDeviceCookie(c, issued.Identity.User)
 	// A login replaces whatever session the browser had.
 	if old, ok := s.cookieIdentity(c); ok {
 		s.deps.Auth.Logout(ctx, old.SessionID)
 	}
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, f.Next)
+}
+
+// credentialsInURL is what the forms say to a username or password sent in the URL.
+const credentialsInURL = "Send your username and password in the form, never in the address: addresses are kept in logs."
+
+// postedCredentials returns the username and password from the request body.
+// Credentials in the URL's query are refused (inURL) and never read: proxies
+// and access logs keep URLs.
+func postedCredentials(c echo.Context) (username, password string, inURL bool) {
+	if q := c.QueryParams(); q.Has("username") || q.Has("password") {
+		return "", "", true
+	}
+	c.FormParams() // fills PostForm (multipart too); a malformed body leaves it empty
+	body := c.Request().PostForm
+	return body.Get("username"), body.Get("password"), false
 }
 
 func (s *Server) signupForm(c echo.Context) error {
@@ -108,11 +129,28 @@ func (s *Server) signup(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	f := s.authForm(c)
-	f.Username = c.FormValue("username")
-	password := c.FormValue("password")
+	var password string
+	var inURL bool
+	f.Username, password, inURL = postedCredentials(c)
+	if inURL {
+		f.Error = credentialsInURL
+		return render(c, http.StatusBadRequest, views.Signup(f))
+	}
+	// Every attempt counts, taken names and malformed ones too: probing
+	// which names exist is what the limit is for.
+	if ok, wait := s.signups.Allow(c.RealIP()); !ok {
+		s.deps.Metrics.SignupRefused()
+		retryAfter(c, wait)
+		f.Error = "Too many sign-ups from your address. Try again later."
+		return render(c, http.StatusTooManyRequests, views.Signup(f))
+	}
 	ctx := c.Request().Context()
-	_, err := s.deps.Accounts.Create(ctx, f.Username, password)
+	u, err := s.deps.Accounts.Create(ctx, f.Username, password)
 	switch {
+	case errors.Is(err, accounts.ErrBusy):
+		s.hashBusy(c, "signup")
+		f.Error = "The server is busy. Try again in a moment."
+		return render(c, http.StatusServiceUnavailable, views.Signup(f))
 	case errors.Is(err, accounts.ErrBadName), errors.Is(err, accounts.ErrBadPassword):
 		f.Error = capitalize(err.Error()) + "."
 		return render(c, http.StatusBadRequest, views.Signup(f))
@@ -122,11 +160,13 @@ func (s *Server) signup(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
+	issued, err := s.deps.Auth.Start(ctx, u)
 	if err != nil {
 		return err
 	}
+	s.setDeviceCookie(c, issued.Identity.User)
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
+	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 
@@ -153,10 +193,13 @@ func (s *Server) token(c echo.Context) error {
 	if !hasMediaType(ct, echo.MIMEApplicationForm) {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "send the form as application/x-www-form-urlencoded")
 	}
-	form, err := c.FormParams()
-	if err != nil {
+	if _, err := c.FormParams(); err != nil {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "the form could not be parsed")
 	}
+	if _, _, inURL := postedCredentials(c); inURL {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "send username and password in the request body, never in the URL")
+	}
+	form := c.Request().PostForm // the body only: the URL's query is not the form
 	for _, k := range []string{"username", "password", "grant_type"} {
 		if len(form[k]) > 1 {
 			return oauthErr(http.StatusBadRequest, "invalid_request", k+" given more than once")
@@ -169,19 +212,27 @@ func (s *Server) token(c echo.Context) error {
 	if user == "" || password == "" {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 	}
-	if wait, ok := s.throttleLogin(c, user); !ok {
-		s.log.Info("auth failure", "where", "token", "reason", "rate limited", "user", truncateName(user), "remote", c.RealIP())
+	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, user))
+	if refused {
+		s.authFailure(c, "token", "reason", "rate limited", "user", truncateName(user))
 		retryAfter(c, wait)
-		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many attempts; retry later")
+		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry later")
 	}
 	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
+	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.log.Info("auth failure", "where", "token", "user", truncateName(user), "remote", c.RealIP())
+		s.authFailure(c, "token", "user", truncateName(user))
 		return oauthErr(http.StatusBadRequest, "invalid_grant", "unknown username or wrong password")
+	}
+	if errors.Is(err, accounts.ErrBusy) {
+		s.hashBusy(c, "login")
+		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the server is busy; retry later")
 	}
 	if err != nil {
 		return err
 	}
+	// A client that keeps cookies is remembered like a browser.
+	s.setDeviceCookie(c, issued.Identity.User)
 	return c.JSON(http.StatusOK, map[string]any{
 		"access_token": issued.Token,
 		"token_type":   "bearer",
@@ -225,9 +276,17 @@ func (s *Server) refreshToken(c echo.Context) error {
 	if err != nil {
 		return fail(http.StatusUnauthorized, "invalid_token", "the token is invalid, expired or revoked")
 	}
+	if ok, wait := s.refreshes.Allow(id.SessionID); !ok {
+		s.deps.Metrics.RefreshRefused()
+		retryAfter(c, wait)
+		return fail(http.StatusTooManyRequests, "slow_down", "too many refreshes of this session; retry later")
+	}
 	issued, err := s.deps.Auth.Refresh(c.Request().Context(), id)
+	if errors.Is(err, auth.ErrInvalidToken) {
+		return fail(http.StatusUnauthorized, "invalid_token", "the session has ended; log in again")
+	}
 	if err != nil {
-		return fail(http.StatusUnauthorized, "invalid_token", "the session has ended")
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{
 		"access_token": issued.Token,

@@ -4,10 +4,13 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +23,22 @@ import (
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/metrics"
+	"securechat/app/ratelog"
 	"securechat/app/throttle"
+	"securechat/app/tokens"
 )
 
 // Config is the part of the server's settings the web layer uses.
 type Config struct {
-	Signup         bool
-	AllowedOrigins []string // besides the same origin, for cookie-authenticated sockets
-	TLS            bool
-	LoginLimitUser throttle.Limit // login and /token attempts per username
-	LoginLimitAddr throttle.Limit // login and /token attempts per client address
+	Signup          bool
+	AllowedOrigins  []string // besides the same origin, for cookie-authenticated sockets
+	TLS             bool
+	LoginLimitUser  throttle.Limit // failed logins per username, for browsers without its device cookie
+	LoginLimitAddr  throttle.Limit // failed logins per client address
+	LoginLimitPair  throttle.Limit // failed logins per username and address, and per device cookie
+	SignupLimitAddr throttle.Limit // sign-up attempts per client address
+	RefreshLimit    throttle.Limit // /token/refresh calls per session
+	BodyTimeout     time.Duration  // for a request's body to arrive (0: no limit)
 }
 
 // Deps are the services the handlers call.
@@ -37,10 +46,12 @@ type Deps struct {
 	Accounts *accounts.Service
 	Auth     *auth.Service
 	Hub      *chat.Hub
+	Tokens   *tokens.Codec // signs device cookies
 	Static   fs.FS
 	Log      *slog.Logger
 	Now      func() time.Time
 	Metrics  *metrics.Metrics // nil records nothing
+	AuthLog  *ratelog.Logger  // writes the auth failure lines (nil: 5 a second per client address)
 }
 
 // Server holds the handlers' dependencies.
@@ -50,9 +61,14 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	cookie   string // the session cookie's name
+	device   string // the device cookie's name
+	csrf     string // the CSRF cookie's name
 
-	loginsByUser *throttle.Keyed
-	loginsByAddr *throttle.Keyed
+	failsByUser *throttle.Keyed // login failures per username
+	failsByAddr *throttle.Keyed // per client address
+	failsByPair *throttle.Keyed // per username and address, and per device cookie
+	signups     *throttle.Keyed // sign-up attempts per client address
+	refreshes   *throttle.Keyed // /token/refresh calls per session
 }
 
 // New returns the Echo instance with every route registered.
@@ -71,13 +87,25 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			// requests; bearer requests may come from anywhere.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		cookie:       "securechat",
-		loginsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
-		loginsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
+		cookie:      "securechat",
+		device:      "securechat-device",
+		csrf:        "_csrf",
+		failsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
+		failsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
+		failsByPair: throttle.NewKeyed(cfg.LoginLimitPair, deps.Now),
+		signups:     throttle.NewKeyed(cfg.SignupLimitAddr, deps.Now),
+		refreshes:   throttle.NewKeyed(cfg.RefreshLimit, deps.Now),
+	}
+	if deps.AuthLog == nil {
+		s.deps.AuthLog = ratelog.New(deps.Log, "auth failure", throttle.Limit{Rate: 5, Burst: 10}, deps.Now)
 	}
 	if cfg.TLS {
 		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
 		s.cookie = "__Host-securechat"
+		s.device = "__Host-securechat-device"
+		// A sibling subdomain cannot plant a __Host- cookie, so it cannot
+		// choose the token a form will be checked against.
+		s.csrf = "__Host-csrf"
 	}
 
 	e := echo.New()
@@ -88,6 +116,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	// write, and the login limits per address must not be dodged with it.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.Recover())
+	e.Use(s.bodyDeadline)
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
@@ -100,18 +129,25 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			}
 			return false
 		},
-		TokenLookup:    "form:" + csrfField,
-		CookieName:     "_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.TLS,
-		CookieSameSite: http.SameSiteStrictMode,
+		// A state-changing request from another origin passes only from
+		// --allowed-origins; Echo would let a same-site one fall back to the
+		// token, which a sibling subdomain can plant.
+		AllowSecFetchSiteFunc: s.allowOtherOrigin,
+		TokenLookup:           "form:" + csrfField,
+		CookieName:            s.csrf,
+		CookiePath:            "/",
+		CookieMaxAge:          int(csrfMaxAge.Seconds()),
+		CookieHTTPOnly:        true,
+		CookieSecure:          cfg.TLS,
+		CookieSameSite:        http.SameSiteStrictMode,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
 		},
 	}))
 
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	health := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+	e.GET("/healthz", health)
+	e.HEAD("/healthz", health) // load balancers probe with HEAD; Echo routes GET only
 	s.registerAuth(e)
 	s.registerSockets(e)
 	s.registerPages(e)
@@ -120,6 +156,42 @@ func New(cfg Config, deps Deps) *echo.Echo {
 }
 
 const csrfField = "_csrf"
+
+// csrfMaxAge is how long a CSRF cookie lasts (Echo's default, said once here
+// because renewCSRF sets the same cookie).
+const csrfMaxAge = 24 * time.Hour
+
+// allowOtherOrigin decides a state-changing request that the browser says
+// came from another origin of this site or from another site (Sec-Fetch-Site
+// same-site or cross-site): it passes only when its Origin is one of
+// --allowed-origins.
+func (s *Server) allowOtherOrigin(c echo.Context) (bool, error) {
+	r := c.Request()
+	if origin := r.Header.Get("Origin"); origin != "" && s.originAllowed(origin, r) {
+		return true, nil
+	}
+	return false, echo.NewHTTPError(http.StatusForbidden, "This form came from another site. Open the page from this server and try again.")
+}
+
+// renewCSRF gives the browser a new CSRF token, in place of the cookie the
+// middleware set for this request: after a login a token known before it
+// (planted, or read on a shared machine) is worth nothing.
+func (s *Server) renewCSRF(c echo.Context) {
+	h := c.Response().Header()
+	old := h.Values("Set-Cookie")
+	h.Del("Set-Cookie")
+	for _, v := range old {
+		if !strings.HasPrefix(v, s.csrf+"=") {
+			h.Add("Set-Cookie", v)
+		}
+	}
+	token := rand.Text()
+	c.SetCookie(&http.Cookie{
+		Name: s.csrf, Value: token, Path: "/", Expires: s.deps.Now().Add(csrfMaxAge),
+		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode,
+	})
+	c.Set("csrf", token)
+}
 
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -133,6 +205,64 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// authFailure is the one place a failed authentication (a login, a token
+// request, a socket's credentials) is counted and logged. Every one is
+// counted; the lines are rate-limited per client address (--auth-log-rate),
+// so that a client sending bad tokens in a loop cannot flood the log.
+func (s *Server) authFailure(c echo.Context, where string, attrs ...any) {
+	s.deps.Metrics.AuthFailed(where)
+	remote := c.RealIP()
+	if !s.deps.AuthLog.Log(remote, append([]any{"where", where, "remote", remote}, attrs...)...) {
+		s.deps.Metrics.AuthLogSuppressed()
+	}
+}
+
+// bodyDeadline gives a request's body --body-timeout to arrive, so that a
+// client that declares a body and never sends it loses its connection. It
+// is a read deadline on the connection from the handler's start until the
+// body's end: not the server's ReadTimeout, which would also cancel the
+// context of a handler that is merely slow (a login waiting for the hasher)
+// and would stay on upgraded sockets. Requests without a body (the socket
+// handshakes among them) get no deadline; their headers have the server's
+// ReadHeaderTimeout.
+func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if s.cfg.BodyTimeout <= 0 || r.Body == nil || r.Body == http.NoBody {
+			return next(c)
+		}
+		rc := http.NewResponseController(c.Response())
+		// A writer without deadlines (a test recorder) has no connection to hold.
+		if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)); err == nil {
+			r.Body = &timedBody{ReadCloser: r.Body, rc: rc, metrics: s.deps.Metrics}
+		}
+		return next(c)
+	}
+}
+
+// timedBody lifts the body's read deadline at its end, and counts its
+// request once if a read hits the deadline. A body left unread keeps the
+// deadline for the server, which reads the rest before the next request.
+type timedBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	metrics *metrics.Metrics
+	ended   bool
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.ended {
+		b.ended = true
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.metrics.BodyTimedOut()
+		} else if err == io.EOF {
+			b.rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return n, err
 }
 
 // handleError is the one place errors become HTTP answers. Internals are logged,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -84,7 +85,7 @@ func (s *Server) originAllowed(origin string, r *http.Request) bool {
 
 func (s *Server) reject(c echo.Context, e *gateError) error {
 	s.deps.Metrics.Rejected(e.status)
-	s.log.Info("auth failure", "where", c.Path(), "status", e.status, "reason", e.reason, "remote", c.RealIP())
+	s.authFailure(c, c.Path(), "status", e.status, "reason", e.reason)
 	if e.status == http.StatusUnauthorized {
 		v := "Bearer"
 		if c.Request().Header.Get("Authorization") != "" || e.reason == "invalid or expired token" {
@@ -139,7 +140,7 @@ func (s *Server) echoSocket(c echo.Context) error {
 }
 
 func peer(id auth.Identity) chat.Peer {
-	return chat.Peer{User: id.User, SessionID: id.SessionID, ExpiresAt: id.ExpiresAt}
+	return chat.Peer{UserID: id.UserID, User: id.User, SessionID: id.SessionID, ExpiresAt: id.ExpiresAt}
 }
 
 // TokenPeers lets the hub check credentials of open sockets with the same
@@ -176,8 +177,18 @@ const readBufferSize = 512
 
 func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil || brw.Reader.Buffered() > 0 {
-		return conn, brw, err // gorilla refuses data sent before the handshake ends
+	if err != nil {
+		return conn, brw, err
+	}
+	// A read deadline set for the request (--body-timeout, when a handshake
+	// declared a body) comes with the connection. A socket lives for hours
+	// and its reader sets deadlines of its own (the pong wait).
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("clear the request's read deadline: %w", err)
+	}
+	if brw.Reader.Buffered() > 0 {
+		return conn, brw, nil // gorilla refuses data sent before the handshake ends
 	}
 	h.br = bufio.NewReaderSize(conn, readBufferSize)
 	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -100,4 +102,75 @@ func (s *sourceSpreader) nextIP() net.IP {
 func (s *sourceSpreader) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: s.nextIP()}}
 	return d.DialContext(ctx, network, addr)
+}
+
+// addrRange is a flag value naming loopback source addresses: one
+// ("127.0.0.2") or a run of them in the last octet ("127.0.0.10-59"). The
+// attack modes send each party from its own addresses, because the server
+// keys its limits by client address.
+type addrRange struct {
+	first net.IP // 4 bytes
+	n     int
+}
+
+// mustAddrRange parses a range known to be valid (a default).
+func mustAddrRange(s string) addrRange {
+	var r addrRange
+	if err := r.Set(s); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Set parses "A.B.C.D" or "A.B.C.D-E"; it fits flag.Value.
+func (r *addrRange) Set(s string) error {
+	host, last, isRange := strings.Cut(s, "-")
+	ip := net.ParseIP(host).To4()
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("source %q: give an IPv4 loopback address (127.x.y.z) or a range 127.0.0.10-59", s)
+	}
+	n := 1
+	if isRange {
+		end, err := strconv.Atoi(last)
+		if err != nil || end < int(ip[3]) || end > 254 {
+			return fmt.Errorf("source %q: the range ends at a last octet from %d to 254", s, ip[3])
+		}
+		n = end - int(ip[3]) + 1
+	}
+	if ip[3] == 0 {
+		return fmt.Errorf("source %q: .0 is not a host address", s)
+	}
+	*r = addrRange{first: ip, n: n}
+	return nil
+}
+
+func (r *addrRange) String() string {
+	if r.first == nil {
+		return ""
+	}
+	if r.n <= 1 {
+		return r.first.String()
+	}
+	return fmt.Sprintf("%s-%d", r.first, int(r.first[3])+r.n-1)
+}
+
+// at is the i-th address of the range, cycling.
+func (r addrRange) at(i int) net.IP {
+	ip := slices.Clone(r.first)
+	ip[3] += byte(i % r.n)
+	return ip
+}
+
+// overlaps reports whether the two ranges share an address.
+func (r addrRange) overlaps(o addrRange) bool {
+	if !r.first.Mask(net.CIDRMask(24, 32)).Equal(o.first.Mask(net.CIDRMask(24, 32))) {
+		return false
+	}
+	a0, b0 := int(r.first[3]), int(o.first[3])
+	return a0 < b0+o.n && b0 < a0+r.n
+}
+
+// dialerFrom is a bounded TCP dial from ip.
+func dialerFrom(ip net.IP) *net.Dialer {
+	return &net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: ip}}
 }

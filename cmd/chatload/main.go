@@ -7,6 +7,13 @@
 //	chatload storm  -rate 20                    password logins a second against /token
 //	chatload users  -users 500 -server-bin B -data D   create the load users through the server's CLI
 //
+// and the attacks of issue 11, each timing a bystander while one party misbehaves:
+//
+//	chatload hoard    -pid PID              20 sockets of one user ask for 4.8 MB history pages and never read
+//	chatload slowbody -pid PID              one address holds 19,000 unfinished request bodies
+//	chatload office   -guesses 1000         200 logins from one address in a minute, while a victim is guessed
+//	chatload signups                        128 sign-ups at once against another user's /token
+//
 // Every target must be loopback. The run stops by itself; the exit status is
 // 0 when it saw no errors, 1 when it did (failed handshakes over
 // -max-failed-pct, loss over -max-loss, duplicates, refused frames), 2 for a
@@ -41,15 +48,19 @@ func main() {
 
 // report is the machine-readable result: one JSON line with -json.
 type report struct {
-	Mode     string        `json:"mode"`
-	Target   string        `json:"target"`
-	URL      string        `json:"url"`
-	OK       bool          `json:"ok"`
-	Problems []string      `json:"problems,omitempty"`
-	Hold     *holdResult   `json:"hold,omitempty"`
-	Fanout   *fanoutResult `json:"fanout,omitempty"`
-	Storm    *stormResult  `json:"storm,omitempty"`
-	Created  *int          `json:"users_created,omitempty"`
+	Mode     string          `json:"mode"`
+	Target   string          `json:"target"`
+	URL      string          `json:"url"`
+	OK       bool            `json:"ok"`
+	Problems []string        `json:"problems,omitempty"`
+	Hold     *holdResult     `json:"hold,omitempty"`
+	Fanout   *fanoutResult   `json:"fanout,omitempty"`
+	Storm    *stormResult    `json:"storm,omitempty"`
+	Created  *int            `json:"users_created,omitempty"`
+	Hoard    *hoardResult    `json:"hoard,omitempty"`
+	Slowbody *slowbodyResult `json:"slowbody,omitempty"`
+	Office   *officeResult   `json:"office,omitempty"`
+	Signups  *signupsResult  `json:"signups,omitempty"`
 }
 
 // run is main without the process, so tests can call it.
@@ -87,6 +98,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var n int
 		n, err = createUsers(ctx, o, o.userNames())
 		rep.Created = &n
+	case "hoard":
+		rep.Hoard, err = runHoard(ctx, o, stderr)
+	case "slowbody":
+		rep.Slowbody, err = runSlowbody(ctx, o, stderr)
+	case "office":
+		rep.Office, err = runOffice(ctx, o, stderr)
+	case "signups":
+		rep.Signups, err = runSignups(ctx, o, stderr)
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,7 +19,8 @@ const (
 	maxRate        = 1_000_000 // messages or logins a second
 	maxDuration    = time.Hour // any one phase: sending, holding, settling, draining
 	maxRooms       = 10_000
-	maxRoomName    = 64 // the server's limit on a room name
+	maxRoomName    = 64   // the server's limit on a room name
+	maxFill        = 1000 // hoard: messages filled, or asked for in one history request
 	// maxSeenBytes caps the receivers' seen-sets together (one bit per
 	// message per receiver): a run that would need more is refused up front.
 	maxSeenBytes = 2 << 30
@@ -72,18 +75,45 @@ type options struct {
 	drain     time.Duration
 	stormRate float64
 
+	// attack modes: hoard, slowbody, office, signups
+	every       time.Duration // hoard: a history request per socket; slowbody, signups: a probe
+	sendEvery   time.Duration // hoard: the bystander's messages
+	fill        int           // hoard: messages the room must hold
+	limit       int           // hoard: messages asked for in each history request
+	maxRSSRise  int           // hoard: MiB of server growth that stops the run early
+	ramp        time.Duration // slowbody: most time spent opening connections
+	declared    int           // slowbody: the Content-Length sent
+	bodyBytes   int           // slowbody: the body bytes actually sent
+	attackPath  string        // slowbody: where the slow bodies go
+	from        addrRange     // the attacker's (or office's) source addresses
+	probeFrom   addrRange     // the bystander's source address
+	within      time.Duration // office: the logins are spread over this
+	burst       bool          // office: as fast as -c allows instead
+	via         string        // office: "token" or "login"
+	guesses     int           // office: wrong guesses for the victim (0: none)
+	guessFrom   addrRange
+	victim      string
+	victimFrom  addrRange
+	maxAttempts int // signups: 0 for as many as -duration allows
+
 	// verdict
 	maxFailedPct float64
 	maxLossPct   float64
 }
 
-const usageText = `usage: chatload MODE [flags]
+const usageText = `usage: chatload [flags] MODE [flags]
 
 modes:
   hold    open -n authenticated sockets, report handshakes/s, latency and server RSS per socket
   fanout  -receivers per room, -senders per room sending -rate msgs/s each room; report delivery, loss, latency
   storm   password logins at -rate/s against /token
   users   create -users accounts through the server's CLI (-server-bin, -data)
+
+attacks (issue 11), each measuring a bystander while one party misbehaves:
+  hoard     one user's -n sockets ask for the largest history pages and never read; server RSS, another user's acks
+  slowbody  one address holds -n connections with a slow request body; /healthz and /token from another address
+  office    -users logins (200 unless given) from one address within -within, optionally with -guesses wrong guesses for -victim
+  signups   -c (128 unless given) sign-ups at once for -duration; another user's /token latency
 
 Run "chatload MODE -h" for a mode's flags. Targets must be loopback.
 `
@@ -98,9 +128,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 		return nil, flag.ErrHelp
 	}
-	o := &options{mode: args[0]}
+	mode, rest := splitMode(args)
+	o := &options{mode: mode}
 	switch o.mode {
-	case "hold", "fanout", "storm", "users":
+	case "hold", "fanout", "storm", "users", "hoard", "slowbody", "office", "signups":
+	case "":
+		fmt.Fprint(stderr, usageText)
+		return nil, errors.New("no mode given")
 	default:
 		fmt.Fprint(stderr, usageText)
 		return nil, fmt.Errorf("unknown mode %q", o.mode)
@@ -143,8 +177,53 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	case "storm":
 		fs.Float64Var(&o.rate, "rate", 10, "logins a second")
 		fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to log in")
+	case "hoard":
+		fs.IntVar(&o.sockets, "n", 20, "hoarding sockets, all of user PREFIX0 (the server allows 20 a user by default)")
+		fs.StringVar(&o.room, "room", "hoard", "the room the hoarders join and ask history of")
+		fs.IntVar(&o.fill, "fill", 200, "messages the room must hold first (user PREFIX2 sends what is missing, paced by the server's rate limit)")
+		fs.IntVar(&o.limit, "limit", maxHistoryLimit, "messages asked for in each history request (the protocol's largest page)")
+		fs.IntVar(&o.size, "size", maxTextBytes, "characters of '<' in each fill message (escaped to 6 bytes each in JSON)")
+		fs.DurationVar(&o.every, "every", 50*time.Millisecond, "a history request per socket this often (the server refuses non-message frames past 20/s a socket, and closes with 1008 after 10 refusals)")
+		fs.DurationVar(&o.sendEvery, "send-every", 100*time.Millisecond, "the bystander (PREFIX1) sends a message to general this often (the default message rate is 10/s)")
+		fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to hoard")
+		fs.DurationVar(&o.drain, "drain", 5*time.Second, "most time to wait for the bystander's last acknowledgements")
+		fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after closing the hoarders before the last RSS reading")
+		fs.IntVar(&o.maxRSSRise, "max-rss-rise", 1024, "stop hoarding early once the server's RSS has grown this many MiB (0: never), so an undefended server does not take the machine")
+		fs.IntVar(&o.pid, "pid", 0, "the server's process id (required): its RSS is what hoard measures")
+		fs.Float64Var(&o.maxLossPct, "max-loss", 0, "percent of the bystander's messages never acknowledged tolerated before exiting 1")
+	case "slowbody":
+		o.from, o.probeFrom = mustAddrRange("127.0.0.1"), mustAddrRange("127.0.0.2")
+		fs.IntVar(&o.sockets, "n", 19_000, "slow-body connections to try (capped by this process's open-file limit)")
+		fs.Var(&o.from, "from", "the attacker's source address")
+		fs.Var(&o.probeFrom, "probe-from", "the bystander's source address")
+		fs.StringVar(&o.attackPath, "path", "/token", "where the slow bodies are posted")
+		fs.IntVar(&o.declared, "content-length", 60_000, "the Content-Length declared (under the server's 64 KiB body limit)")
+		fs.IntVar(&o.bodyBytes, "body-bytes", 10, "the body bytes actually sent")
+		fs.DurationVar(&o.ramp, "ramp", 30*time.Second, "most time spent opening connections")
+		fs.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold them after opening")
+		fs.DurationVar(&o.every, "probe-every", 200*time.Millisecond, "the bystander's GET /healthz and POST /token (as PREFIX0) each this often, each on a new connection")
+		fs.IntVar(&o.pid, "pid", 0, "the server's process id, to report its open files")
+	case "office":
+		o.from, o.guessFrom, o.victimFrom = mustAddrRange("127.0.0.1"), mustAddrRange("127.0.0.10-59"), mustAddrRange("127.0.0.3")
+		fs.Var(&o.from, "from", "the office's one address")
+		fs.DurationVar(&o.within, "within", time.Minute, "the -users logins are spread evenly over this")
+		fs.BoolVar(&o.burst, "burst", false, "log in as fast as -c allows instead of spreading over -within")
+		fs.StringVar(&o.via, "via", "token", "token (POST /token) or login (the login form, with its CSRF field, one browser a user)")
+		fs.IntVar(&o.guesses, "guesses", 0, "also send this many wrong guesses for -victim over the same time (the issue: 1000)")
+		fs.Var(&o.guessFrom, "guess-from", "the guesser's addresses, in turn")
+		fs.StringVar(&o.victim, "victim", "", "the guessed user, who logs in from the browser used before (default PREFIX<users>, the first user after the office)")
+		fs.Var(&o.victimFrom, "victim-from", "the victim's own address")
+	case "signups":
+		o.from, o.probeFrom = mustAddrRange("127.0.0.1"), mustAddrRange("127.0.0.2")
+		fs.Var(&o.from, "from", "the sign-ups' source addresses, in turn (one, or a range such as 127.0.0.10-59)")
+		fs.Var(&o.probeFrom, "probe-from", "the bystander's source address")
+		fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to keep -c sign-ups in flight")
+		fs.IntVar(&o.maxAttempts, "attempts", 0, "stop after this many sign-ups (0: as many as -duration allows); each one the server takes creates an account")
+		fs.DurationVar(&o.every, "probe-every", 200*time.Millisecond, "the bystander's POST /token (as PREFIX0) this often")
+		fs.Float64Var(&o.rate, "rate", 0, "sign-up attempts a second at most, over all -c (0: each of the -c starts its next as soon as its last is answered)")
+		fs.IntVar(&o.pid, "pid", 0, "the server's process id, to report its CPU use")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -152,6 +231,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.mode == "signups" && !set["c"] {
+		o.concurrency = 128 // the issue's 128 parallel sign-ups
+	}
+	if o.mode == "office" && !set["users"] {
+		o.users = 200
+	}
 
 	var err error
 	if o.target, err = parseTargetKind(target); err != nil {
@@ -177,6 +262,30 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
+// boolFlags are the flags that take no value, so a mode name after one is
+// the mode, not its value.
+var boolFlags = map[string]bool{"create-users": true, "spread": true, "json": true, "burst": true, "h": true, "help": true}
+
+// splitMode finds the mode among args, so flags may come before or after it
+// ("chatload -url U hoard -n 5"): it is the first argument that is neither a
+// flag nor a flag's value. It returns the mode ("" if none) and the rest.
+func splitMode(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			return a, append(slices.Clone(args[:i]), args[i+1:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && !boolFlags[name] {
+			i++ // its value
+		}
+	}
+	return "", args
+}
+
 // socketCount is how many sockets the run opens.
 func (o *options) socketCount() int {
 	switch o.mode {
@@ -184,8 +293,10 @@ func (o *options) socketCount() int {
 		return o.sockets
 	case "fanout":
 		return o.rooms * (o.receivers + o.senders)
+	case "hoard":
+		return o.sockets + 2 // the hoarders, the bystander and the filler
 	}
-	return 0
+	return 0 // slowbody caps itself at the open-file limit
 }
 
 // budget is how many messages each room's senders send at most: the rate
@@ -268,17 +379,97 @@ func (o *options) validate() error {
 		if o.rate <= 0 || o.rate > maxRate {
 			checks = append(checks, fmt.Errorf("-rate must be in (0, %d]", maxRate))
 		}
+	case "hoard", "slowbody", "office", "signups":
+		checks = append(checks, o.validateAttack())
 	}
 	if err := errors.Join(checks...); err != nil {
 		return err
 	}
 	if o.users == 0 {
 		o.users = max(1, (o.socketCount()+o.perUser-1)/o.perUser)
-		if o.mode == "storm" {
+		switch o.mode {
+		case "storm":
 			o.users = 10
+		case "hoard":
+			o.users = 3 // PREFIX0 hoards, PREFIX1 is the bystander, PREFIX2 fills the room
+		case "slowbody", "signups":
+			o.users = 1 // PREFIX0 is the bystander who logs in
 		}
 	}
+	if o.mode == "office" && o.victim == "" {
+		o.victim = o.userName(o.users)
+	}
 	return nil
+}
+
+// validateAttack checks the flags of the attack modes.
+func (o *options) validateAttack() error {
+	dur := func(name string, d time.Duration, min time.Duration) error {
+		if d < min || d > maxDuration {
+			return fmt.Errorf("-%s %v: must be %v to %v", name, d, min, maxDuration)
+		}
+		return nil
+	}
+	var checks []error
+	if o.target == targetSeed {
+		checks = append(checks, fmt.Errorf("%s: the seed has none of the limits this measures; securechat only", o.mode))
+	}
+	switch o.mode {
+	case "hoard":
+		checks = append(checks,
+			checkRoom(o.room),
+			dur("every", o.every, time.Millisecond),
+			dur("send-every", o.sendEvery, time.Millisecond),
+			dur("duration", o.duration, time.Millisecond),
+			dur("drain", o.drain, 0),
+		)
+		if o.sockets < 1 || o.sockets > maxSockets || o.fill < 0 || o.fill > maxFill || o.limit < 1 || o.limit > maxFill || o.size < 1 || o.size > maxTextBytes {
+			checks = append(checks, fmt.Errorf("-n 1 to %d, -fill 0 to %d, -limit 1 to %d, -size 1 to %d", maxSockets, maxFill, maxFill, maxTextBytes))
+		}
+		if o.room == "general" {
+			checks = append(checks, errors.New("-room general: the bystander sends there; pick another room"))
+		}
+		if o.pid == 0 || o.maxRSSRise < 0 {
+			checks = append(checks, errors.New("hoard needs -pid (the server's RSS is what it measures, and -max-rss-rise stops a run that would take the machine)"))
+		}
+		if o.users != 0 && o.users < 3 {
+			checks = append(checks, errors.New("hoard needs -users 3 or more (hoarder, bystander, filler)"))
+		}
+	case "slowbody":
+		checks = append(checks, dur("ramp", o.ramp, time.Millisecond), dur("hold", o.hold, 0), dur("probe-every", o.every, time.Millisecond))
+		if o.sockets < 1 || o.sockets > maxSockets {
+			checks = append(checks, fmt.Errorf("-n %d: 1 to %d", o.sockets, maxSockets))
+		}
+		if o.bodyBytes < 0 || o.declared <= o.bodyBytes || o.declared > 1<<30 {
+			checks = append(checks, errors.New("-content-length must be more than -body-bytes: the body must stay unfinished"))
+		}
+		if !strings.HasPrefix(o.attackPath, "/") {
+			checks = append(checks, fmt.Errorf("-path %q: a path such as /token", o.attackPath))
+		}
+		if o.from.overlaps(o.probeFrom) {
+			checks = append(checks, errors.New("-from and -probe-from must differ: the bystander is another address"))
+		}
+	case "office":
+		checks = append(checks, dur("within", o.within, time.Millisecond))
+		if o.via != "token" && o.via != "login" {
+			checks = append(checks, fmt.Errorf("-via %q: token or login", o.via))
+		}
+		if o.guesses < 0 || o.guesses > 1_000_000 {
+			checks = append(checks, fmt.Errorf("-guesses %d: 0 to 1000000", o.guesses))
+		}
+		if o.guesses > 0 && (o.guessFrom.overlaps(o.from) || o.guessFrom.overlaps(o.victimFrom) || o.victimFrom.overlaps(o.from)) {
+			checks = append(checks, errors.New("-from, -guess-from and -victim-from must not share addresses"))
+		}
+	case "signups":
+		checks = append(checks, dur("duration", o.duration, time.Millisecond), dur("probe-every", o.every, time.Millisecond))
+		if o.maxAttempts < 0 || o.rate < 0 || o.rate > maxRate {
+			checks = append(checks, fmt.Errorf("-attempts must not be negative, -rate 0 to %d", maxRate))
+		}
+		if o.from.overlaps(o.probeFrom) {
+			checks = append(checks, errors.New("-from and -probe-from must differ: the bystander is another address"))
+		}
+	}
+	return errors.Join(checks...)
 }
 
 // checkRoom applies securechat's room-name rule: 1 to 64 of a-z 0-9 - _.

@@ -127,9 +127,61 @@ func TestParseOptions(t *testing.T) {
 				t.Errorf("users %d", o.users)
 			}
 		}},
+		{name: "flags before the mode", args: "-url http://127.0.0.1:9000 -json hold -n 5", check: func(t *testing.T, o *options) {
+			if o.mode != "hold" || o.base.String() != "http://127.0.0.1:9000" || !o.jsonOut || o.sockets != 5 {
+				t.Errorf("mode %s url %s json %v n %d", o.mode, o.base, o.jsonOut, o.sockets)
+			}
+		}},
+		{name: "a flag's value that names a mode is a value", args: "-user-prefix hoard -spread=false storm", check: func(t *testing.T, o *options) {
+			if o.mode != "storm" || o.userPrefix != "hoard" || o.spread {
+				t.Errorf("mode %s prefix %s spread %v", o.mode, o.userPrefix, o.spread)
+			}
+		}},
+		{name: "hoard defaults", args: "hoard -pid 42", check: func(t *testing.T, o *options) {
+			if o.sockets != 20 || o.users != 3 || o.fill != 200 || o.size != 4000 || o.room != "hoard" || o.every != 50*time.Millisecond || o.socketCount() != 22 {
+				t.Errorf("n %d users %d fill %d size %d room %s every %v sockets %d", o.sockets, o.users, o.fill, o.size, o.room, o.every, o.socketCount())
+			}
+		}},
+		{name: "hoard needs the server's pid", args: "hoard", wantErr: "-pid"},
+		{name: "hoard fill unbounded", args: "hoard -pid 1 -fill 1001", wantErr: "-fill"},
+		{name: "hoard page of nothing", args: "hoard -pid 1 -limit 0", wantErr: "-limit"},
+		{name: "hoard in general", args: "hoard -pid 1 -room general", wantErr: "general"},
+		{name: "hoard with too few users", args: "hoard -pid 1 -users 2", wantErr: "-users 3"},
+		{name: "slowbody defaults", args: "slowbody", check: func(t *testing.T, o *options) {
+			if o.sockets != 19_000 || o.from.String() != "127.0.0.1" || o.probeFrom.String() != "127.0.0.2" || o.declared != 60_000 || o.bodyBytes != 10 || o.users != 1 {
+				t.Errorf("n %d from %s probe %s declared %d body %d users %d", o.sockets, &o.from, &o.probeFrom, o.declared, o.bodyBytes, o.users)
+			}
+		}},
+		{name: "slowbody bystander on the attacker's address", args: "slowbody -from 127.0.0.1-5 -probe-from 127.0.0.3", wantErr: "must differ"},
+		{name: "slowbody body finished", args: "slowbody -content-length 10 -body-bytes 10", wantErr: "-content-length"},
+		{name: "slowbody from a remote address", args: "slowbody -from 10.0.0.1", wantErr: "loopback"},
+		{name: "office defaults", args: "office", check: func(t *testing.T, o *options) {
+			if o.users != 200 || o.victim != "load200" || o.within != time.Minute || o.via != "token" || o.guesses != 0 || o.guessFrom.n != 50 {
+				t.Errorf("users %d victim %s within %v via %s guesses %d guess addresses %d", o.users, o.victim, o.within, o.via, o.guesses, o.guessFrom.n)
+			}
+		}},
+		{name: "office victim follows the users", args: "office -users 10 -guesses 100", check: func(t *testing.T, o *options) {
+			if o.victim != "load10" {
+				t.Errorf("victim %s", o.victim)
+			}
+		}},
+		{name: "office guesser inside the office", args: "office -guesses 5 -guess-from 127.0.0.1-3", wantErr: "must not share"},
+		{name: "office via nothing", args: "office -via carrier-pigeon", wantErr: "-via"},
+		{name: "signups defaults to 128 at once", args: "signups", check: func(t *testing.T, o *options) {
+			if o.concurrency != 128 || o.duration != 10*time.Second || o.users != 1 || o.maxAttempts != 0 {
+				t.Errorf("c %d duration %v users %d attempts %d", o.concurrency, o.duration, o.users, o.maxAttempts)
+			}
+		}},
+		{name: "signups rotated over addresses", args: "signups -c 8 -from 127.0.0.10-59", check: func(t *testing.T, o *options) {
+			if o.concurrency != 8 || o.from.n != 50 || !o.from.at(50).Equal(net.IPv4(127, 0, 0, 10)) {
+				t.Errorf("c %d from %s", o.concurrency, &o.from)
+			}
+		}},
+		{name: "attacks are not for the seed", args: "signups -target seed", wantErr: "securechat only"},
 		{name: "remote target refused", args: "hold -url http://192.0.2.1:8080", wantErr: "not loopback"},
 		{name: "unknown mode", args: "flood", wantErr: "unknown mode"},
 		{name: "no mode", args: "", wantErr: "no mode"},
+		{name: "only flags", args: "-json -url http://127.0.0.1:9000", wantErr: "no mode"},
 		{name: "seed has one room", args: "fanout -target seed -rooms 2", wantErr: "one room"},
 		{name: "seed users cannot be created", args: "hold -target seed -create-users", wantErr: "fixed users"},
 		{name: "creating users needs the binary", args: "users -users 5", wantErr: "-server-bin"},
@@ -153,6 +205,67 @@ func TestParseOptions(t *testing.T) {
 			}
 			tt.check(t, o)
 		})
+	}
+}
+
+func TestAddrRange(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr bool
+		str     string
+		n       int
+		last    string // the address at n-1
+	}{
+		{in: "127.0.0.2", str: "127.0.0.2", n: 1, last: "127.0.0.2"},
+		{in: "127.0.0.10-59", str: "127.0.0.10-59", n: 50, last: "127.0.0.59"},
+		{in: "127.1.2.3-3", str: "127.1.2.3", n: 1, last: "127.1.2.3"},
+		{in: "127.0.0.250-254", str: "127.0.0.250-254", n: 5, last: "127.0.0.254"},
+		{in: "127.0.0.10-9", wantErr: true},
+		{in: "127.0.0.10-255", wantErr: true},
+		{in: "127.0.0.10-x", wantErr: true},
+		{in: "127.0.0.0", wantErr: true},
+		{in: "10.0.0.1", wantErr: true},
+		{in: "::1", wantErr: true},
+		{in: "localhost", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var r addrRange
+			err := r.Set(tt.in)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("Set(%q) = %s, want an error", tt.in, &r)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.String() != tt.str || r.n != tt.n || r.at(tt.n-1).String() != tt.last || !r.at(tt.n).Equal(r.at(0)) {
+				t.Errorf("Set(%q): %s, n %d, last %s, wraps to %s", tt.in, &r, r.n, r.at(tt.n-1), r.at(tt.n))
+			}
+		})
+	}
+}
+
+func TestAddrRangeOverlaps(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1", "127.0.0.2", false},
+		{"127.0.0.1", "127.0.0.1", true},
+		{"127.0.0.10-59", "127.0.0.59", true},
+		{"127.0.0.10-59", "127.0.0.60-70", false},
+		{"127.0.0.10-59", "127.0.0.3", false},
+		{"127.0.0.1-5", "127.0.1.1-5", false},
+	}
+	for _, tt := range tests {
+		a, b := mustAddrRange(tt.a), mustAddrRange(tt.b)
+		if a.overlaps(b) != tt.want || b.overlaps(a) != tt.want {
+			t.Errorf("%s overlaps %s: %v, want %v", tt.a, tt.b, a.overlaps(b), tt.want)
+		}
 	}
 }
 

@@ -49,6 +49,18 @@ func verdict(o *options, rep *report) []string {
 	if s := rep.Storm; s != nil {
 		p = append(p, stormVerdict(o, s)...)
 	}
+	if rep.Hoard != nil {
+		p = append(p, hoardVerdict(o, rep.Hoard)...)
+	}
+	if rep.Slowbody != nil {
+		p = append(p, slowbodyVerdict(rep.Slowbody)...)
+	}
+	if rep.Office != nil {
+		p = append(p, officeVerdict(rep.Office)...)
+	}
+	if rep.Signups != nil {
+		p = append(p, signupsVerdict(rep.Signups)...)
+	}
 	return p
 }
 
@@ -108,6 +120,18 @@ func printSummary(w io.Writer, o *options, rep *report) {
 	}
 	if rep.Created != nil {
 		fmt.Fprintf(w, "users          %d created (%d asked; the rest existed)\n", *rep.Created, o.users)
+	}
+	if rep.Hoard != nil {
+		printHoard(w, rep.Hoard)
+	}
+	if rep.Slowbody != nil {
+		printSlowbody(w, rep.Slowbody)
+	}
+	if rep.Office != nil {
+		printOffice(w, rep.Office)
+	}
+	if rep.Signups != nil {
+		printSignups(w, rep.Signups)
 	}
 	if rep.OK {
 		fmt.Fprintln(w, "result         OK")

@@ -52,8 +52,12 @@ func login(ctx context.Context, client *http.Client, base *url.URL, user, passwo
 		return "", fmt.Errorf("log in %s: read answer: %w", user, err)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		return "", fmt.Errorf("log in %s: status 429, the server limits logins per user and per address (retry after %ss); "+
-			"for load runs start it with higher --login-limit and --login-limit-addr", user, resp.Header.Get("Retry-After"))
+		return "", fmt.Errorf("log in %s: status 429, the server limits failed logins per user and per address (retry after %ss); "+
+			"check the password, or start it with higher --login-limit and --login-limit-addr", user, resp.Header.Get("Retry-After"))
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return "", fmt.Errorf("log in %s: status 503, password hashing is busy (retry after %ss); "+
+			"for load runs lower the concurrency or start the server with higher --hash-queue and --hash-wait", user, resp.Header.Get("Retry-After"))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("log in %s: status %d: %.200s", user, resp.StatusCode, body)

@@ -18,6 +18,9 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"securechat/app/store"
+	"securechat/app/store/sqlite"
 )
 
 const (
@@ -305,6 +308,52 @@ func TestBrowserRooms(t *testing.T) {
 	for _, tb := range []*tab{alice, bob} {
 		tb.checkConsole(false)
 	}
+}
+
+// TestBrowserRoomSearch: the room list shows the first page of the most
+// active rooms; typing the start of a name in the join box lists the rooms
+// that start with it, past that page, and emptying the box brings the first
+// page back.
+func TestBrowserRoomSearch(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	s.addUser("alice", "alice-password-1")
+	// old-corner, then 80 rooms more recently active: old-corner is past the
+	// first page. Written beside the server, as another node would.
+	db, err := sqlite.Open(context.Background(), s.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now().Add(-time.Hour)
+	msgs := []store.NewMessage{{Room: "old-corner", UserID: 1, User: "alice", Text: "x", TS: start}}
+	for i := range 80 {
+		msgs = append(msgs, store.NewMessage{Room: fmt.Sprintf("room-%02d", i), UserID: 1, User: "alice",
+			Text: "x", TS: start.Add(time.Duration(i+1) * time.Second)})
+	}
+	if _, err := db.AppendMessages(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+
+	alice := openTab(t, startChromium(t), "alice")
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitOnline("alice")
+	const others = `[...document.querySelectorAll("#other-rooms button[data-room]")].map(b => b.dataset.room).join(" ")`
+	// The first page: general (joined) and the 49 most active others.
+	alice.waitFor("the first page of rooms", `document.querySelectorAll("#other-rooms button[data-room]").length === 49`)
+	if got := value(alice, "read the other rooms", chromedp.Evaluate[string](others)); strings.Contains(got, "old-corner") {
+		t.Errorf("old-corner is listed before any search: %s", got)
+	}
+
+	alice.do("type old", chromedp.SendKeys(chromedp.ID("join-room"), "old"))
+	alice.waitFor("only old-corner listed", others+` === "old-corner"`)
+
+	alice.do("empty the join box", chromedp.SendKeys(chromedp.ID("join-room"), kb.Backspace+kb.Backspace+kb.Backspace))
+	alice.waitFor("the first page again", `document.querySelectorAll("#other-rooms button[data-room]").length === 49`)
+	if got := value(alice, "read the other rooms", chromedp.Evaluate[string](others)); !strings.HasPrefix(got, "room-79 room-78") {
+		t.Errorf("other rooms after the search: %.40s…; want room-79 room-78 first", got)
+	}
+	alice.checkConsole(false)
 }
 
 // TestBrowserReconnect restarts the server under an open page: the page shows

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ type testServer struct {
 	flags  []string // the server's flags, which its CLI commands share (--database-url)
 	cancel context.CancelFunc
 	done   chan error
+	log    *testLog // the server's log lines
 }
 
 // startServer runs the server on a free loopback port with data in dir (a new
@@ -54,6 +56,7 @@ func startServerEnv(t *testing.T, dir string, env map[string]string, flags ...st
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	log := newTestLog(t)
+	s.log = log
 	pr, pw := io.Pipe()
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", dir}, flags...)
 	go func() {
@@ -98,9 +101,10 @@ func (s *testServer) Stop() {
 // testLog sends the server's log lines to the test log until the test's
 // cleanup ends (testing panics on a Log after the test has finished).
 type testLog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
+	t     *testing.T
+	mu    sync.Mutex
+	done  bool
+	lines []string // every line, for tests that check what was logged
 }
 
 func newTestLog(t *testing.T) *testLog {
@@ -116,10 +120,29 @@ func newTestLog(t *testing.T) *testLog {
 func (l *testLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	line := strings.TrimRight(string(p), "\n")
+	l.lines = append(l.lines, line)
 	if !l.done {
-		l.t.Log(strings.TrimRight(string(p), "\n"))
+		l.t.Log(line)
 	}
 	return len(p), nil
+}
+
+// matching returns the lines logged so far that contain every one of parts.
+func (l *testLog) matching(parts ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+next:
+	for _, line := range l.lines {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				continue next
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // cli runs a securechat subcommand against the server's data folder, as an
@@ -330,6 +353,24 @@ func (c *wsClient) closeCode(wait time.Duration) (int, time.Duration) {
 
 // TestMain shares one throwaway PostgreSQL cluster among the tests that need
 // one (started on first use).
+// scrape reads one value from the server's /metrics; -1 if it is not there.
+func scrape(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Errorf("scrape: %v", err)
+		return -1
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
 func TestMain(m *testing.M) {
 	os.Exit(pgtest.Main(m))
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,5 +81,33 @@ func TestMetrics(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Error("/metrics is served on the public address")
+	}
+}
+
+// TestMetricsPprofOnlyWithFlag: the profiles show the program's insides and
+// cost it while they run, so --metrics-addr serves them only with --pprof.
+func TestMetricsPprofOnlyWithFlag(t *testing.T) {
+	cases := []struct {
+		flags     []string
+		wantPprof int
+	}{
+		{nil, http.StatusNotFound},
+		{[]string{"--pprof"}, http.StatusOK},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(append([]string{"flags"}, tc.flags...), " "), func(t *testing.T) {
+			addr := freeAddr(t)
+			startServer(t, "", append([]string{"--metrics-addr", addr}, tc.flags...)...)
+			for path, want := range map[string]int{"/metrics": http.StatusOK, "/debug/pprof/": tc.wantPprof, "/debug/pprof/goroutine?debug=1": tc.wantPprof} {
+				resp, err := http.Get("http://" + addr + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+				}
+			}
+		})
 	}
 }

@@ -19,8 +19,11 @@ import (
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/config"
+	"securechat/app/connlimit"
+	"securechat/app/datadir"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
+	"securechat/app/ratelog"
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
@@ -30,6 +33,10 @@ import (
 // shutdownWait is how long SIGINT/SIGTERM may take: stop accepting, close every
 // socket with 1001, finish writing messages.
 const shutdownWait = 10 * time.Second
+
+// authLogSummaryEvery is how often the count of auth failure lines left out
+// past --auth-log-rate is logged.
+const authLogSummaryEvery = 10 * time.Second
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, []string, error) {
 	cfg, rest, err := config.Parse(args, getenv, stderr)
@@ -45,6 +52,7 @@ type backend interface {
 	accounts.Store
 	auth.SessionStore
 	auth.RevocationStore
+	auth.PruneStore
 	chat.Store
 	Close() error
 }
@@ -61,6 +69,7 @@ type services struct {
 	db       backend
 	accounts *accounts.Service
 	auth     *auth.Service
+	tokens   *tokens.Codec
 }
 
 func (s *services) close() { s.db.Close() }
@@ -84,11 +93,14 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		db.Close()
 		return nil, err
 	}
-	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency), time.Now)
-	return &services{db: db, accounts: acc, auth: auth.NewService(acc, db, codec, cfg.TokenTTL, time.Now)}, nil
+	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), time.Now)
+	return &services{db: db, accounts: acc, tokens: codec,
+		auth: auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, time.Now)}, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+	// Files an older version, a copy or an umask left readable by others.
+	datadir.Tighten(cfg.Data, []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm", tokens.KeyFile}, log)
 	svc, err := openServices(ctx, cfg, getenv)
 	if err != nil {
 		return err
@@ -107,7 +119,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	var m *metrics.Metrics
 	if cfg.MetricsAddr != "" {
 		m = metrics.New()
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.Pprof, log)
 		if err != nil {
 			return err
 		}
@@ -116,14 +128,31 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	hub := chat.NewHub(chat.Deps{
 		Store: svc.db, Sessions: web.TokenPeers{Auth: svc.auth}, Broker: broker, Metrics: m, Now: time.Now, Log: log,
 	}, chat.Limits{
-		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue,
-		MessageRate: cfg.MessageRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
+		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		RoomCreateRate: cfg.RoomCreateRate, EmptyRoomTTL: cfg.EmptyRoomTTL,
 	})
+	m.ObserveQueuedBytes(hub.QueuedBytes)
+	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, time.Now)
+	authLogCtx, stopAuthLog := context.WithCancel(context.Background())
+	authLogDone := make(chan struct{})
+	go func() {
+		defer close(authLogDone)
+		authLog.Run(authLogCtx, authLogSummaryEvery)
+	}()
+	// After the server has stopped: the last count is logged.
+	defer func() {
+		stopAuthLog()
+		<-authLogDone
+	}()
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
-		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr,
+		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,
+		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
+		BodyTimeout: cfg.BodyTimeout,
 	}, web.Deps{
-		Accounts: svc.accounts, Auth: svc.auth, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
+		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
+		AuthLog: authLog,
 	})
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -134,11 +163,20 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 			log.Error("watch revocations", "err", err)
 		}
 	}()
+	// Stopped with the watcher, and waited for before the store closes.
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		auth.PruneEvery(watchCtx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, time.Now, log)
+	}()
+	defer func() { stopWatch(); <-pruned }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Under TLS too: the TLS listener wraps this one.
+	ln = connlimit.Wrap(ln, cfg.MaxConnsPerAddr, m)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -187,18 +225,22 @@ func newNodeID() string {
 	return hex.EncodeToString(b)
 }
 
-// serveMetrics serves Prometheus /metrics, and Go's profiles under
-// /debug/pprof/, on their own listener, so they stay off the public address.
-func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+// serveMetrics serves Prometheus /metrics, and with withPprof Go's profiles
+// under /debug/pprof/, on their own listener, so they stay off the public
+// address. Profiles are opt-in: they show the program's insides and a CPU
+// profile or trace costs the server while it runs.
+func serveMetrics(addr string, m *metrics.Metrics, withPprof bool, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")

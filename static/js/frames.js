@@ -5,8 +5,9 @@
 import { GENERAL, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
 import { clip } from "./view.js";
 
-// createFrames returns {handle, flush, join}. join(name) joins a room on the
-// socket, resuming after the last id seen.
+// createFrames returns {handle, flush, join, requestRooms, closed}. join(name)
+// joins a room on the socket, resuming after the last id seen; requestRooms
+// asks for the room list, narrowed by state.roomFilter.
 export function createFrames(cfg, state, view, conn, sends) {
   const me = cfg.user;
   let everConnected = false;
@@ -23,6 +24,10 @@ export function createFrames(cfg, state, view, conn, sends) {
     conn.send(r.lastId ? { type: "join", room: name, since: r.lastId } : { type: "join", room: name });
   }
 
+  function requestRooms() {
+    conn.send(state.roomFilter ? { type: "rooms", prefix: state.roomFilter } : { type: "rooms" });
+  }
+
   function handle(f) {
     switch (f.type) {
       case "welcome": {
@@ -33,7 +38,7 @@ export function createFrames(cfg, state, view, conn, sends) {
         // The server has joined general and is sending its newest messages.
         // Every other room is joined again, resuming after the last id seen;
         // general too, to fill a gap longer than what it sends on connect.
-        conn.send({ type: "rooms" });
+        requestRooms();
         catchingUp.clear();
         catchingUp.set(GENERAL, 1);
         const general = state.rooms.get(GENERAL);
@@ -45,7 +50,7 @@ export function createFrames(cfg, state, view, conn, sends) {
           }
         }
         clearInterval(roomsTimer);
-        roomsTimer = setInterval(() => conn.send({ type: "rooms" }), 60000);
+        roomsTimer = setInterval(requestRooms, 60000);
         dirty.marker = true; // the start of the list tells the connection state
         break;
       }
@@ -80,7 +85,7 @@ export function createFrames(cfg, state, view, conn, sends) {
         if (!r) break;
         r.state = LIVE;
         if (f.last_id > r.lastId) r.lastId = f.last_id;
-        if (!state.known.has(f.room)) conn.send({ type: "rooms" });
+        if (!state.known.has(f.room)) requestRooms();
         if (f.room === state.current) dirty.marker = true;
         const due = catchingUp.get(f.room);
         if (due) {
@@ -102,6 +107,8 @@ export function createFrames(cfg, state, view, conn, sends) {
         break;
       }
       case "rooms":
+        // An answer for what the join box held before the user typed on.
+        if ((f.prefix || "") !== state.roomFilter) break;
         state.known.clear();
         for (const k of f.rooms || []) {
           const at = new Date(k.last_activity);
@@ -153,5 +160,5 @@ export function createFrames(cfg, state, view, conn, sends) {
     view.updateMarker();
   }
 
-  return { handle, flush, join, closed };
+  return { handle, flush, join, requestRooms, closed };
 }

@@ -68,13 +68,25 @@ function select(name) {
   else ui.text.focus();
 }
 
+// filterRooms narrows the room list to the names that start with what the
+// join box holds, once typing pauses.
+let filterTimer = 0;
+function filterRooms(text) {
+  const v = text.trim().toLowerCase();
+  const next = cfg.roomName.test(v) ? v : "";
+  if (next === state.roomFilter) return;
+  state.roomFilter = next;
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(frames.requestRooms, 250); // one request when typing pauses
+}
+
 function openDrawer() {
   ui.sidebar.classList.add("open");
   ui.layout.classList.add("drawer-open");
   ui.toggle.setAttribute("aria-expanded", "true");
   // What the drawer covers is out of reach until it closes.
   for (const e of ui.covered) e.inert = true;
-  conn.send({ type: "rooms" });
+  frames.requestRooms();
   const b = ui.rooms.querySelector('[aria-current="true"]') || ui.sidebar.querySelector("button");
   if (b) b.focus();
 }
@@ -120,8 +132,10 @@ ui.joinForm.addEventListener("submit", (ev) => {
   const name = ui.joinInput.value.trim().toLowerCase();
   if (!cfg.roomName.test(name)) { view.showNotice(cfg.roomRule); return; }
   ui.joinInput.value = "";
+  filterRooms("");
   select(name);
 });
+ui.joinInput.addEventListener("input", () => filterRooms(ui.joinInput.value));
 ui.sidebar.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-room]");
   if (b) select(b.dataset.room);

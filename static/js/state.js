@@ -49,8 +49,13 @@ export function createState(me) {
   const s = {
     // Rooms this page is in, in the order they were joined (general first).
     rooms: new Map(),
-    // Every room the server knows, from the last "rooms" frame: name -> {lastId, at}.
+    // The rooms the server listed in the last "rooms" frame: name -> {lastId, at}.
+    // The server answers a page at a time (the most active first); while the
+    // join box holds the start of a room name, the page asks only for the rooms
+    // whose names start with it (roomFilter), so a search reaches rooms past
+    // the first page.
     known: new Map(),
+    roomFilter: "",
     current: GENERAL,
 
     addRoom(name) {

@@ -11,17 +11,35 @@ import (
 	"securechat/app/store"
 )
 
-// CreateUser adds an account; store.ErrExists if the name is taken.
+// CreateUser adds an account; store.ErrExists if the name is taken or
+// belonged to a deleted account (such names are never given out again).
+//
+// The reservation is checked after the insert, by a statement of its own:
+// an insert that raced a DeleteUser of the same name waited for it on the
+// name's unique index, so that statement sees the reservation it committed.
 func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx,
-		`INSERT INTO users(name, password_hash, created_at) VALUES($1, $2, $3) RETURNING id`,
-		name, passwordHash, ms(now)).Scan(&id)
-	if isUnique(err) {
-		return store.User{}, store.ErrExists
-	}
+	err := s.inTx(ctx, "create user", func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx,
+			`INSERT INTO users(name, password_hash, created_at) VALUES($1, $2, $3) RETURNING id`,
+			name, passwordHash, ms(now)).Scan(&id)
+		if isUnique(err) {
+			return store.ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		var reserved bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_names WHERE name = $1)`, name).Scan(&reserved); err != nil {
+			return err
+		}
+		if reserved {
+			return store.ErrExists
+		}
+		return nil
+	})
 	if err != nil {
-		return store.User{}, fmt.Errorf("create user: %w", err)
+		return store.User{}, err
 	}
 	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now}, nil
 }
@@ -79,15 +97,23 @@ func (s *DB) SetPasswordHash(ctx context.Context, userID int64, hash string, now
 	})
 }
 
-// DeleteUser removes an account and revokes all its sessions.
+// DeleteUser removes an account, revokes all its sessions and reserves its
+// name. Its messages stay, with its id and name.
 func (s *DB) DeleteUser(ctx context.Context, userID int64, now time.Time) error {
 	return s.inTx(ctx, "delete user", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+		var name string
+		err := tx.QueryRow(ctx, `DELETE FROM users WHERE id = $1 RETURNING name`, userID).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
+		// The name stays reserved: whoever signs up with it later would
+		// otherwise pass as the author of this account's messages.
+		if _, err := tx.Exec(ctx, `INSERT INTO deleted_names(name, user_id, deleted_at) VALUES($1, $2, $3)
+			ON CONFLICT (name) DO NOTHING`, name, userID, ms(now)); err != nil {
+			return err
 		}
 		return revokeUserSessions(ctx, tx, userID, now)
 	})

@@ -94,6 +94,7 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		cols := struct {
 			id, seq  []int64
 			room     []string
+			userID   []int64
 			user     []string
 			text     [][]byte
 			ts       []time.Time
@@ -105,10 +106,11 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			seq := r.nextSeq
 			r.nextSeq++
 			r.lastID = ids[i]
-			out[i] = store.Message{ID: ids[i], Seq: seq, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS}
+			out[i] = store.Message{ID: ids[i], Seq: seq, Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS}
 			cols.id = append(cols.id, ids[i])
 			cols.seq = append(cols.seq, seq)
 			cols.room = append(cols.room, m.Room)
+			cols.userID = append(cols.userID, m.UserID)
 			cols.user = append(cols.user, m.User)
 			cols.text = append(cols.text, []byte(m.Text))
 			cols.ts = append(cols.ts, ms(m.TS))
@@ -118,9 +120,9 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			cols.roomLast = append(cols.roomLast, rooms[name].lastID)
 		}
 		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO messages(id, seq, room, user_name, text, ts)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[])`,
-			cols.id, cols.seq, cols.room, cols.user, cols.text, cols.ts).
+		b.Queue(`INSERT INTO messages(id, seq, room, user_id, user_name, text, ts)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::timestamptz[])`,
+			cols.id, cols.seq, cols.room, cols.userID, cols.user, cols.text, cols.ts).
 			Exec(func(pgconn.CommandTag) error { return nil })
 		b.Queue(`UPDATE rooms SET last_id = v.last_id FROM unnest($1::text[], $2::bigint[]) AS v(name, last_id)
 			WHERE rooms.name = v.name`, cols.roomName, cols.roomLast).
@@ -144,7 +146,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user_name, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, COALESCE(user_id, 0), user_name, text, ts FROM messages
 		WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, room, before, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
@@ -155,7 +157,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 
 // MessagesAfter returns up to limit messages of room with ids above after, oldest first.
 func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error) {
-	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user_name, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, COALESCE(user_id, 0), user_name, text, ts FROM messages
 		WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3`, room, after, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("read messages after %d: %w", after, err)
@@ -172,24 +174,53 @@ func sqlLimit(limit int) *int {
 	return &limit
 }
 
-// TouchRoom records that a room exists (someone joined it) without changing its activity.
-func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) error {
-	_, err := s.pool.Exec(ctx,
+// TouchRoom records that a room exists (someone joined it) without changing
+// its activity; created reports that it did not exist before.
+func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error) {
+	tag, err := s.pool.Exec(ctx,
 		`INSERT INTO rooms(name, last_activity) VALUES($1, $2) ON CONFLICT (name) DO NOTHING`, name, ms(now))
 	if err != nil {
-		return fmt.Errorf("record room %s: %w", name, err)
+		return false, fmt.Errorf("record room %s: %w", name, err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
-// Rooms returns every room anyone has joined, most recently active first.
-func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, last_id, last_activity FROM rooms ORDER BY last_activity DESC`)
+// RoomExists reports whether a room is recorded (joined or written to, and not pruned).
+func (s *DB) RoomExists(ctx context.Context, name string) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rooms WHERE name = $1)`, name).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look up room %s: %w", name, err)
+	}
+	return ok, nil
+}
+
+// Rooms returns one page of the room list, most recently active first (ties
+// by name in byte order, as in SQLite). The first page walks the
+// rooms_activity index backwards and stops after Limit; a prefix is a range of
+// rooms_name.
+func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error) {
+	query := `SELECT name, last_id, last_activity FROM rooms WHERE true`
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if q.Prefix != "" {
+		query += ` AND name COLLATE "C" >= ` + arg(q.Prefix) + ` AND name COLLATE "C" < ` + arg(store.PrefixEnd(q.Prefix))
+	}
+	if q.After != nil {
+		query += ` AND (last_activity, name COLLATE "C") < (` + arg(ms(q.After.LastActivity)) + `, ` + arg(q.After.Name) + `)`
+	}
+	if !q.EmptyBefore.IsZero() {
+		query += ` AND (last_id > 0 OR last_activity >= ` + arg(ms(q.EmptyBefore)) + `)`
+	}
+	query += ` ORDER BY last_activity DESC, name COLLATE "C" DESC LIMIT ` + arg(sqlLimit(q.Limit))
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Room
+	out := []store.Room{}
 	for rows.Next() {
 		var r store.Room
 		if err := rows.Scan(&r.Name, &r.LastID, &r.LastActivity); err != nil {
@@ -202,6 +233,17 @@ func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	return out, nil
+}
+
+// PruneEmptyRooms deletes the rooms that never had a message and were created
+// before before; it returns how many. An append racing it either commits
+// first (and the re-checked row no longer matches) or waits and re-creates it.
+func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM rooms WHERE last_activity < $1 AND last_id = 0 AND last_seq = 0`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune empty rooms: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // RoomHead returns the id and seq of a room's newest message (zeros if it has none).
@@ -226,7 +268,7 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 	for rows.Next() {
 		var m store.Message
 		var text []byte
-		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.User, &text, &m.TS); err != nil {
+		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.UserID, &m.User, &text, &m.TS); err != nil {
 			return nil, err
 		}
 		m.Text = string(text)

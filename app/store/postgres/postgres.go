@@ -110,6 +110,29 @@ var migrations = []string{
 		last_seq BIGINT NOT NULL DEFAULT 0,
 		last_activity TIMESTAMPTZ NOT NULL
 	);`,
+	// A name is not an identity: messages record their author's account, and a
+	// deleted account's name is reserved for ever so nobody can pass as its
+	// author. Old messages get the id of the account of their author's name if
+	// that account existed when they were written (a later namesake did not
+	// write them); the rest (accounts deleted before this) keep NULL, and
+	// their names are reserved unless someone already holds them again.
+	`ALTER TABLE messages ADD COLUMN user_id BIGINT;
+	UPDATE messages m SET user_id = u.id FROM users u WHERE u.name = m.user_name AND u.created_at <= m.ts;
+	CREATE TABLE deleted_names (
+		name TEXT PRIMARY KEY,
+		user_id BIGINT,
+		deleted_at TIMESTAMPTZ NOT NULL
+	);
+	INSERT INTO deleted_names(name, deleted_at)
+		SELECT DISTINCT m.user_name, now() FROM messages m
+		WHERE m.user_id IS NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.name = m.user_name)
+		ON CONFLICT DO NOTHING;
+	-- The room list: most recently active first, one page at a time, and a
+	-- name prefix as a range (byte order, whatever the database's locale).
+	CREATE INDEX rooms_activity ON rooms(last_activity, name COLLATE "C");
+	CREATE INDEX rooms_name ON rooms(name COLLATE "C");
+	-- What PruneEmptyRooms looks for, without reading the rooms that have messages.
+	CREATE INDEX rooms_empty ON rooms(last_activity) WHERE last_id = 0;`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

@@ -2,13 +2,18 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"securechat/app/accounts"
 	"securechat/app/auth"
 	"securechat/app/chat"
+	"securechat/app/store"
 	"securechat/app/store/postgres/pgtest"
 	"securechat/app/store/storetest"
 )
@@ -97,6 +102,69 @@ func TestOpenErrors(t *testing.T) {
 		if db, err := Open(ctx, tc.dsn); err == nil {
 			db.Close()
 			t.Errorf("%s: Open(%q) succeeded", tc.name, tc.dsn)
+		}
+	}
+}
+
+// TestMigrateAuthorIDs upgrades a database written before messages recorded
+// their author's id: old messages get the id of the account of their name if
+// it existed when they were written, and names of accounts deleted before the
+// upgrade become reserved unless someone holds them again.
+func TestMigrateAuthorIDs(t *testing.T) {
+	dsn := pgtest.Start(t)
+	ctx := t.Context()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := func(v int64) time.Time { return time.UnixMilli(v).UTC() }
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{migrations[0], nil},
+		{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+		  INSERT INTO schema_migrations(version) VALUES(1)`, nil},
+		{`INSERT INTO users(name, password_hash, created_at) VALUES('alice', 'h', $1), ('carol', 'h', $2)`, []any{ms(1000), ms(5000)}},
+		{`INSERT INTO messages(room, seq, user_name, text, ts) VALUES
+			('lobby', 1, 'alice', 'by alice', $1),
+			('lobby', 2, 'gone', 'by a user deleted before the upgrade', $2),
+			('lobby', 3, 'carol', 'by an earlier carol', $3),
+			('lobby', 4, 'carol', 'by the carol of today', $4)`, []any{ms(2000), ms(2500), ms(3000), ms(6000)}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("old schema: %v", err)
+		}
+	}
+	var alice, carol int64
+	if err := pool.QueryRow(ctx, `SELECT (SELECT id FROM users WHERE name = 'alice'), (SELECT id FROM users WHERE name = 'carol')`).Scan(&alice, &carol); err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+
+	db := open(t, dsn)
+	defer db.Close()
+	msgs, err := db.MessagesAfter(ctx, "lobby", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"by alice": alice, "by a user deleted before the upgrade": 0, "by an earlier carol": 0, "by the carol of today": carol}
+	if len(msgs) != len(want) {
+		t.Fatalf("%d messages after the upgrade; want %d", len(msgs), len(want))
+	}
+	for _, m := range msgs {
+		if m.UserID != want[m.Text] {
+			t.Errorf("%q has user id %d; want %d", m.Text, m.UserID, want[m.Text])
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		free bool
+	}{{"gone", false}, {"dave", true}} {
+		name, free := tc.name, tc.free
+		_, err := db.CreateUser(ctx, name, "h", ms(9000))
+		if free != (err == nil) || !free && !errors.Is(err, store.ErrExists) {
+			t.Errorf("CreateUser(%s) after the upgrade = %v; want free %v", name, err, free)
 		}
 	}
 }

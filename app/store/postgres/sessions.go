@@ -30,15 +30,16 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error) {
 	var su store.SessionUser
 	err := s.pool.QueryRow(ctx,
-		`SELECT s.id, u.id, u.name, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id = $1 AND NOT s.revoked AND s.expires_at > $2`, sessionID, ms(now)).
-		Scan(&su.SessionID, &su.UserID, &su.UserName, &su.ExpiresAt)
+		Scan(&su.SessionID, &su.UserID, &su.UserName, &su.CreatedAt, &su.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.SessionUser{}, store.ErrNotFound
 	}
 	if err != nil {
 		return store.SessionUser{}, fmt.Errorf("find session: %w", err)
 	}
+	su.CreatedAt = su.CreatedAt.UTC()
 	su.ExpiresAt = su.ExpiresAt.UTC()
 	return su, nil
 }
@@ -134,4 +135,24 @@ func (s *DB) RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocatio
 		return nil, fmt.Errorf("read revocations: %w", err)
 	}
 	return out, nil
+}
+
+// PruneSessions deletes sessions, revoked or not, that expired before before:
+// an expired session authenticates nothing, so its row is only weight.
+func (s *DB) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// PruneRevocations deletes revocations made before before. The BIGSERIAL
+// never goes back, so a poller's position stays meaningful.
+func (s *DB) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM revocations WHERE at < $1`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune revocations: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

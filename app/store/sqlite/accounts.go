@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,19 +11,28 @@ import (
 	"securechat/app/store"
 )
 
-// CreateUser adds an account; store.ErrExists if the name is taken.
+// CreateUser adds an account; store.ErrExists if the name is taken or
+// belonged to a deleted account (such names are never given out again).
 func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error) {
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO users(name, password_hash, created_at) VALUES(?, ?, ?)`, name, passwordHash, ms(now))
-	if isUnique(err) {
-		return store.User{}, store.ErrExists
-	}
+	var id int64
+	err := s.inTx(ctx, "create user", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO users(name, password_hash, created_at) SELECT ?, ?, ?
+			 WHERE NOT EXISTS (SELECT 1 FROM deleted_names WHERE name = ?)`, name, passwordHash, ms(now), name)
+		if isUnique(err) {
+			return store.ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, store.ErrExists)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
 	if err != nil {
-		return store.User{}, fmt.Errorf("create user: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return store.User{}, fmt.Errorf("create user: %w", err)
+		return store.User{}, err
 	}
 	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now}, nil
 }
@@ -78,15 +88,23 @@ func (s *DB) SetPasswordHash(ctx context.Context, userID int64, hash string, now
 	})
 }
 
-// DeleteUser removes an account and revokes all its sessions.
+// DeleteUser removes an account, revokes all its sessions and reserves its
+// name. Its messages stay, with its id and name.
 func (s *DB) DeleteUser(ctx context.Context, userID int64, now time.Time) error {
 	return s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
+		var name string
+		err := tx.QueryRowContext(ctx, `DELETE FROM users WHERE id = ? RETURNING name`, userID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrNotFound
+		// The name stays reserved: whoever signs up with it later would
+		// otherwise pass as the author of this account's messages.
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO deleted_names(name, user_id, deleted_at) VALUES(?, ?, ?)`,
+			name, userID, ms(now)); err != nil {
+			return err
 		}
 		return revokeUserSessions(ctx, tx, userID, now)
 	})

@@ -24,7 +24,7 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			return err
 		}
 		defer next.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, seq, user, text, ts) VALUES(?, ?, ?, ?, ?)`)
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, seq, user_id, user, text, ts) VALUES(?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			if err := next.QueryRowContext(ctx, m.Room, ms(m.TS)).Scan(&seq); err != nil {
 				return err
 			}
-			res, err := ins.ExecContext(ctx, m.Room, seq, m.User, m.Text, ms(m.TS))
+			res, err := ins.ExecContext(ctx, m.Room, seq, m.UserID, m.User, m.Text, ms(m.TS))
 			if err != nil {
 				return err
 			}
@@ -50,7 +50,7 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			if _, err := last.ExecContext(ctx, id, m.Room); err != nil {
 				return err
 			}
-			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS})
+			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS})
 		}
 		return nil
 	})
@@ -71,7 +71,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, COALESCE(user_id, 0), user, text, ts FROM messages
 		WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`, room, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
@@ -82,7 +82,7 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 
 // MessagesAfter returns up to limit messages of room with ids above after, oldest first.
 func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error) {
-	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, user, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, COALESCE(user_id, 0), user, text, ts FROM messages
 		WHERE room = ? AND id > ? ORDER BY id LIMIT ?`, room, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read messages after %d: %w", after, err)
@@ -90,24 +90,60 @@ func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit 
 	return msgs, nil
 }
 
-// TouchRoom records that a room exists (someone joined it) without changing its activity.
-func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx,
+// TouchRoom records that a room exists (someone joined it) without changing
+// its activity; created reports that it did not exist before.
+func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error) {
+	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO rooms(name, last_id, last_activity) VALUES(?, 0, ?) ON CONFLICT(name) DO NOTHING`, name, ms(now))
 	if err != nil {
-		return fmt.Errorf("record room %s: %w", name, err)
+		return false, fmt.Errorf("record room %s: %w", name, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record room %s: %w", name, err)
+	}
+	return n == 1, nil
 }
 
-// Rooms returns every room anyone has joined, most recently active first.
-func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, last_id, last_activity FROM rooms ORDER BY last_activity DESC`)
+// RoomExists reports whether a room is recorded (joined or written to, and not pruned).
+func (s *DB) RoomExists(ctx context.Context, name string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM rooms WHERE name = ?`, name).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up room %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// Rooms returns one page of the room list, most recently active first. The
+// first page walks the rooms_activity index backwards and stops after Limit;
+// a prefix is a range of the primary key.
+func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error) {
+	query := `SELECT name, last_id, last_activity FROM rooms WHERE 1`
+	var args []any
+	if q.Prefix != "" {
+		query += ` AND name >= ? AND name < ?`
+		args = append(args, q.Prefix, store.PrefixEnd(q.Prefix))
+	}
+	if q.After != nil {
+		query += ` AND (last_activity, name) < (?, ?)`
+		args = append(args, ms(q.After.LastActivity), q.After.Name)
+	}
+	if !q.EmptyBefore.IsZero() {
+		query += ` AND (last_id > 0 OR last_activity >= ?)`
+		args = append(args, ms(q.EmptyBefore))
+	}
+	query += ` ORDER BY last_activity DESC, name DESC LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Room
+	out := []store.Room{}
 	for rows.Next() {
 		var r store.Room
 		var at int64
@@ -120,6 +156,20 @@ func (s *DB) Rooms(ctx context.Context) ([]store.Room, error) {
 	return out, rows.Err()
 }
 
+// PruneEmptyRooms deletes the rooms that never had a message and were created
+// before before; it returns how many.
+func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM rooms WHERE last_activity < ? AND last_id = 0 AND last_seq = 0`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune empty rooms: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune empty rooms: %w", err)
+	}
+	return n, nil
+}
+
 func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -130,7 +180,7 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 	for rows.Next() {
 		var m store.Message
 		var ts int64
-		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.User, &m.Text, &ts); err != nil {
+		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.UserID, &m.User, &m.Text, &ts); err != nil {
 			return nil, err
 		}
 		m.TS = fromMS(ts)

@@ -2,9 +2,15 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"securechat/app/store"
 )
 
 // TestOpenConcurrently opens one fresh folder from several handles at once,
@@ -48,6 +54,58 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 		info, _ := e.Info()
 		if info.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s has mode %v: others may read password hashes", e.Name(), info.Mode().Perm())
+		}
+	}
+}
+
+// TestMigrateAuthorIDs opens a database written before messages recorded
+// their author's id: old messages get the id of the account of their name if
+// it existed when they were written, and names of accounts deleted before the
+// upgrade become reserved unless someone holds them again.
+func TestMigrateAuthorIDs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(migrations[:2:2], `PRAGMA user_version = 2`,
+		`INSERT INTO users(id, name, password_hash, created_at) VALUES(1, 'alice', 'h', 1000), (7, 'carol', 'h', 5000)`,
+		`INSERT INTO messages(room, seq, user, text, ts) VALUES
+			('lobby', 1, 'alice', 'by alice', 2000),
+			('lobby', 2, 'gone', 'by a user deleted before the upgrade', 2500),
+			('lobby', 3, 'carol', 'by an earlier carol', 3000),
+			('lobby', 4, 'carol', 'by the carol of today', 6000)`,
+		`INSERT INTO rooms(name, last_id, last_seq, last_activity) VALUES('lobby', 4, 4, 6000)`,
+	) {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("old schema: %v", err)
+		}
+	}
+	raw.Close()
+
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	msgs, err := db.MessagesAfter(ctx, "lobby", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"by alice": 1, "by a user deleted before the upgrade": 0, "by an earlier carol": 0, "by the carol of today": 7}
+	if len(msgs) != len(want) {
+		t.Fatalf("%d messages after the upgrade; want %d", len(msgs), len(want))
+	}
+	for _, m := range msgs {
+		if m.UserID != want[m.Text] {
+			t.Errorf("%q has user id %d; want %d", m.Text, m.UserID, want[m.Text])
+		}
+	}
+	for name, free := range map[string]bool{"gone": false, "dave": true} {
+		_, err := db.CreateUser(ctx, name, "h", time.UnixMilli(9000))
+		if free != (err == nil) || !free && !errors.Is(err, store.ErrExists) {
+			t.Errorf("CreateUser(%s) after the upgrade = %v; want free %v", name, err, free)
 		}
 	}
 }

@@ -28,17 +28,18 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 // with its user; store.ErrNotFound otherwise (also when the user was deleted).
 func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error) {
 	var su store.SessionUser
-	var exp int64
+	var created, exp int64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT s.id, u.id, u.name, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id = ? AND s.revoked = 0 AND s.expires_at > ?`, sessionID, ms(now)).
-		Scan(&su.SessionID, &su.UserID, &su.UserName, &exp)
+		Scan(&su.SessionID, &su.UserID, &su.UserName, &created, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SessionUser{}, store.ErrNotFound
 	}
 	if err != nil {
 		return store.SessionUser{}, fmt.Errorf("find session: %w", err)
 	}
+	su.CreatedAt = fromMS(created)
 	su.ExpiresAt = fromMS(exp)
 	return su, nil
 }
@@ -97,4 +98,26 @@ func (s *DB) RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocatio
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// PruneSessions deletes sessions, revoked or not, that expired before before:
+// an expired session authenticates nothing, so its row is only weight.
+func (s *DB) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// PruneRevocations deletes revocations made before before. Sequence numbers
+// are never reused (AUTOINCREMENT), so a poller's position stays meaningful.
+func (s *DB) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM revocations WHERE at < ?`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune revocations: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }

@@ -103,6 +103,24 @@ var migrations = []string{
 	ALTER TABLE rooms ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
 	UPDATE messages SET seq = (SELECT COUNT(*) FROM messages m2 WHERE m2.room = messages.room AND m2.id <= messages.id);
 	UPDATE rooms SET last_seq = (SELECT COUNT(*) FROM messages WHERE messages.room = rooms.name);`,
+	// A name is not an identity: messages record their author's account, and a
+	// deleted account's name is reserved for ever so nobody can pass as its
+	// author. Old messages get the id of the account of their author's name if
+	// that account existed when they were written (a later namesake did not
+	// write them); the rest (accounts deleted before this) keep NULL, and
+	// their names are reserved unless someone already holds them again.
+	`ALTER TABLE messages ADD COLUMN user_id INTEGER;
+	UPDATE messages SET user_id = (SELECT u.id FROM users u WHERE u.name = messages.user AND u.created_at <= messages.ts);
+	CREATE TABLE deleted_names (
+		name TEXT PRIMARY KEY,
+		user_id INTEGER,
+		deleted_at INTEGER NOT NULL
+	);
+	INSERT OR IGNORE INTO deleted_names(name, user_id, deleted_at)
+		SELECT DISTINCT user, NULL, CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM messages
+		WHERE user_id IS NULL AND user NOT IN (SELECT name FROM users);
+	-- The room list: most recently active first, one page at a time.
+	CREATE INDEX rooms_activity ON rooms(last_activity, name);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs

@@ -108,12 +108,41 @@ var userCases = []scenario{
 		if err := e.DeleteUser(e.ctx, alice.ID, at(time.Minute)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("DeleteUser(alice again) = %v; want ErrNotFound", err)
 		}
-		// The name is free again, and the new account is a new user: old
-		// sessions and tokens must not carry over to it.
-		again, err := e.CreateUser(e.ctx, "alice", "hash-new", at(2*time.Minute))
-		must(t, err, "create alice again")
-		if again.ID == alice.ID {
-			t.Errorf("re-created alice reuses id %d", alice.ID)
+		// The name stays reserved: a newcomer called alice would pass as the
+		// author of the deleted alice's messages.
+		if _, err := e.CreateUser(e.ctx, "alice", "hash-new", at(2*time.Minute)); !errors.Is(err, store.ErrExists) {
+			t.Errorf("CreateUser(deleted name alice) = %v; want ErrExists", err)
+		}
+		if _, err := e.UserByName(e.ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UserByName(alice) after the refused create = %v; want ErrNotFound", err)
+		}
+		// Other names are still free, and a new account never reuses an id.
+		carol, err := e.CreateUser(e.ctx, "carol", "hash-c", at(3*time.Minute))
+		must(t, err, "create carol")
+		if carol.ID == alice.ID {
+			t.Errorf("carol reuses the deleted alice's id %d", alice.ID)
+		}
+	}},
+
+	{"delete keeps messages and sessions end", func(t *testing.T, e *env) {
+		dave, err := e.CreateUser(e.ctx, "dave", "hash-d", base)
+		must(t, err, "create dave")
+		must(t, e.CreateSession(e.ctx, store.Session{ID: "s-dave", UserID: dave.ID, CreatedAt: base, ExpiresAt: at(time.Hour)}), "log dave in")
+		sent := e.appendAll(t, store.NewMessage{Room: "lobby", UserID: dave.ID, User: "dave", Text: "hi", TS: at(time.Second)})
+		must(t, e.DeleteUser(e.ctx, dave.ID, at(time.Minute)), "delete dave")
+		if _, err := e.LiveSession(e.ctx, "s-dave", at(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LiveSession of a deleted user = %v; want ErrNotFound", err)
+		}
+		// Another handle (the server beside the CLI that deleted him) sees
+		// the same: the name is taken for ever, the message keeps its author.
+		other := e.handle(t)
+		if _, err := other.CreateUser(e.ctx, "dave", "hash-stranger", at(3*time.Minute)); !errors.Is(err, store.ErrExists) {
+			t.Errorf("CreateUser(dave) after deleting dave = %v; want ErrExists", err)
+		}
+		got, err := other.RecentMessages(e.ctx, "lobby", 10)
+		must(t, err, "read lobby")
+		if len(got) != 1 || got[0].ID != sent[0].ID || got[0].UserID != dave.ID || got[0].User != "dave" {
+			t.Errorf("the deleted dave's message reads back as %+v; want id %d by user %d dave", got, sent[0].ID, dave.ID)
 		}
 	}},
 }

@@ -25,7 +25,7 @@ func (e *env) appendAll(t *testing.T, msgs ...store.NewMessage) []store.Message 
 	}
 	for i, m := range got {
 		n := msgs[i]
-		if m.Room != n.Room || m.User != n.User || m.Text != n.Text || !stored(m.TS).Equal(stored(n.TS)) {
+		if m.Room != n.Room || m.UserID != n.UserID || m.User != n.User || m.Text != n.Text || !stored(m.TS).Equal(stored(n.TS)) {
 			t.Errorf("AppendMessages[%d] = %+v; want %+v", i, m, n)
 		}
 		if i > 0 && m.ID <= got[i-1].ID {
@@ -87,9 +87,7 @@ var messageCases = []scenario{
 		if len(got) != 0 {
 			t.Errorf("AppendMessages(nil) = %+v", got)
 		}
-		rooms, err := e.Rooms(e.ctx)
-		must(t, err, "list rooms")
-		if len(rooms) != 0 {
+		if rooms := e.allRooms(t); len(rooms) != 0 {
 			t.Errorf("Rooms after appending nothing = %+v", rooms)
 		}
 	}},
@@ -113,6 +111,34 @@ var messageCases = []scenario{
 				t.Errorf("message %d read back as %+v; stored %+v", i, m, want)
 			}
 			checkTime(t, fmt.Sprintf("message %d TS", i), m.TS, in[i].TS)
+		}
+	}},
+
+	{"author id", func(t *testing.T, e *env) {
+		in := []store.NewMessage{
+			{Room: "lobby", UserID: 7, User: "alice", Text: "one", TS: at(0)},
+			{Room: "lobby", UserID: 9, User: "bob", Text: "two", TS: at(time.Millisecond)},
+			{Room: "side", UserID: 7, User: "alice", Text: "three", TS: at(2 * time.Millisecond)},
+		}
+		sent := e.appendAll(t, in...)
+		for i, m := range sent {
+			if m.UserID != in[i].UserID {
+				t.Errorf("AppendMessages[%d].UserID = %d; want %d", i, m.UserID, in[i].UserID)
+			}
+		}
+		for _, room := range []string{"lobby", "side"} {
+			for _, read := range []func() ([]store.Message, error){
+				func() ([]store.Message, error) { return e.MessagesAfter(e.ctx, room, 0, 10) },
+				func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, room, 0, 10) },
+			} {
+				got, err := read()
+				must(t, err, "read "+room)
+				for _, m := range got {
+					if want := map[string]int64{"alice": 7, "bob": 9}[m.User]; m.UserID != want {
+						t.Errorf("%s: message %d by %s has user id %d; want %d", room, m.ID, m.User, m.UserID, want)
+					}
+				}
+			}
 		}
 	}},
 
@@ -172,7 +198,7 @@ var messageCases = []scenario{
 			}
 		}
 		check("lobby", 0, 0)
-		must(t, e.TouchRoom(e.ctx, "lobby", base), "touch lobby")
+		e.touch(t, "lobby", base)
 		check("lobby", 0, 0)
 		got := e.appendAll(t, msg("lobby", "alice", "one", 0), msg("side", "bob", "x", 1), msg("lobby", "bob", "two", 2))
 		check("lobby", got[2].ID, 2)
@@ -182,27 +208,26 @@ var messageCases = []scenario{
 
 var roomCases = []scenario{
 	{"none", func(t *testing.T, e *env) {
-		rooms, err := e.Rooms(e.ctx)
-		must(t, err, "list rooms")
-		if len(rooms) != 0 {
+		if rooms := e.allRooms(t); len(rooms) != 0 {
 			t.Errorf("Rooms on an empty store = %+v", rooms)
 		}
 	}},
 
 	{"by last activity", func(t *testing.T, e *env) {
-		must(t, e.TouchRoom(e.ctx, "quiet", base), "touch quiet")
+		e.touch(t, "quiet", base)
 		busy := e.appendAll(t, msg("busy", "alice", "a", 60_000), msg("busy", "alice", "b", 120_000))
 		old := e.appendAll(t, msg("old", "bob", "c", 90_000))
 
 		// Touching again (joining a room) changes nothing: not its activity,
 		// not its last message, and it does not add a second entry.
 		for _, name := range []string{"quiet", "busy", "old"} {
-			must(t, e.TouchRoom(e.ctx, name, at(time.Hour)), "touch "+name)
+			if created, err := e.TouchRoom(e.ctx, name, at(time.Hour)); err != nil || created {
+				t.Errorf("TouchRoom(%s) again = %v, %v; want not created", name, created, err)
+			}
 		}
 		check := func(want ...store.Room) {
 			t.Helper()
-			rooms, err := e.Rooms(e.ctx)
-			must(t, err, "list rooms")
+			rooms := e.allRooms(t)
 			if len(rooms) != len(want) {
 				t.Fatalf("Rooms = %+v; want %+v", rooms, want)
 			}

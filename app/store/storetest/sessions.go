@@ -69,6 +69,7 @@ var sessionCases = []scenario{
 			t.Errorf("LiveSession = %+v; want s1 of alice (%d)", su, u.ID)
 		}
 		checkTime(t, "ExpiresAt", su.ExpiresAt, at(time.Hour))
+		checkTime(t, "CreatedAt", su.CreatedAt, base)
 	}},
 
 	{"duplicate id", func(t *testing.T, e *env) {
@@ -135,13 +136,43 @@ var sessionCases = []scenario{
 		}
 	}},
 
+	{"prune expired", func(t *testing.T, e *env) {
+		e.withSession(t, "alice", "old", time.Hour)
+		e.withSession(t, "alice", "revoked-old", time.Hour)
+		e.withSession(t, "alice", "revoked-live", 3*time.Hour)
+		e.withSession(t, "alice", "live", 3*time.Hour)
+		must(t, e.RevokeSession(e.ctx, "revoked-old", at(time.Minute)), "revoke")
+		must(t, e.RevokeSession(e.ctx, "revoked-live", at(time.Minute)), "revoke")
+		n, err := e.PruneSessions(e.ctx, at(2*time.Hour))
+		must(t, err, "prune sessions")
+		if n != 2 {
+			t.Errorf("pruned %d sessions; want the 2 expired", n)
+		}
+		e.checkLive(t, "live", at(2*time.Hour), true)
+		// The pruned are gone for good: extending one finds nothing.
+		for _, id := range []string{"old", "revoked-old"} {
+			if err := e.ExtendSession(e.ctx, id, at(5*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("ExtendSession(%s) after pruning = %v; want ErrNotFound", id, err)
+			}
+		}
+		// A revoked session that has not expired stays revoked.
+		if err := e.ExtendSession(e.ctx, "revoked-live", at(5*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ExtendSession(revoked-live) = %v; want ErrNotFound", err)
+		}
+		if n, err := e.PruneSessions(e.ctx, at(2*time.Hour)); err != nil || n != 0 {
+			t.Errorf("pruning again: %d, %v; want 0", n, err)
+		}
+	}},
+
 	{"user deleted", func(t *testing.T, e *env) {
 		u := e.withSession(t, "alice", "s1", time.Hour)
 		must(t, e.DeleteUser(e.ctx, u.ID, at(time.Minute)), "delete alice")
 		e.checkLive(t, "s1", at(2*time.Minute), false)
-		// A new alice does not inherit the session.
-		_, err := e.CreateUser(e.ctx, "alice", "hash-new", at(2*time.Minute))
-		must(t, err, "create alice again")
+		// Nobody can become alice again (deleted names stay reserved), and
+		// the attempt does not bring the session back.
+		if _, err := e.CreateUser(e.ctx, "alice", "hash-new", at(2*time.Minute)); !errors.Is(err, store.ErrExists) {
+			t.Errorf("CreateUser(deleted alice) = %v; want ErrExists", err)
+		}
 		e.checkLive(t, "s1", at(3*time.Minute), false)
 	}},
 }
@@ -209,6 +240,37 @@ var revocationCases = []scenario{
 		}
 		if len(all) > 0 && last != all[len(all)-1].Seq {
 			t.Errorf("a password change with no live sessions recorded revocations: last %d, was %d", last, all[len(all)-1].Seq)
+		}
+	}},
+
+	{"prune old", func(t *testing.T, e *env) {
+		for _, id := range []string{"s1", "s2", "s3"} {
+			e.withSession(t, "alice", id, time.Hour)
+		}
+		must(t, e.RevokeSession(e.ctx, "s1", at(time.Minute)), "revoke s1")
+		must(t, e.RevokeSession(e.ctx, "s2", at(2*time.Minute)), "revoke s2")
+		last, err := e.LastRevocation(e.ctx)
+		must(t, err, "read last revocation")
+		n, err := e.PruneRevocations(e.ctx, at(90*time.Second))
+		must(t, err, "prune revocations")
+		if n != 1 {
+			t.Errorf("pruned %d revocations; want 1", n)
+		}
+		if got := sessionIDs(e.revocations(t, 0)); !slices.Equal(got, []string{"s2"}) {
+			t.Errorf("after pruning: %v; want s2", got)
+		}
+		// A poller's position still works: new revocations come after it.
+		must(t, e.RevokeSession(e.ctx, "s3", at(3*time.Minute)), "revoke s3")
+		if got := sessionIDs(e.revocations(t, last)); !slices.Equal(got, []string{"s3"}) {
+			t.Errorf("after %d: %v; want s3", last, got)
+		}
+		// Pruning all of them does not send the sequence back.
+		_, err = e.PruneRevocations(e.ctx, at(time.Hour))
+		must(t, err, "prune all revocations")
+		e.withSession(t, "bob", "b1", 2*time.Hour)
+		must(t, e.RevokeSession(e.ctx, "b1", at(time.Hour)), "revoke b1")
+		if got := sessionIDs(e.revocations(t, last)); !slices.Equal(got, []string{"b1"}) {
+			t.Errorf("after pruning all, revocations after %d: %v; want b1", last, got)
 		}
 	}},
 

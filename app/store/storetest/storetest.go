@@ -31,13 +31,17 @@ type Store interface {
 	RevokeSession(ctx context.Context, sessionID string, now time.Time) error
 	LastRevocation(ctx context.Context) (int64, error)
 	RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocation, error)
+	PruneSessions(ctx context.Context, before time.Time) (int64, error)
+	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
 
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
 	RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
-	TouchRoom(ctx context.Context, name string, now time.Time) error
-	Rooms(ctx context.Context) ([]store.Room, error)
+	TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error)
+	RoomExists(ctx context.Context, name string) (bool, error)
+	Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
+	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 
 	Close() error
@@ -63,6 +67,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Revocations", revocationCases},
 		{"Messages", messageCases},
 		{"Rooms", roomCases},
+		{"RoomPages", roomPageCases},
 		{"Concurrent", concurrentCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
