@@ -417,6 +417,36 @@ func TestBrowserReconnect(t *testing.T) {
 	alice.checkConsole(true)
 }
 
+// TestBrowserHistoryPagedBySize: long messages make the server cut a history
+// page short for size ("more": true); the page must not take the short page
+// for the start of the room, and keeps loading older ones as the reader scrolls.
+func TestBrowserHistoryPagedBySize(t *testing.T) {
+	requireChromium(t)
+	// A 64 KiB byte bound makes a page 16 KiB: about five of these messages.
+	s := startServer(t, "", "--send-queue-bytes", "65536")
+	s.addUser("alice", "alice-password-1")
+	s.addUser("writer", "writer-password")
+	w := s.dialBearer(s.token("writer", "writer-password"))
+	w.until("joined", aboutRoom("general"))
+	const total = 12
+	for i := range total {
+		post(w, "general", fmt.Sprintf("long %02d ", i+1)+strings.Repeat("x", 3000))
+	}
+	alice := openTab(t, startChromium(t), "alice")
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitFor("the newest message", `[...document.querySelectorAll("#messages li.msg .text")].some(e => e.textContent.startsWith("long 12 "))`)
+	if n := value(alice, "count messages", chromedp.Evaluate[int](`document.querySelectorAll("#messages li.msg").length`)); n >= total {
+		t.Fatalf("the first page shows %d messages; the test needs a page cut short for size", n)
+	}
+	// Each poll scrolls to the top, as a reader would, until everything is there.
+	alice.waitFor("every message after scrolling up", fmt.Sprintf(`(() => {
+		document.getElementById("messages").scrollTop = 0;
+		return document.querySelectorAll("#messages li.msg").length === %d;
+	})()`, total))
+	alice.waitFor("the start of the room", `document.querySelector("#messages .list-start").textContent === "This is the start of #general."`)
+	alice.checkConsole(false)
+}
+
 // TestBrowserHistory: the page starts with the newest messages of a long
 // room, loads older ones as the reader scrolls up (keeping what they look at
 // in place), and while they are scrolled up, new messages wait below behind a

@@ -66,7 +66,8 @@ export function createFrames(cfg, state, view, conn, sends) {
           if (m.user === me) sends.acknowledged(m);
           if (state.addMessage(r, m)) placed(r, m, isNew && m.id > last);
         }
-        if (f.messages.length < cfg.pageSize) r.noMore = true;
+        // A page cut short for size (more) is not the start of the room.
+        if (f.messages.length < cfg.pageSize && !f.more) r.noMore = true;
         if (!primed(r)) r.state = REPLAYING;
         if (f.room === state.current) dirty.marker = true;
         dirty.rooms = true;
