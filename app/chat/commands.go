@@ -1,0 +1,219 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"securechat/app/store"
+)
+
+func (c *Client) handle(ctx context.Context, f inbound) error {
+	switch f.Type {
+	case "send":
+		if !c.inRoom(f.Room) {
+			return badFrame("not_joined", "join %s before sending to it", f.Room)
+		}
+		return c.hub.submit(c, f.Room, f.Text, f.Ref)
+	case "join":
+		return c.join(ctx, f.Room, f.Since)
+	case "leave":
+		if !c.inRoom(f.Room) {
+			return badFrame("not_joined", "not in %s", f.Room)
+		}
+		c.mu.Lock()
+		delete(c.rooms, f.Room)
+		c.mu.Unlock()
+		c.hub.leave(c, f.Room)
+		return nil
+	case "history":
+		var msgs []store.Message
+		err := offload(ctx, func(ctx context.Context) (err error) {
+			msgs, err = c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		c.send(encodeHistory(f.Room, msgs, c.hub.pageBytes))
+		return nil
+	case "refresh":
+		return c.refresh(ctx, f.Token)
+	case "rooms":
+		return c.hub.listRooms(ctx, c, f)
+	}
+	return nil
+}
+
+// join makes c a member of room. Without since it sends the room's recent
+// history; with since it replays every later message as message frames. Live
+// messages that arrive meanwhile are held back and sent after, so the socket
+// sees each id once and in order. Joining a room again with since replays what
+// came after since and before the socket's live delivery began.
+func (c *Client) join(ctx context.Context, name string, since *int64) error {
+	if since == nil {
+		return c.joinRecent(ctx, name)
+	}
+	var r *room
+	var m *member
+	var known int64
+	var existed, ok bool
+	for !ok {
+		var err error
+		if r, err = c.hub.openRoom(ctx, name, c.peer.User); err != nil {
+			return fmt.Errorf("join %s: %w", name, err)
+		}
+		m, known, existed, ok = r.startReplay(c)
+	}
+	c.mu.Lock()
+	c.rooms[name] = struct{}{}
+	c.mu.Unlock()
+
+	var last int64
+	err := offload(ctx, func(ctx context.Context) (err error) {
+		last, err = c.replay(ctx, name, *since, known, existed, m.liveFrom)
+		return err
+	})
+	if err != nil {
+		// Nothing was promised yet: take the membership back and report.
+		if !existed {
+			c.mu.Lock()
+			delete(c.rooms, name)
+			c.mu.Unlock()
+			c.hub.leave(c, name)
+		} else {
+			r.finishReplay(c, m, m.liveFrom)
+		}
+		return fmt.Errorf("join %s: %w", name, err)
+	}
+	r.finishReplay(c, m, last)
+	c.send(encodeJoined(name, last))
+	c.send(r.presenceFrame())
+	return nil
+}
+
+// joinRecent joins without since: the room's recent history comes from
+// memory, queued in the same step that makes the socket a member, so it needs
+// no store query and no replay.
+func (c *Client) joinRecent(ctx context.Context, name string) error {
+	for {
+		r, err := c.hub.openRoom(ctx, name, c.peer.User)
+		if err != nil {
+			return fmt.Errorf("join %s: %w", name, err)
+		}
+		last, ok := r.joinLive(c)
+		if !ok {
+			continue // retired meanwhile: open it again
+		}
+		c.mu.Lock()
+		c.rooms[name] = struct{}{}
+		c.mu.Unlock()
+		c.send(encodeJoined(name, last))
+		c.send(r.presenceFrame())
+		return nil
+	}
+}
+
+// replay sends every message of room after since and returns the highest id
+// it covered. For a socket already in the room (existed) it sends only what
+// came before its live delivery began. known is the newest id the room had
+// delivered when the replay began.
+func (c *Client) replay(ctx context.Context, name string, since, known int64, existed bool, liveFrom int64) (int64, error) {
+	if since > known {
+		// A since past the room's newest message would mark every later
+		// message as seen, and the socket would never hear the room again,
+		// not even its own messages. It is clamped to the newest stored id
+		// (the store may be ahead of this node's delivery).
+		head, _, err := c.hub.store.RoomHead(ctx, name)
+		if err != nil {
+			return 0, fmt.Errorf("room head: %w", err)
+		}
+		since = min(since, max(known, head))
+	}
+	last := since
+	for {
+		msgs, err := c.hub.store.MessagesAfter(ctx, name, last, maxHistory)
+		if err != nil {
+			return 0, err
+		}
+		if existed {
+			n := 0
+			for n < len(msgs) && msgs[n].ID <= liveFrom {
+				n++
+			}
+			msgs = msgs[:n]
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		// Each batch is one frame of at most a page of bytes (at least one message).
+		frame, n := encodeMessages(msgs, c.hub.pageBytes)
+		if err := c.sendWait(ctx, frame); err != nil {
+			return 0, err
+		}
+		last = msgs[n-1].ID
+		if n == len(msgs) && len(msgs) < maxHistory {
+			break
+		}
+	}
+	if existed && last < liveFrom {
+		return liveFrom, nil
+	}
+	return last, nil
+}
+
+func (c *Client) refresh(ctx context.Context, token string) error {
+	var p Peer
+	err := offload(ctx, func(ctx context.Context) (err error) {
+		p, err = c.hub.sessions.Refresh(ctx, token)
+		return err
+	})
+	if err != nil {
+		return badFrame("bad_token", "that token does not authenticate")
+	}
+	c.mu.Lock()
+	if p.SessionID != c.peer.SessionID || p.User != c.peer.User {
+		c.mu.Unlock()
+		return badFrame("bad_token", "a refresh token must belong to the socket's session")
+	}
+	if p.ExpiresAt.After(c.peer.ExpiresAt) {
+		c.peer.ExpiresAt = p.ExpiresAt
+		c.expiry.Reset(p.ExpiresAt.Sub(c.hub.now()))
+	}
+	exp := c.peer.ExpiresAt
+	c.mu.Unlock()
+	c.send(encodeRefreshed(exp))
+	return nil
+}
+
+func (c *Client) inRoom(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.rooms[name]
+	return ok
+}
+
+func (c *Client) roomNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.rooms))
+	for n := range c.rooms {
+		out = append(out, n)
+	}
+	return out
+}
+
+// storeTimeout bounds one store call made for a socket.
+const storeTimeout = 10 * time.Second
+
+// offload runs a store call on a goroutine of its own and waits for it. The
+// store's call stacks are deep (SQLite is translated C); run on a socket's
+// long-lived reader goroutine they would leave its stack grown for as long as
+// the socket lives, and with thousands of sockets that is most of the memory.
+func offload(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	return <-done
+}

@@ -1,0 +1,324 @@
+package chat
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"securechat/app/metrics"
+)
+
+// Client is one socket. Its read loop runs in the goroutine that called
+// Hub.Serve; its write pump runs only while it has something to send, and is
+// the only writer of the connection.
+type Client struct {
+	hub  *Hub
+	conn *websocket.Conn
+	br   *bufio.Reader // what gorilla reads through, when known (see awaitFrame)
+	echo bool          // the recipe's /secured-ws: plain-text echo instead of the protocol
+
+	mu        sync.Mutex
+	peer      Peer
+	queue     []outFrame
+	spare     []outFrame // the other half of a double buffer, so the pump does not allocate
+	writing   bool
+	closing   bool          // a close is queued or sent: nothing else is queued
+	closeCode CloseCode     // the code the server closed with, for the log
+	drained   chan struct{} // closed by the pump when the queue empties or bytes are written, if someone waits
+	rooms     map[string]struct{}
+	expiry    *time.Timer
+	// queueBytes is the data in queue; flightBytes what the pump took and is
+	// writing. Their sum is bounded by Limits.SendQueueBytes: a frame's bytes
+	// are held until the connection has taken them.
+	queueBytes  int
+	flightBytes int
+
+	// Touched only by the read loop.
+	strikes     int
+	strikeStart time.Time
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeSent atomic.Bool // the close frame was written
+}
+
+type frameKind uint8
+
+const (
+	kindData frameKind = iota
+	kindPing
+	kindClose
+)
+
+type outFrame struct {
+	kind frameKind
+	data []byte
+	code CloseCode
+}
+
+func newClient(h *Hub, conn *websocket.Conn, br *bufio.Reader, p Peer) *Client {
+	c := &Client{hub: h, conn: conn, br: br, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{})}
+	c.expiry = time.AfterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
+	return c
+}
+
+// send queues a data frame. A socket whose queue is full, in frames or in
+// bytes, has fallen behind: it is closed with 1013 rather than let it hold up
+// its rooms or hold the server's memory. O(1) and allocation-free (but for
+// the queue's growth), as the fan-out calls it once per member.
+func (c *Client) send(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if len(c.queue) >= c.hub.limits.SendQueue {
+		c.hub.metrics.QueueDropped(metrics.BoundFrames)
+		c.queueCloseLocked(CloseTryLater, true)
+		return
+	}
+	if held := c.queueBytes + c.flightBytes; held > 0 && held+len(frame) > c.hub.limits.SendQueueBytes {
+		c.hub.metrics.QueueDropped(metrics.BoundBytes)
+		c.queueCloseLocked(CloseTryLater, true)
+		return
+	}
+	c.queue = append(c.queue, outFrame{kind: kindData, data: frame})
+	c.queueBytes += len(frame)
+	c.startPumpLocked()
+}
+
+// queuedBytes is what the socket holds: queued and being written.
+func (c *Client) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queueBytes + c.flightBytes
+}
+
+// sendWait queues a frame after waiting for the queue to drain to half (in
+// frames and in bytes), for bulk senders such as a replay that must not
+// overflow it. A frame of at most a quarter of the byte bound then always fits.
+func (c *Client) sendWait(ctx context.Context, frame []byte) error {
+	c.mu.Lock()
+	for (len(c.queue) >= c.hub.limits.SendQueue/2 || c.queueBytes+c.flightBytes >= c.hub.limits.SendQueueBytes/2) && !c.closing {
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.closed:
+			return errors.New("socket closed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	c.send(frame)
+	return nil
+}
+
+func (c *Client) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.queue = append(c.queue, outFrame{kind: kindPing})
+	c.startPumpLocked()
+}
+
+// closeWith closes the socket with code. urgent drops what is queued (a kick
+// must not wait behind a backlog); otherwise the queue is written first.
+func (c *Client) closeWith(code CloseCode, urgent bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queueCloseLocked(code, urgent)
+}
+
+func (c *Client) queueCloseLocked(code CloseCode, urgent bool) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.closeCode = code
+	if urgent {
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.queueBytes = 0
+	}
+	c.queue = append(c.queue, outFrame{kind: kindClose, code: code})
+	c.startPumpLocked()
+	// If the pump is stuck writing to a peer that does not read, the close
+	// frame cannot get out; the connection goes anyway.
+	wait := closeGrace
+	if !urgent {
+		wait += writeWait
+	}
+	time.AfterFunc(wait, c.abortIfStuck)
+}
+
+// abortIfStuck ends a connection whose close frame could not be written: the
+// peer is not reading, so the kernel would otherwise hold its backlog (up to
+// megabytes) and keep probing it. A reset frees it at once.
+func (c *Client) abortIfStuck() {
+	if !c.closeSent.Load() {
+		if tc, ok := c.conn.NetConn().(interface{ SetLinger(int) error }); ok {
+			tc.SetLinger(0)
+		}
+	}
+	c.closeConn()
+}
+
+func (c *Client) startPumpLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.pump()
+	}
+}
+
+// pump writes queued frames until the queue is empty, merging consecutive data
+// frames into one WebSocket frame (objects separated by newlines) with one
+// write deadline per batch.
+func (c *Client) pump() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.flightBytes, c.queueBytes = c.queueBytes, 0
+		c.signalDrainedLocked()
+		c.mu.Unlock()
+
+		err := c.writeBatch(batch)
+		clear(batch)
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.flightBytes = 0
+		c.signalDrainedLocked() // a sendWait may be waiting for the bytes written
+		c.mu.Unlock()
+		if err != nil {
+			c.closeConn()
+			c.mu.Lock()
+			c.closing = true
+			clear(c.queue)
+			c.queue = c.queue[:0]
+			c.queueBytes = 0
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *Client) signalDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
+func (c *Client) writeBatch(batch []outFrame) error {
+	deadline := time.Now().Add(writeWait)
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	for i := 0; i < len(batch); {
+		f := batch[i]
+		switch f.kind {
+		case kindPing:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+				return fmt.Errorf("write ping: %w", err)
+			}
+			i++
+		case kindClose:
+			msg := websocket.FormatCloseMessage(int(f.code), f.code.Reason())
+			err := c.conn.WriteControl(websocket.CloseMessage, msg, deadline)
+			if err != nil {
+				return fmt.Errorf("write close: %w", err)
+			}
+			c.closeSent.Store(true)
+			// Give the peer a moment to answer the close, then drop the connection.
+			time.AfterFunc(closeGrace, c.closeConn)
+			return nil
+		default:
+			w, err := c.conn.NextWriter(websocket.TextMessage)
+			if err != nil {
+				return fmt.Errorf("write frame: %w", err)
+			}
+			size := 0
+			for j := i; i < len(batch) && batch[i].kind == kindData && (i == j || size+len(batch[i].data) <= maxBatchBytes); i++ {
+				if i > j {
+					io.WriteString(w, "\n")
+				}
+				w.Write(batch[i].data)
+				size += len(batch[i].data) + 1
+			}
+			if err := w.Close(); err != nil {
+				return fmt.Errorf("write frame: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Client) closeConn() {
+	c.closeOnce.Do(func() {
+		c.conn.Close()
+		close(c.closed)
+	})
+}
+
+func (c *Client) waitClosed() { <-c.closed }
+
+func (c *Client) stopTimers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expiry.Stop()
+}
+
+// expire runs at the socket's expiry: the session may have been renewed since
+// (by the page, on any node), in which case the socket lives on.
+func (c *Client) expire() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if exp, err := c.hub.sessions.Expiry(ctx, c.peer.SessionID); err == nil && exp.After(c.hub.now()) {
+		c.extend(exp)
+		return
+	}
+	c.closeWith(CloseAuthEnded, true)
+}
+
+// extend moves the socket's expiry later after its session was refreshed.
+func (c *Client) extend(exp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if exp.After(c.peer.ExpiresAt) {
+		c.peer.ExpiresAt = exp
+		c.expiry.Reset(exp.Sub(c.hub.now()))
+	}
+}
+
+// recheckSession runs once the socket is registered: the session may have been
+// revoked after the gate checked it and before KickSession could see the
+// socket, and then nothing else would close it.
+func (c *Client) recheckSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := c.hub.sessions.Expiry(ctx, c.peer.SessionID); err != nil {
+		c.hub.log.Info("session ended before the socket registered", "user", c.peer.User, "err", err)
+		c.closeWith(CloseAuthEnded, true)
+	}
+}
