@@ -1,8 +1,9 @@
 package chat
 
 // CloseCode is a WebSocket close code the server sends. Every code the server
-// uses is declared here, with its reason text and whether a client should
-// reconnect, so the protocol document and the code cannot drift apart.
+// uses is declared here, with its reason text and whether it drops what is
+// queued, so a close is one value and the callers pass nothing else. The
+// table of docs/PROTOCOL.md lists the same codes (TestProtocolCloseCodes).
 type CloseCode int
 
 // The server's close codes.
@@ -36,7 +37,11 @@ func (c CloseCode) Reason() string {
 	}
 }
 
-// Reconnect reports whether a client should reconnect after this code.
-func (c CloseCode) Reconnect() bool {
-	return c == CloseGoingAway || c == CloseTryLater
+// DropsQueue reports whether closing with this code drops the frames still
+// queued for the socket. A socket whose right to exist ended (4401) must not
+// be sent its backlog first, and one that fell behind (1013) cannot take it;
+// the others (shutdown, abuse, bad data) let the peer read what it was
+// already sent, such as the warnings before a 1008.
+func (c CloseCode) DropsQueue() bool {
+	return c == CloseAuthEnded || c == CloseTryLater
 }

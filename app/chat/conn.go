@@ -81,12 +81,12 @@ func (c *Client) send(frame []byte) {
 	}
 	if len(c.queue) >= c.hub.limits.SendQueue {
 		c.hub.metrics.QueueDropped(metrics.BoundFrames)
-		c.queueCloseLocked(CloseTryLater, true)
+		c.queueCloseLocked(CloseTryLater)
 		return
 	}
 	if held := c.queueBytes + c.flightBytes; held > 0 && held+len(frame) > c.hub.limits.SendQueueBytes {
 		c.hub.metrics.QueueDropped(metrics.BoundBytes)
-		c.queueCloseLocked(CloseTryLater, true)
+		c.queueCloseLocked(CloseTryLater)
 		return
 	}
 	c.queue = append(c.queue, outFrame{kind: kindData, data: frame})
@@ -136,20 +136,22 @@ func (c *Client) ping() {
 	c.startPumpLocked()
 }
 
-// closeWith closes the socket with code. urgent drops what is queued (a kick
-// must not wait behind a backlog); otherwise the queue is written first.
-func (c *Client) closeWith(code CloseCode, urgent bool) {
+// closeWith closes the socket with code. A code that drops the queue (a kick
+// must not wait behind a backlog) puts the close frame first; otherwise the
+// queue is written before it.
+func (c *Client) closeWith(code CloseCode) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.queueCloseLocked(code, urgent)
+	c.queueCloseLocked(code)
 }
 
-func (c *Client) queueCloseLocked(code CloseCode, urgent bool) {
+func (c *Client) queueCloseLocked(code CloseCode) {
 	if c.closing {
 		return
 	}
 	c.closing = true
 	c.closeCode = code
+	urgent := code.DropsQueue()
 	if urgent {
 		clear(c.queue)
 		c.queue = c.queue[:0]
@@ -298,7 +300,7 @@ func (c *Client) expire() {
 		c.extend(exp)
 		return
 	}
-	c.closeWith(CloseAuthEnded, true)
+	c.closeWith(CloseAuthEnded)
 }
 
 // extend moves the socket's expiry later after its session was refreshed.
@@ -319,6 +321,6 @@ func (c *Client) recheckSession() {
 	defer cancel()
 	if _, err := c.hub.sessions.Expiry(ctx, c.peer.SessionID); err != nil {
 		c.hub.log.Info("session ended before the socket registered", "user", c.peer.User, "err", err)
-		c.closeWith(CloseAuthEnded, true)
+		c.closeWith(CloseAuthEnded)
 	}
 }

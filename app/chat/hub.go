@@ -217,7 +217,7 @@ func NewHub(d Deps, lim Limits) *Hub {
 func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer, done func()) error {
 	c := newClient(h, conn, br, p)
 	if !h.register(c) {
-		c.closeWith(CloseGoingAway, false)
+		c.closeWith(CloseGoingAway)
 		c.waitClosed()
 		done()
 		return ErrClosed
@@ -317,7 +317,7 @@ func (h *Hub) KickSession(sessionID string) int {
 	}
 	h.mu.Unlock()
 	for _, c := range cs {
-		c.closeWith(CloseAuthEnded, true)
+		c.closeWith(CloseAuthEnded)
 	}
 	return len(cs)
 }
@@ -340,7 +340,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	for _, c := range h.allClients() {
-		c.closeWith(CloseGoingAway, false)
+		c.closeWith(CloseGoingAway)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -640,7 +640,7 @@ func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Rea
 	c := newClient(h, conn, br, p)
 	c.echo = true
 	if !h.register(c) {
-		c.closeWith(CloseGoingAway, false)
+		c.closeWith(CloseGoingAway)
 		c.waitClosed()
 		done()
 		return ErrClosed

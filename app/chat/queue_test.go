@@ -146,7 +146,7 @@ func TestSendWaitWaitsForBytes(t *testing.T) {
 	if closing, code := closedWith(c); closing {
 		t.Fatalf("a replay to a slow reader closed it with %d", code)
 	}
-	c.closeWith(closeNormalClose, false)
+	c.closeWith(closeNormalClose)
 	c.waitClosed()
 	if n := <-p.read; n < int64(12*len(frame)) {
 		t.Fatalf("peer read %d bytes, want all %d", n, 12*len(frame))

@@ -106,8 +106,8 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 			c.send(encodeErrorRef(pe.Code, pe.Message, ref))
 			if pe.Code == codeRateLimited && c.strike() {
 				c.hub.log.Warn("abuse", "user", c.peer.User, "last", pe.Code)
-				// Not urgent: the warnings already queued go out first.
-				c.closeWith(ClosePolicy, false)
+				// 1008 keeps the queue: the warnings already queued go out first.
+				c.closeWith(ClosePolicy)
 			}
 		} else if err != nil {
 			c.hub.log.Error("handle frame", "user", c.peer.User, "type", f.Type, "err", err)
@@ -130,13 +130,13 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 // and sustained abuse closes the socket with 1008 as on /ws.
 func (c *Client) echoFrame(data []byte) {
 	if !utf8.Valid(data) {
-		c.closeWith(CloseInvalidData, false)
+		c.closeWith(CloseInvalidData)
 		return
 	}
 	if !c.allowRequest() {
 		if c.strike() {
 			c.hub.log.Warn("abuse", "user", c.peer.User, "last", codeRateLimited)
-			c.closeWith(ClosePolicy, false)
+			c.closeWith(ClosePolicy)
 		}
 		return
 	}

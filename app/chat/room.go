@@ -191,12 +191,12 @@ func (r *room) fanOutLocked(m store.Message, own ownCopy) {
 		}
 		if len(mb.pending) >= r.hub.limits.SendQueue {
 			r.hub.metrics.QueueDropped(metrics.BoundFrames)
-			c.closeWith(CloseTryLater, true)
+			c.closeWith(CloseTryLater)
 			continue
 		}
 		if mb.pendingBytes > 0 && mb.pendingBytes+len(frame) > r.hub.limits.SendQueueBytes {
 			r.hub.metrics.QueueDropped(metrics.BoundBytes)
-			c.closeWith(CloseTryLater, true)
+			c.closeWith(CloseTryLater)
 			continue
 		}
 		mb.pending = append(mb.pending, pendingFrame{m.ID, frame})
