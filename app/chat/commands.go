@@ -8,41 +8,79 @@ import (
 	"securechat/app/store"
 )
 
+// clientFrame is what the server does with one type of client frame.
+type clientFrame struct {
+	// check validates the fields the type needs (decodeFrame has already
+	// checked the JSON and the ref) and fills in defaults; nil: none.
+	check func(f *inbound, maxText int) error
+	// handle acts on a decoded, admitted frame.
+	handle func(c *Client, ctx context.Context, f inbound) error
+	// message: the frame is counted against the user's message rate;
+	// otherwise against the request rate (admit).
+	message bool
+}
+
+// clientFrames is the protocol's one dispatch table: every client frame
+// type, how it is checked, how it is rate limited and what it does. A type
+// not in it is answered unknown_type. Never written after initialisation.
+var clientFrames = map[frameType]clientFrame{
+	typeSend:    {check: checkSend, handle: (*Client).onSend, message: true},
+	typeJoin:    {check: checkMembership, handle: (*Client).onJoin},
+	typeLeave:   {check: checkMembership, handle: (*Client).onLeave},
+	typeHistory: {check: checkHistory, handle: (*Client).onHistory},
+	typeRooms:   {check: checkRoomsRequest, handle: (*Client).onRooms},
+	typeRefresh: {check: checkRefresh, handle: (*Client).onRefresh},
+}
+
+// handle acts on a frame decodeFrame accepted and admit let through.
 func (c *Client) handle(ctx context.Context, f inbound) error {
-	switch f.Type {
-	case "send":
-		if !c.inRoom(f.Room) {
-			return badFrame("not_joined", "join %s before sending to it", f.Room)
-		}
-		return c.hub.submit(c, f.Room, f.Text, f.Ref)
-	case "join":
-		return c.join(ctx, f.Room, f.Since)
-	case "leave":
-		if !c.inRoom(f.Room) {
-			return badFrame("not_joined", "not in %s", f.Room)
-		}
-		c.mu.Lock()
-		delete(c.rooms, f.Room)
-		c.mu.Unlock()
-		c.hub.leave(c, f.Room)
-		return nil
-	case "history":
-		var msgs []store.Message
-		err := offload(ctx, func(ctx context.Context) (err error) {
-			msgs, err = c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		c.send(encodeHistory(f.Room, msgs, c.hub.pageBytes))
-		return nil
-	case "refresh":
-		return c.refresh(ctx, f.Token)
-	case "rooms":
-		return c.hub.listRooms(ctx, c, f)
+	return clientFrames[f.Type].handle(c, ctx, f)
+}
+
+// onSend hands a message to the hub, to be stored and then delivered
+// to the room (the sender's copy is its acknowledgement).
+func (c *Client) onSend(_ context.Context, f inbound) error {
+	if !c.inRoom(f.Room) {
+		return badFrame("not_joined", "join %s before sending to it", f.Room)
 	}
+	return c.hub.submit(c, f.Room, f.Text, f.Ref)
+}
+
+func (c *Client) onJoin(ctx context.Context, f inbound) error {
+	return c.join(ctx, f.Room, f.Since)
+}
+
+func (c *Client) onLeave(_ context.Context, f inbound) error {
+	if !c.inRoom(f.Room) {
+		return badFrame("not_joined", "not in %s", f.Room)
+	}
+	c.mu.Lock()
+	delete(c.rooms, f.Room)
+	c.mu.Unlock()
+	c.hub.leave(c, f.Room)
 	return nil
+}
+
+// onHistory answers one page of a room's messages before f.Before.
+func (c *Client) onHistory(ctx context.Context, f inbound) error {
+	var msgs []store.Message
+	err := offload(ctx, func(ctx context.Context) (err error) {
+		msgs, err = c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.send(encodeHistory(f.Room, msgs, c.hub.pageBytes))
+	return nil
+}
+
+func (c *Client) onRooms(ctx context.Context, f inbound) error {
+	return c.hub.listRooms(ctx, c, f)
+}
+
+func (c *Client) onRefresh(ctx context.Context, f inbound) error {
+	return c.refresh(ctx, f.Token)
 }
 
 // join makes c a member of room. Without since it sends the room's recent

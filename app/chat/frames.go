@@ -21,18 +21,42 @@ const (
 	defaultHistory = 50
 )
 
+// frameType is the "type" of a frame, client's or server's. Every type is a
+// constant here; docs/PROTOCOL.md describes each.
+type frameType string
+
+// Client frames: what each does is the table clientFrames (commands.go).
+const (
+	typeSend    frameType = "send"
+	typeJoin    frameType = "join"
+	typeLeave   frameType = "leave"
+	typeHistory frameType = "history" // also the server's answer, and the history sent on a join
+	typeRooms   frameType = "rooms"   // also the server's answer
+	typeRefresh frameType = "refresh"
+)
+
+// Server frames (besides history and rooms above).
+const (
+	typeWelcome   frameType = "welcome"
+	typeJoined    frameType = "joined"
+	typeMessage   frameType = "message"
+	typePresence  frameType = "presence"
+	typeRefreshed frameType = "refreshed"
+	typeError     frameType = "error"
+)
+
 // inbound is every field a client frame may carry; which ones matter depends on Type.
 type inbound struct {
-	Type   string `json:"type"`
-	Room   string `json:"room"`
-	Text   string `json:"text"`
-	Since  *int64 `json:"since"`
-	Before int64  `json:"before"`
-	Limit  int    `json:"limit"`
-	Token  string `json:"token"`
-	Ref    string `json:"ref"`    // the client's name for a send, echoed on the frames that answer it
-	Prefix string `json:"prefix"` // rooms: only names that start with it
-	Cursor string `json:"cursor"` // rooms: the next page, as the previous answer's next
+	Type   frameType `json:"type"`
+	Room   string    `json:"room"`
+	Text   string    `json:"text"`
+	Since  *int64    `json:"since"`
+	Before int64     `json:"before"`
+	Limit  int       `json:"limit"`
+	Token  string    `json:"token"`
+	Ref    string    `json:"ref"`    // the client's name for a send, echoed on the frames that answer it
+	Prefix string    `json:"prefix"` // rooms: only names that start with it
+	Cursor string    `json:"cursor"` // rooms: the next page, as the previous answer's next
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -50,7 +74,8 @@ func badFrame(code, format string, args ...any) *protocolError {
 
 // decodeFrame parses one client frame strictly: valid UTF-8, one JSON object,
 // keys exactly as the protocol spells them and each once, no unknown fields,
-// and the fields its type needs; a text has at most maxText characters.
+// a type of clientFrames and the fields that type needs (its check); a text
+// has at most maxText characters.
 func decodeFrame(data []byte, maxText int) (inbound, error) {
 	var f inbound
 	if !utf8.Valid(data) {
@@ -72,45 +97,62 @@ func decodeFrame(data []byte, maxText int) (inbound, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return f, badFrame("bad_frame", "one JSON object per frame")
 	}
-	switch f.Type {
-	case "send":
-		if err := checkRoom(f.Room); err != nil {
-			return f, err
-		}
-		if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxText {
-			return f, badFrame("bad_text", "text must be 1 to %d characters", maxText)
-		}
-	case "join", "leave":
-		if err := checkRoom(f.Room); err != nil {
-			return f, err
-		}
-		if f.Since != nil && *f.Since < 0 {
-			return f, badFrame("bad_frame", "since must be a message id (0 or more)")
-		}
-	case "history":
-		if err := checkRoom(f.Room); err != nil {
-			return f, err
-		}
-		if f.Before < 0 || f.Limit < 0 || f.Limit > maxHistory {
-			return f, badFrame("bad_frame", "before must be 0 or more and limit 0 to %d", maxHistory)
-		}
-		if f.Limit == 0 {
-			f.Limit = defaultHistory
-		}
-	case "rooms":
-		if err := checkRoomsRequest(&f); err != nil {
-			return f, err
-		}
-	case "refresh":
-		if f.Token == "" {
-			return f, badFrame("bad_frame", "refresh needs a token")
-		}
-	case "":
+	switch kind, ok := clientFrames[f.Type]; {
+	case f.Type == "":
 		return f, badFrame("bad_frame", "frame has no type")
-	default:
-		return f, badFrame("unknown_type", "unknown frame type %q", truncate(f.Type, 32))
+	case !ok:
+		return f, badFrame("unknown_type", "unknown frame type %q", truncate(string(f.Type), 32))
+	case kind.check != nil:
+		if err := kind.check(&f, maxText); err != nil {
+			return f, err
+		}
 	}
 	return f, nil
+}
+
+// checkSend: a send names a room and has a text of 1 to maxText characters.
+func checkSend(f *inbound, maxText int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxText {
+		return badFrame("bad_text", "text must be 1 to %d characters", maxText)
+	}
+	return nil
+}
+
+// checkMembership: a join or leave names a room; a since is a message id.
+func checkMembership(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if f.Since != nil && *f.Since < 0 {
+		return badFrame("bad_frame", "since must be a message id (0 or more)")
+	}
+	return nil
+}
+
+// checkHistory: a history request names a room and a page; limit defaults
+// to defaultHistory.
+func checkHistory(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if f.Before < 0 || f.Limit < 0 || f.Limit > maxHistory {
+		return badFrame("bad_frame", "before must be 0 or more and limit 0 to %d", maxHistory)
+	}
+	if f.Limit == 0 {
+		f.Limit = defaultHistory
+	}
+	return nil
+}
+
+// checkRefresh: a refresh carries a token.
+func checkRefresh(f *inbound, _ int) error {
+	if f.Token == "" {
+		return badFrame("bad_frame", "refresh needs a token")
+	}
+	return nil
 }
 
 // frameKey is the bit of one of inbound's field names, as spelt in its tag.
@@ -300,18 +342,18 @@ func checkRoom(name string) error {
 // Server frames. Encoding happens here and only here.
 
 type messageJSON struct {
-	Type string `json:"type"`
-	ID   int64  `json:"id"`
-	Room string `json:"room"`
-	User string `json:"user"`
-	UID  int64  `json:"user_id"` // the author's account: the name alone is not an identity
-	Text string `json:"text"`
-	TS   string `json:"ts"`
-	Ref  string `json:"ref,omitempty"` // only on the sender's own copy of a message it sent with a ref
+	Type frameType `json:"type"`
+	ID   int64     `json:"id"`
+	Room string    `json:"room"`
+	User string    `json:"user"`
+	UID  int64     `json:"user_id"` // the author's account: the name alone is not an identity
+	Text string    `json:"text"`
+	TS   string    `json:"ts"`
+	Ref  string    `json:"ref,omitempty"` // only on the sender's own copy of a message it sent with a ref
 }
 
 func toMessageJSON(m store.Message) messageJSON {
-	return messageJSON{Type: "message", ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
+	return messageJSON{Type: typeMessage, ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
 		TS: m.TS.UTC().Format(time.RFC3339Nano)}
 }
 
@@ -360,9 +402,9 @@ func encodeMessages(ms []store.Message, budget int) (frame []byte, n int) {
 
 func encodeWelcome(user string) []byte {
 	return mustJSON(struct {
-		Type string `json:"type"`
-		User string `json:"user"`
-	}{"welcome", user})
+		Type frameType `json:"type"`
+		User string    `json:"user"`
+	}{typeWelcome, user})
 }
 
 func encodeError(code, message string) []byte { return encodeErrorRef(code, message, "") }
@@ -370,11 +412,11 @@ func encodeError(code, message string) []byte { return encodeErrorRef(code, mess
 // encodeErrorRef is an error answering a send that had a ref.
 func encodeErrorRef(code, message, ref string) []byte {
 	return mustJSON(struct {
-		Type    string `json:"type"`
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Ref     string `json:"ref,omitempty"`
-	}{"error", code, message, ref})
+		Type    frameType `json:"type"`
+		Code    string    `json:"code"`
+		Message string    `json:"message"`
+		Ref     string    `json:"ref,omitempty"`
+	}{typeError, code, message, ref})
 }
 
 // encodeHistory encodes a history frame of the newest of ms (oldest first)
@@ -395,7 +437,7 @@ func encodeHistory(room string, ms []store.Message, budget int) []byte {
 	more := len(enc) < len(ms)
 	var b bytes.Buffer
 	b.Grow(size + len(room) + 64)
-	b.WriteString(`{"type":"history","room":`)
+	b.WriteString(`{"type":"` + string(typeHistory) + `","room":`)
 	b.Write(mustJSON(room))
 	b.WriteString(`,"messages":[`)
 	for i := len(enc) - 1; i >= 0; i-- {
@@ -424,26 +466,26 @@ func encodePresence(room string, users []string) []byte {
 		users = users[:presenceListMax]
 	}
 	return mustJSON(struct {
-		Type  string   `json:"type"`
-		Room  string   `json:"room"`
-		Users []string `json:"users"`
-		Count int      `json:"count"`
-	}{"presence", room, users, count})
+		Type  frameType `json:"type"`
+		Room  string    `json:"room"`
+		Users []string  `json:"users"`
+		Count int       `json:"count"`
+	}{typePresence, room, users, count})
 }
 
 func encodeJoined(room string, lastID int64) []byte {
 	return mustJSON(struct {
-		Type   string `json:"type"`
-		Room   string `json:"room"`
-		LastID int64  `json:"last_id"`
-	}{"joined", room, lastID})
+		Type   frameType `json:"type"`
+		Room   string    `json:"room"`
+		LastID int64     `json:"last_id"`
+	}{typeJoined, room, lastID})
 }
 
 func encodeRefreshed(expires time.Time) []byte {
 	return mustJSON(struct {
-		Type    string `json:"type"`
-		Expires string `json:"expires"`
-	}{"refreshed", expires.UTC().Format(time.RFC3339)})
+		Type    frameType `json:"type"`
+		Expires string    `json:"expires"`
+	}{typeRefreshed, expires.UTC().Format(time.RFC3339)})
 }
 
 // encodeRooms encodes one page of the room list; next, if not empty, is the
@@ -460,9 +502,9 @@ func encodeRooms(rooms []store.Room, prefix, next string) []byte {
 		list[i] = roomJSON{r.Name, r.LastID, r.LastActivity.UTC().Format(time.RFC3339)}
 	}
 	return mustJSON(struct {
-		Type   string     `json:"type"`
+		Type   frameType  `json:"type"`
 		Rooms  []roomJSON `json:"rooms"`
 		Prefix string     `json:"prefix,omitempty"`
 		Next   string     `json:"next,omitempty"`
-	}{"rooms", list, prefix, next})
+	}{typeRooms, list, prefix, next})
 }

@@ -98,7 +98,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		}
 		// An error answering a send names it by its ref, if it had one.
 		var ref string
-		if f.Type == "send" {
+		if f.Type == typeSend {
 			ref = f.Ref
 		}
 		var pe *protocolError
@@ -143,10 +143,10 @@ func (c *Client) echoFrame(data []byte) {
 	c.send(append([]byte("You wrote: "), data...))
 }
 
-// admit applies the rate limits: messages per user, other frames per user
-// too, each across all the user's sockets.
+// admit applies the rate limits the dispatch table names: messages per user,
+// other frames per user too, each across all the user's sockets.
 func (c *Client) admit(f inbound) error {
-	if f.Type == "send" {
+	if clientFrames[f.Type].message {
 		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
 			return badFrame(codeRateLimited, "too many messages; wait %.1fs", retry.Seconds())
 		}

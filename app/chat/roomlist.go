@@ -18,7 +18,7 @@ const (
 
 // checkRoomsRequest validates a rooms request's prefix, limit and cursor, and
 // fills in the default limit.
-func checkRoomsRequest(f *inbound) error {
+func checkRoomsRequest(f *inbound, _ int) error {
 	if f.Prefix != "" && !ValidRoom(f.Prefix) {
 		return badFrame("bad_room", "a prefix is up to %d of a-z, 0-9, - and _", maxRoomName)
 	}
