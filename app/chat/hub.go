@@ -547,12 +547,14 @@ func (h *Hub) openRoom(ctx context.Context, name, user string) (*room, error) {
 			h.log.Warn("subscribe to room", "room", name, "err", err)
 		}
 		r.mu.Lock()
-		if r.retired && unsub != nil {
-			unsub()
-		} else {
+		retired := r.retired
+		if !retired {
 			r.unsubscribe = unsub
 		}
 		r.mu.Unlock()
+		if retired && unsub != nil {
+			unsub() // retired while subscribing: release has run without it
+		}
 	}
 	return r, nil
 }
@@ -604,17 +606,22 @@ func pruneInterval(ttl time.Duration) time.Duration {
 	return min(max(ttl/2, time.Second), 10*time.Minute)
 }
 
+// leave takes c out of room name, and the room out of memory if c was its
+// last member. The room is retired under the hub's lock, so no one opens it
+// meanwhile; its bus traffic ends after the lock is released.
 func (h *Hub) leave(c *Client, name string) {
 	r := h.roomFor(name)
-	if r == nil {
+	if r == nil || !r.remove(c) {
 		return
 	}
-	if r.remove(c) {
-		h.mu.Lock()
-		if h.rooms[name] == r && r.retireIfEmpty() {
-			delete(h.rooms, name)
-		}
-		h.mu.Unlock()
+	h.mu.Lock()
+	retired := h.rooms[name] == r && r.retireIfEmpty()
+	if retired {
+		delete(h.rooms, name)
+	}
+	h.mu.Unlock()
+	if retired {
+		r.release()
 	}
 }
 

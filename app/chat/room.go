@@ -112,46 +112,63 @@ type ownCopy struct {
 // fill delivered first (without ref) is not sent again.
 func (r *room) deliverOwn(m store.Message, own ownCopy) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.retired || m.Seq <= r.lastSeq {
+		r.mu.Unlock()
 		return // a duplicate, or one the store already gave a gap fill
 	}
 	if m.Seq > r.lastSeq+1 {
-		// Committed: m, later in the same room, is.
-		r.fillLocked(m.Seq - 1)
+		// A gap: fill it from the store (committed: m, later in the same
+		// room, is) without holding the lock across the query, then look again.
+		r.mu.Unlock()
+		r.fill(m.Seq - 1)
+		r.mu.Lock()
+		if r.retired || m.Seq <= r.lastSeq {
+			r.mu.Unlock()
+			return
+		}
 	}
 	r.fanOutLocked(m, own)
+	r.mu.Unlock()
 }
 
 // catchUp delivers from the store every message up to seq that this node has
 // not heard of: what the bus lost while a node or NATS was away.
-func (r *room) catchUp(seq int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.retired && seq > r.lastSeq {
-		r.fillLocked(seq)
-	}
-}
+func (r *room) catchUp(seq int64) { r.fill(seq) }
 
-// fillLocked delivers the stored messages after the last delivered one, up to
-// and including seq.
-func (r *room) fillLocked(seq int64) {
+// fill delivers the stored messages after the last delivered one, up to and
+// including seq. It reads the store with the room unlocked, so a slow store
+// holds up no member and no other delivery, and delivers under the lock only
+// what is still above lastSeq: another delivery may have moved it meanwhile.
+// Each message is delivered once, in Seq order: lastSeq only grows, and the
+// store's messages after an id are the room's next ones, in order.
+func (r *room) fill(seq int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for r.lastSeq < seq {
-		missing, err := r.hub.store.MessagesAfter(ctx, r.name, r.lastID, maxHistory)
-		if err != nil || len(missing) == 0 {
-			r.hub.log.Error("fill a gap in room", "room", r.name, "after_seq", r.lastSeq, "up_to", seq, "err", err)
+	for {
+		r.mu.Lock()
+		if r.retired || r.lastSeq >= seq {
+			r.mu.Unlock()
 			return
 		}
+		afterID, afterSeq := r.lastID, r.lastSeq
+		r.mu.Unlock()
+
+		missing, err := r.hub.store.MessagesAfter(ctx, r.name, afterID, maxHistory)
+		if err != nil || len(missing) == 0 {
+			r.hub.log.Error("fill a gap in room", "room", r.name, "after_seq", afterSeq, "up_to", seq, "err", err)
+			return
+		}
+		r.mu.Lock()
 		for _, mm := range missing {
-			if mm.Seq > seq {
+			if mm.Seq > seq || r.retired {
+				r.mu.Unlock()
 				return
 			}
 			if mm.Seq > r.lastSeq {
 				r.fanOutLocked(mm, ownCopy{})
 			}
 		}
+		r.mu.Unlock()
 	}
 }
 
@@ -259,7 +276,8 @@ func (r *room) remove(c *Client) bool {
 }
 
 // retireIfEmpty marks an empty room retired so no one joins it after the hub
-// forgets it; it reports whether it did.
+// forgets it; it reports whether it did. The hub calls it holding its own
+// lock, so it only changes memory; the caller then calls release.
 func (r *room) retireIfEmpty() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -270,13 +288,28 @@ func (r *room) retireIfEmpty() bool {
 	if r.presenceTimer != nil {
 		r.presenceTimer.Stop()
 	}
-	if r.unsubscribe != nil {
-		r.unsubscribe()
-	}
-	if r.hub.broker != nil && len(r.published) > 0 {
-		r.hub.broker.PublishPresence(r.name, nil)
-	}
 	return true
+}
+
+// release ends a retired room's traffic with the other nodes: its
+// subscription, and its users' presence (this node has none left there). It
+// runs with no lock held. A room of the same name opened meanwhile has a
+// subscription of its own, and publishes its users after presenceDelay at
+// the earliest, so after the empty list this one sends.
+func (r *room) release() {
+	r.mu.Lock()
+	unsub := r.unsubscribe
+	r.unsubscribe = nil
+	announce := r.hub.broker != nil && len(r.published) > 0
+	r.mu.Unlock()
+	if unsub != nil {
+		unsub()
+	}
+	if announce {
+		if err := r.hub.broker.PublishPresence(r.name, nil); err != nil {
+			r.hub.log.Warn("publish presence", "room", r.name, "err", err)
+		}
+	}
 }
 
 // usersLocked is everyone present: this node's users and other nodes' that
@@ -338,6 +371,12 @@ func (r *room) flushPresence() {
 
 // publishPresenceLocked tells other nodes this node's users, when they changed
 // or as a heartbeat (so a node that dies drops out of everyone's lists).
+//
+// It publishes with the room locked, the one bus call that does: the lists
+// must leave in the order they were taken, or a heartbeat's older list could
+// overtake a newer one and stand on the other nodes until the next. A
+// publish only appends to the bus client's buffer (NATS writes it from its
+// own goroutine), so it does not wait for the network.
 func (r *room) publishPresenceLocked(heartbeat bool) {
 	if r.hub.broker == nil {
 		return
