@@ -71,22 +71,27 @@ type Server struct {
 	refreshes   *throttle.Keyed // /token/refresh calls per session
 }
 
+// newUpgrader returns the upgrader of both sockets.
+func newUpgrader() websocket.Upgrader {
+	return websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// gorilla reads through the small buffered reader hijackCapture gives it.
+		ReadBufferSize:  chat.UpgraderReadBufferSize,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		// The gate has already checked the Origin of cookie-authenticated
+		// requests; bearer requests may come from anywhere.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+}
+
 // New returns the Echo instance with every route registered.
 func New(cfg Config, deps Deps) *echo.Echo {
 	s := &Server{
-		cfg:  cfg,
-		deps: deps,
-		log:  deps.Log,
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 10 * time.Second,
-			// 0: gorilla reads through the small buffered reader hijackCapture gives it.
-			ReadBufferSize:  0,
-			WriteBufferSize: 4096,
-			WriteBufferPool: &sync.Pool{},
-			// The gate has already checked the Origin of cookie-authenticated
-			// requests; bearer requests may come from anywhere.
-			CheckOrigin: func(*http.Request) bool { return true },
-		},
+		cfg:         cfg,
+		deps:        deps,
+		log:         deps.Log,
+		upgrader:    newUpgrader(),
 		cookie:      "securechat",
 		device:      "securechat-device",
 		csrf:        "_csrf",

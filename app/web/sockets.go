@@ -163,17 +163,14 @@ func (t TokenPeers) Refresh(ctx context.Context, token string) (chat.Peer, error
 }
 
 // hijackCapture hands gorilla a small buffered reader of our own for the
-// socket (gorilla reuses the hijacked reader when its ReadBufferSize is 0), so
-// the hub can see what is already buffered: it waits for the next frame
-// itself, with a shallow stack, instead of inside gorilla's reader.
+// socket (chat.NewReader: gorilla reuses the hijacked reader with the
+// upgrader's chat.UpgraderReadBufferSize), so the hub can see what is already
+// buffered: it waits for the next frame itself, with a shallow stack, instead
+// of inside gorilla's reader.
 type hijackCapture struct {
 	http.ResponseWriter
 	br *bufio.Reader
 }
-
-// readBufferSize is the socket's read buffer: client frames are small, and
-// a larger one is read in pieces. Gorilla reuses only buffers over 256 bytes.
-const readBufferSize = 512
 
 func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
@@ -190,6 +187,6 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if brw.Reader.Buffered() > 0 {
 		return conn, brw, nil // gorilla refuses data sent before the handshake ends
 	}
-	h.br = bufio.NewReaderSize(conn, readBufferSize)
+	h.br = chat.NewReader(conn)
 	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
