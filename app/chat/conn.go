@@ -15,9 +15,10 @@ import (
 	"securechat/app/metrics"
 )
 
-// Client is one socket. Its read loop runs in the goroutine that called
-// Hub.Serve; its write pump runs only while it has something to send, and is
-// the only writer of the connection.
+// Client is one socket. Its read loop runs on a goroutine of its own, which
+// Hub.Serve starts, and is the only reader; its write pump runs only while it
+// has something to send, and is the only writer of the connection. The
+// package comment (doc.go) lists its goroutines, timers and closes.
 type Client struct {
 	hub  *Hub
 	conn *websocket.Conn

@@ -1,6 +1,3 @@
-// Package chat is the real-time core: a hub that owns the connected clients and
-// the rooms, persists each message before it fans it out, and closes sockets
-// whose right to exist has ended.
 package chat
 
 import (
