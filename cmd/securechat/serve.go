@@ -116,17 +116,20 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		defer bus.Close()
 		broker = bus
 	}
+	// Stopped and waited for once the server and the hub have shut down,
+	// before the store and the bus close.
+	bg := newBackground()
+	defer bg.stop()
+
 	var m *metrics.Metrics
 	if cfg.MetricsAddr != "" {
 		m = metrics.New()
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.Pprof, log)
-		if err != nil {
+		if err := serveMetrics(bg, cfg.MetricsAddr, m, cfg.Pprof, log); err != nil {
 			return err
 		}
-		defer stopMetrics()
 	}
 	hub := chat.NewHub(chat.Deps{
-		Store: svc.db, Sessions: web.TokenPeers{Auth: svc.auth}, Broker: broker, Metrics: m, Now: time.Now, Log: log,
+		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Now: time.Now, Log: log,
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
 		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
@@ -134,17 +137,8 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	})
 	m.ObserveQueuedBytes(hub.QueuedBytes)
 	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, time.Now)
-	authLogCtx, stopAuthLog := context.WithCancel(context.Background())
-	authLogDone := make(chan struct{})
-	go func() {
-		defer close(authLogDone)
-		authLog.Run(authLogCtx, authLogSummaryEvery)
-	}()
-	// After the server has stopped: the last count is logged.
-	defer func() {
-		stopAuthLog()
-		<-authLogDone
-	}()
+	// Stopped after the server: the last count is logged.
+	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,
@@ -155,21 +149,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		AuthLog: authLog,
 	})
 
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
-	go func() {
-		err := auth.WatchRevocations(watchCtx, svc.db, auth.RevocationInterval, log, func(id string) { hub.KickSession(id) })
-		if err != nil {
-			log.Error("watch revocations", "err", err)
-		}
-	}()
-	// Stopped with the watcher, and waited for before the store closes.
-	pruned := make(chan struct{})
-	go func() {
-		defer close(pruned)
-		auth.PruneEvery(watchCtx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, time.Now, log)
-	}()
-	defer func() { stopWatch(); <-pruned }()
+	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })
+	bg.Go(func(ctx context.Context) {
+		auth.PruneEvery(ctx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, time.Now, log)
+	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -227,12 +210,12 @@ func newNodeID() string {
 
 // serveMetrics serves Prometheus /metrics, and with withPprof Go's profiles
 // under /debug/pprof/, on their own listener, so they stay off the public
-// address. Profiles are opt-in: they show the program's insides and a CPU
-// profile or trace costs the server while it runs.
-func serveMetrics(addr string, m *metrics.Metrics, withPprof bool, log *slog.Logger) (stop func(), err error) {
+// address, until bg stops. Profiles are opt-in: they show the program's
+// insides and a CPU profile or trace costs the server while it runs.
+func serveMetrics(bg *background, addr string, m *metrics.Metrics, withPprof bool, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+		return fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -242,7 +225,11 @@ func serveMetrics(addr string, m *metrics.Metrics, withPprof bool, log *slog.Log
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	bg.Go(func(ctx context.Context) {
+		stop := context.AfterFunc(ctx, func() { srv.Close() })
+		defer stop()
+		srv.Serve(ln)
+	})
 	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() { srv.Close() }, nil
+	return nil
 }
