@@ -407,9 +407,7 @@ func encodeWelcome(user string) []byte {
 	}{typeWelcome, user})
 }
 
-func encodeError(code, message string) []byte { return encodeErrorRef(code, message, "") }
-
-// encodeErrorRef is an error answering a send that had a ref.
+// encodeErrorRef is an error frame; ref, if not empty, names the send it answers.
 func encodeErrorRef(code, message, ref string) []byte {
 	return mustJSON(struct {
 		Type    frameType `json:"type"`

@@ -114,7 +114,7 @@ func TestEncodeRef(t *testing.T) {
 	}{
 		{"shared copy", encodeMessage(m), nil},
 		{"sender's copy", encodeOwnMessage(m, "c-9"), "c-9"},
-		{"error", encodeError("bad_frame", "no"), nil},
+		{"error", encodeErrorRef("bad_frame", "no", ""), nil},
 		{"error answering a send", encodeErrorRef("rate_limited", "slow down", "c-9"), "c-9"},
 		{"error answering a send without ref", encodeErrorRef("rate_limited", "slow down", ""), nil},
 	}

@@ -245,8 +245,8 @@ func TestBrowserRooms(t *testing.T) {
 
 	// Both join #dev through the join form; each page switches to it. Seeing
 	// the other online in #dev means both sockets are members before bob writes.
-	bob.joaboutRoom("dev")
-	alice.joaboutRoom("dev")
+	bob.joinRoom("dev")
+	alice.joinRoom("dev")
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitOnline("alice")
 		tb.waitOnline("bob")
@@ -609,7 +609,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
 	alice.login(s.URL, "alice", "alice-password-1")
 	alice.waitMessage("carol", "I'll run the smoke tests on staging first.")
-	alice.joaboutRoom("dev")
+	alice.joinRoom("dev")
 	alice.waitMessage("carol", "Looking at it now.")
 	alice.clickRoom("general")
 	alice.send("Thanks both. I'm watching the dashboards.")
@@ -718,7 +718,7 @@ func (tb *tab) countMessages(text string) int {
 }
 
 // joinRoom joins a room through the join form and waits until the page shows it.
-func (tb *tab) joaboutRoom(room string) {
+func (tb *tab) joinRoom(room string) {
 	tb.t.Helper()
 	tb.do("join "+room,
 		chromedp.SendKeys(chromedp.ID("join-room"), room),

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"securechat/app/config"
 	"securechat/app/store/postgres"
 )
 
@@ -34,7 +35,7 @@ func main() {
 
 // run is main without the process: everything it touches comes in as an argument.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cfg, rest, err := parseConfig(args, getenv, stderr)
+	cfg, rest, err := config.Parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}

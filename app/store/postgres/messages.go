@@ -135,11 +135,6 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 	return out, nil
 }
 
-// RecentMessages returns up to limit of a room's newest messages, oldest first.
-func (s *DB) RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error) {
-	return s.MessagesBefore(ctx, room, 0, limit)
-}
-
 // MessagesBefore returns up to limit messages of room with ids below before
 // (0: no bound), the newest of them, oldest first.
 func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error) {

@@ -139,18 +139,13 @@ var migrations = []string{
 // an arbitrary constant ("securech" in ASCII) no other code uses.
 const migrationLock int64 = 0x7365637572656368
 
-// beginner starts transactions: a pool or a connection.
-type beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // migrate applies the migrations not yet recorded in schema_migrations, all
 // in one transaction. Several nodes may start at once: the transaction-scoped
 // advisory lock makes the others wait until the first has committed, after
 // which they find nothing left to do (each statement under READ COMMITTED
 // sees what committed before it began). PostgreSQL's DDL is transactional, so
 // a failure leaves the schema as it was.
-func migrate(ctx context.Context, db beginner) error {
+func migrate(ctx context.Context, db *pgxpool.Pool) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: begin: %w", err)

@@ -139,7 +139,7 @@ var userCases = []scenario{
 		if _, err := other.CreateUser(e.ctx, "dave", "hash-stranger", at(3*time.Minute)); !errors.Is(err, store.ErrExists) {
 			t.Errorf("CreateUser(dave) after deleting dave = %v; want ErrExists", err)
 		}
-		got, err := other.RecentMessages(e.ctx, "lobby", 10)
+		got, err := other.MessagesBefore(e.ctx, "lobby", 0, 10)
 		must(t, err, "read lobby")
 		if len(got) != 1 || got[0].ID != sent[0].ID || got[0].UserID != dave.ID || got[0].User != "dave" {
 			t.Errorf("the deleted dave's message reads back as %+v; want id %d by user %d dave", got, sent[0].ID, dave.ID)

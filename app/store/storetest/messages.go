@@ -155,10 +155,9 @@ var messageCases = []scenario{
 			read func() ([]store.Message, error)
 			want []int64
 		}{
-			{"recent 3", func() ([]store.Message, error) { return e.RecentMessages(e.ctx, "lobby", 3) }, span(8, 10)},
-			{"recent all", func() ([]store.Message, error) { return e.RecentMessages(e.ctx, "lobby", 100) }, span(1, 10)},
-			{"recent 0", func() ([]store.Message, error) { return e.RecentMessages(e.ctx, "lobby", 0) }, nil},
 			{"before unbounded", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "lobby", 0, 3) }, span(8, 10)},
+			{"before unbounded, all", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "lobby", 0, 100) }, span(1, 10)},
+			{"before unbounded, limit 0", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "lobby", 0, 0) }, nil},
 			{"before 5", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "lobby", id(5), 2) }, span(3, 4)},
 			{"before 5 all", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "lobby", id(5), 100) }, span(1, 4)},
 			{"before a side id", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "lobby", id(5)+1, 100) }, span(1, 5)},
@@ -168,7 +167,7 @@ var messageCases = []scenario{
 			{"after a side id", func() ([]store.Message, error) { return e.MessagesAfter(e.ctx, "lobby", id(7)+1, 2) }, span(8, 9)},
 			{"after the last", func() ([]store.Message, error) { return e.MessagesAfter(e.ctx, "lobby", id(10), 100) }, nil},
 			{"after, limit 0", func() ([]store.Message, error) { return e.MessagesAfter(e.ctx, "lobby", 0, 0) }, nil},
-			{"unknown room recent", func() ([]store.Message, error) { return e.RecentMessages(e.ctx, "nowhere", 10) }, nil},
+			{"unknown room before", func() ([]store.Message, error) { return e.MessagesBefore(e.ctx, "nowhere", 0, 10) }, nil},
 			{"unknown room after", func() ([]store.Message, error) { return e.MessagesAfter(e.ctx, "nowhere", 0, 10) }, nil},
 		} {
 			got, err := tc.read()

@@ -35,7 +35,6 @@ type Store interface {
 	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
 
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
-	RecentMessages(ctx context.Context, room string, limit int) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error)
 	TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error)
