@@ -22,7 +22,8 @@ const (
 // socket is idle. A pong (the answer to the server's ping) is read here too,
 // whole, so a ping does not leave the goroutine waiting deep inside gorilla
 // until the next message. It works at a frame boundary, where ReadMessage
-// leaves the reader.
+// leaves the reader. c.br must be the reader gorilla reads through
+// (reader.go says how that is ensured); nil skips the wait.
 func (c *Client) awaitFrame() error {
 	if c.br == nil {
 		return nil
