@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,14 +36,6 @@ const shutdownWait = 10 * time.Second
 // authLogSummaryEvery is how often the count of auth failure lines left out
 // past --auth-log-rate is logged.
 const authLogSummaryEvery = 10 * time.Second
-
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, []string, error) {
-	cfg, rest, err := config.Parse(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return cfg, nil, err
-	}
-	return cfg, rest, err
-}
 
 // backend is everything the services need from storage: SQLite by default,
 // PostgreSQL with --database-url.
