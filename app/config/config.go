@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,19 +57,26 @@ type Config struct {
 // to find its environment variable, e.g. --token-ttl is SECURECHAT_TOKEN_TTL.
 const EnvPrefix = "SECURECHAT_"
 
-// Parse reads args (without the program name) with environment fallbacks from getenv.
-// A flag given on the command line wins over the environment, which wins over the default.
-// It returns the arguments left after the flags (the subcommand, if any).
-func Parse(args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
-	var c Config
-	var origins, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
+// raw holds the flags that are parsed further after the command line is read.
+type raw struct {
+	origins, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
+}
+
+// define registers every setting's flag on a new set, writing into c and r.
+func define(c *Config, r *raw) *flag.FlagSet {
 	fs := flag.NewFlagSet("securechat", flag.ContinueOnError)
-	fs.SetOutput(output)
+	// Errors are returned, one line each, never printed with the whole usage.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	duration := func(dst *time.Duration, name string, def time.Duration, usage string) {
+		*dst = def
+		fs.Var((*durationValue)(dst), name, usage)
+	}
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
 	fs.StringVar(&c.Data, "data", "./data", "folder for the database and keys (created if missing)")
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
-	fs.DurationVar(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
+	fs.StringVar(&r.origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
+	duration(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
@@ -79,24 +87,66 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", 1<<20, "bytes that may wait for one socket before it is closed with 1013")
-	fs.StringVar(&messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
-	fs.StringVar(&requestRate, "request-rate", "20/s:100", "socket frames other than messages (join, history, rooms…, /secured-ws text) per user, across their sockets: N/DURATION[:BURST]")
+	fs.StringVar(&r.messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
+	fs.StringVar(&r.requestRate, "request-rate", "20/s:100", "socket frames other than messages (join, history, rooms…, /secured-ws text) per user, across their sockets: N/DURATION[:BURST]")
 	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
-	fs.DurationVar(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
-	fs.StringVar(&loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
-	fs.StringVar(&loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
-	fs.StringVar(&loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
-	fs.StringVar(&signupAddr, "signup-limit-addr", "10/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
-	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after login, however often it is refreshed")
-	fs.StringVar(&refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
-	fs.StringVar(&roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
-	fs.DurationVar(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
-	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
+	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
+	fs.StringVar(&r.loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
+	fs.StringVar(&r.loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
+	fs.StringVar(&r.loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
+	fs.StringVar(&r.signupAddr, "signup-limit-addr", "10/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
+	duration(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after login, however often it is refreshed")
+	fs.StringVar(&r.refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
+	fs.StringVar(&r.roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
+	duration(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
+	duration(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
-	fs.StringVar(&authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
+	fs.StringVar(&r.authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
+	return fs
+}
 
+// PrintDefaults writes every flag with its default and meaning, and those
+// extra registers (a command's own), in the --name form the CLI takes.
+func PrintDefaults(w io.Writer, extra ...func(*flag.FlagSet)) {
+	fs := define(&Config{}, &raw{})
+	for _, x := range extra {
+		x(fs)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s%s\n", f.Name, valueHint(f), f.Usage, def)
+	})
+}
+
+// valueHint names what a flag takes, for the usage text: nothing for a switch.
+func valueHint(f *flag.Flag) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return ""
+	}
+	if _, ok := f.Value.(*durationValue); ok {
+		return " DURATION"
+	}
+	return " VALUE"
+}
+
+// Parse reads args (without the program name) with environment fallbacks from getenv.
+// A flag given on the command line wins over the environment, which wins over the default.
+// Flags may stand before, between or after the positional arguments (the
+// subcommand and its arguments), which it returns in order; "--" ends the
+// flags. extra registers a command's own flags on the same set. --help gives
+// flag.ErrHelp; an unknown flag, an error naming the nearest known one.
+func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, []string, error) {
+	var c Config
+	var r raw
+	fs := define(&c, &r)
+	for _, x := range extra {
+		x(fs)
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -109,10 +159,11 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	if envErr != nil {
 		return Config{}, nil, envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return Config{}, nil, err
 	}
-	for _, o := range strings.Split(origins, ",") {
+	for _, o := range strings.Split(r.origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
 		}
@@ -122,15 +173,15 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 		dst  *throttle.Limit
 		flag string
 	}{
-		{messageRate, &c.MessageRate, "--message-rate"},
-		{requestRate, &c.RequestRate, "--request-rate"},
-		{loginUser, &c.LoginLimitUser, "--login-limit"},
-		{loginAddr, &c.LoginLimitAddr, "--login-limit-addr"},
-		{loginPair, &c.LoginLimitPair, "--login-limit-user-addr"},
-		{signupAddr, &c.SignupLimitAddr, "--signup-limit-addr"},
-		{refresh, &c.RefreshLimit, "--refresh-limit"},
-		{roomCreate, &c.RoomCreateRate, "--room-create-rate"},
-		{authLogRate, &c.AuthLogRate, "--auth-log-rate"},
+		{r.messageRate, &c.MessageRate, "--message-rate"},
+		{r.requestRate, &c.RequestRate, "--request-rate"},
+		{r.loginUser, &c.LoginLimitUser, "--login-limit"},
+		{r.loginAddr, &c.LoginLimitAddr, "--login-limit-addr"},
+		{r.loginPair, &c.LoginLimitPair, "--login-limit-user-addr"},
+		{r.signupAddr, &c.SignupLimitAddr, "--signup-limit-addr"},
+		{r.refresh, &c.RefreshLimit, "--refresh-limit"},
+		{r.roomCreate, &c.RoomCreateRate, "--room-create-rate"},
+		{r.authLogRate, &c.AuthLogRate, "--auth-log-rate"},
 	} {
 		v, err := throttle.ParseLimit(l.text)
 		if err != nil {
@@ -166,7 +217,92 @@ func Parse(args []string, getenv func(string) string, output io.Writer) (Config,
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, nil, errors.New("--tls-cert and --tls-key go together")
 	}
-	return c, fs.Args(), nil
+	return c, rest, nil
+}
+
+// parseInterspersed parses flags wherever they stand among args and returns
+// the other arguments in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, explain(fs, err)
+		}
+		// The flag package stops at the first argument that is not a flag,
+		// or after "--": what follows "--" is never a flag.
+		done := len(fs.Args()) < len(args) && args[len(args)-len(fs.Args())-1] == "--"
+		args = fs.Args()
+		if done {
+			return append(rest, args...), nil
+		}
+		if len(args) == 0 {
+			return rest, nil
+		}
+		rest, args = append(rest, args[0]), args[1:]
+	}
+}
+
+// explain turns the flag package's error into one line a person can act on.
+func explain(fs *flag.FlagSet, err error) error {
+	const undefined = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, undefined) {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		// "invalid value "5" for flag -token-ttl: …": name flags as the CLI spells them.
+		return errors.New(strings.Replace(msg, "flag -", "flag --", 1))
+	}
+	name := strings.TrimPrefix(msg, undefined)
+	best, bestDist := "", 1<<30
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	})
+	if best != "" && bestDist <= max(2, len(name)/3) {
+		return fmt.Errorf("unknown flag --%s; did you mean --%s? (--help lists them all)", name, best)
+	}
+	return fmt.Errorf("unknown flag --%s (--help lists them all)", name)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// durationValue is a flag that takes a Go duration and says what is wrong
+// with one it cannot read (the flag package only says "parse error").
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
+			return fmt.Errorf("%q has no unit: write it as %ss, %sm or %sh", s, s, s, s)
+		}
+		return fmt.Errorf("%q is not a duration such as 90s, 15m or 24h", s)
+	}
+	*d = durationValue(v)
+	return nil
 }
 
 // TLS reports whether the server serves HTTPS.

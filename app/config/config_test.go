@@ -1,7 +1,10 @@
 package config
 
 import (
-	"io"
+	"errors"
+	"flag"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +18,7 @@ func TestParse(t *testing.T) {
 		"SECURECHAT_TOKEN_TTL":       "1h",
 		"SECURECHAT_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
 	}
-	c, rest, err := Parse([]string{"--token-ttl", "2h", "--message-rate", "5/s:7", "user", "list"}, func(k string) string { return env[k] }, io.Discard)
+	c, rest, err := Parse([]string{"--token-ttl", "2h", "--message-rate", "5/s:7", "user", "list"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestParse(t *testing.T) {
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {
-		if _, _, err := Parse(args, func(string) string { return "" }, io.Discard); err == nil {
+		if _, _, err := Parse(args, func(string) string { return "" }); err == nil {
 			t.Errorf("Parse(%q) accepted", args)
 		}
 	}
@@ -69,13 +72,13 @@ func TestParse(t *testing.T) {
 			return "maybe"
 		}
 		return ""
-	}, io.Discard); err == nil {
+	}); err == nil {
 		t.Error("a malformed environment value was accepted")
 	}
 }
 
 func TestParseConnectionAndLogLimits(t *testing.T) {
-	c, _, err := Parse(nil, func(string) string { return "" }, io.Discard)
+	c, _, err := Parse(nil, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,7 @@ func TestParseConnectionAndLogLimits(t *testing.T) {
 		t.Errorf("defaults: body %v, conns %d, auth log %v, pprof %v", c.BodyTimeout, c.MaxConnsPerAddr, c.AuthLogRate, c.Pprof)
 	}
 	env := map[string]string{"SECURECHAT_MAX_CONNS_PER_ADDR": "0", "SECURECHAT_PPROF": "true"}
-	c, _, err = Parse([]string{"--body-timeout", "2s", "--auth-log-rate", "1/1h:3"}, func(k string) string { return env[k] }, io.Discard)
+	c, _, err = Parse([]string{"--body-timeout", "2s", "--auth-log-rate", "1/1h:3"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +98,70 @@ func TestParseConnectionAndLogLimits(t *testing.T) {
 		{"--max-conns-per-addr", "-1"},
 		{"--auth-log-rate", "lots"},
 	} {
-		if _, _, err := Parse(args, func(string) string { return "" }, io.Discard); err == nil {
+		if _, _, err := Parse(args, func(string) string { return "" }); err == nil {
 			t.Errorf("Parse(%q) accepted", args)
+		}
+	}
+}
+
+// TestParseFlagsAnywhere: flags may stand before, between or after the
+// subcommand and its arguments; "--" ends them.
+func TestParseFlagsAnywhere(t *testing.T) {
+	none := func(string) string { return "" }
+	cases := []struct {
+		args []string
+		data string
+		rest []string
+	}{
+		{[]string{"--data", "X", "user", "add", "bob"}, "X", []string{"user", "add", "bob"}},
+		{[]string{"user", "add", "bob", "--data", "X"}, "X", []string{"user", "add", "bob"}},
+		{[]string{"user", "--data=X", "add", "bob"}, "X", []string{"user", "add", "bob"}},
+		{[]string{"user", "add", "--", "--data"}, "./data", []string{"user", "add", "--data"}},
+		{nil, "./data", nil},
+	}
+	for _, tc := range cases {
+		c, rest, err := Parse(tc.args, none)
+		if err != nil || c.Data != tc.data || !slices.Equal(rest, tc.rest) {
+			t.Errorf("Parse(%q) = data %q, rest %q, %v; want %q, %q", tc.args, c.Data, rest, err, tc.data, tc.rest)
+		}
+	}
+}
+
+// TestParseErrorsSayWhatIsWrong: one line naming the problem, never the whole usage.
+func TestParseErrorsSayWhatIsWrong(t *testing.T) {
+	none := func(string) string { return "" }
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--adr", "x"}, "unknown flag --adr; did you mean --addr?"},
+		{[]string{"user", "list", "--dta", "x"}, "did you mean --data?"},
+		{[]string{"--zzzzzzzzzzzz"}, "unknown flag --zzzzzzzzzzzz (--help lists them all)"},
+		{[]string{"--token-ttl", "5"}, `"5" has no unit: write it as 5s, 5m or 5h`},
+		{[]string{"--token-ttl", "soon"}, "is not a duration"},
+	}
+	for _, tc := range cases {
+		_, _, err := Parse(tc.args, none)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Parse(%q) error %v; want one line containing %q", tc.args, err, tc.want)
+		}
+	}
+	if _, _, err := Parse([]string{"user", "--help"}, none); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help gave %v; want flag.ErrHelp", err)
+	}
+	if _, _, err := Parse(nil, func(k string) string {
+		return map[string]string{"SECURECHAT_TOKEN_TTL": "90"}[k]
+	}); err == nil || !strings.Contains(err.Error(), "no unit") {
+		t.Errorf("SECURECHAT_TOKEN_TTL=90: %v; want the missing unit named", err)
+	}
+}
+
+func TestPrintDefaultsListsEveryFlag(t *testing.T) {
+	var b strings.Builder
+	PrintDefaults(&b, func(fs *flag.FlagSet) { fs.Bool("yes", false, "do not ask") })
+	for _, want := range []string{"--addr VALUE", "--token-ttl DURATION", "(default 24h0m0s)", "--signup\n", "--yes\n      do not ask"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, b.String())
 		}
 	}
 }

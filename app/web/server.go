@@ -114,6 +114,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	}
 
 	e := echo.New()
+	e.Pre(headAsGet)
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
@@ -150,9 +151,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		},
 	}))
 
-	health := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
-	e.GET("/healthz", health)
-	e.HEAD("/healthz", health) // load balancers probe with HEAD; Echo routes GET only
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	s.registerAuth(e)
 	s.registerSockets(e)
 	s.registerPages(e)
@@ -161,6 +160,28 @@ func New(cfg Config, deps Deps) *echo.Echo {
 }
 
 const csrfField = "_csrf"
+
+// headAsGet routes HEAD like GET, so health checkers and curl -I work wherever
+// a page does (Echo routes only the methods registered). The request becomes
+// a GET before routing (Echo routes on the request as it came), and the body
+// the GET handler writes is dropped: the status and headers are the GET's.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r := c.Request(); r.Method == http.MethodHead {
+			r.Method = http.MethodGet
+			c.Response().Writer = headWriter{c.Response().Writer}
+		}
+		return next(c)
+	}
+}
+
+// headWriter answers a HEAD: headers and status pass, the body is dropped.
+type headWriter struct{ http.ResponseWriter }
+
+func (headWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (h headWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // csrfMaxAge is how long a CSRF cookie lasts (Echo's default, said once here
 // because renewCSRF sets the same cookie).

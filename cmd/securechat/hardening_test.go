@@ -161,17 +161,35 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	}
 }
 
-func TestHealthzHead(t *testing.T) {
+// TestHeadWhereverGet: HEAD answers as GET does (status and headers, no
+// body) on every kind of route, as health checkers and curl -I expect.
+func TestHeadWhereverGet(t *testing.T) {
 	s := startServer(t, "")
-	for _, method := range []string{http.MethodGet, http.MethodHead} {
-		req, _ := http.NewRequest(method, s.URL+"/healthz", nil)
-		resp, err := noRedirect(nil).Do(req)
-		if err != nil {
-			t.Fatal(err)
+	for _, path := range []string{"/healthz", "/static/app.css", "/static/js/main.js", "/login", "/signup", "/", "/no-such-page"} {
+		var got [2]*http.Response
+		var bodies [2]int
+		for i, method := range []string{http.MethodGet, http.MethodHead} {
+			req, _ := http.NewRequest(method, s.URL+path, nil)
+			resp, err := noRedirect(nil).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got[i], bodies[i] = resp, len(b)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("%s /healthz: %d, want 200", method, resp.StatusCode)
+		get, head := got[0], got[1]
+		if head.StatusCode != get.StatusCode || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") ||
+			head.Header.Get("Location") != get.Header.Get("Location") || head.Header.Get("ETag") != get.Header.Get("ETag") {
+			t.Errorf("HEAD %s: %d %q %q %q; GET: %d %q %q %q", path,
+				head.StatusCode, head.Header.Get("Content-Type"), head.Header.Get("Location"), head.Header.Get("ETag"),
+				get.StatusCode, get.Header.Get("Content-Type"), get.Header.Get("Location"), get.Header.Get("ETag"))
+		}
+		if bodies[1] != 0 {
+			t.Errorf("HEAD %s: %d bytes of body, want none", path, bodies[1])
+		}
+		if path == "/healthz" && head.StatusCode != http.StatusOK {
+			t.Errorf("HEAD /healthz: %d, want 200", head.StatusCode)
 		}
 	}
 }

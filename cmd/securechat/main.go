@@ -1,17 +1,22 @@
 // Command securechat is the chat server and its administration tool.
 //
-//	securechat [flags]                 serve (default: localhost:8080, data in ./data)
-//	securechat [flags] user add NAME   create an account; the password is read from stdin
-//	securechat [flags] user list
-//	securechat [flags] user passwd NAME
-//	securechat [flags] user delete NAME
-//	securechat [flags] keys rotate     put a new signing key first, keep the old ones for verification
-//	securechat keys new                print a fresh key (for SECURECHAT_TOKEN_KEYS)
-//	securechat --database-url URL migrate   bring the PostgreSQL schema up to date (nodes also do it at start)
+//	securechat                  serve (default: localhost:8080, data in ./data)
+//	securechat user add NAME    create an account; the password is read from stdin
+//	securechat user list
+//	securechat user passwd NAME
+//	securechat user delete NAME [--yes]
+//	securechat keys rotate      put a new signing key first, keep the old ones for verification
+//	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
+//	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
+//	securechat help             the commands and every flag
+//
+// Flags may stand before or after the command and its arguments.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,9 +40,17 @@ func main() {
 
 // run is main without the process: everything it touches comes in as an argument.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cfg, rest, err := config.Parse(args, getenv, stderr)
+	var cmd cmdFlags
+	cfg, rest, err := config.Parse(args, getenv, cmd.register)
+	if errors.Is(err, flag.ErrHelp) || err == nil && len(rest) > 0 && rest[0] == "help" {
+		printHelp(stdout)
+		return nil
+	}
 	if err != nil {
 		return err
+	}
+	if cmd.yes && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "delete") {
+		return errors.New("--yes goes with user delete only")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(rest) == 0 {
@@ -45,10 +58,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch rest[0] {
 	case "user":
-		return userCommand(ctx, cfg, getenv, rest[1:], stdin, stdout, stderr)
+		return userCommand(ctx, cfg, getenv, cmd, rest[1:], stdin, stdout, stderr)
 	case "keys":
-		return keysCommand(cfg, rest[1:], stdout)
+		return keysCommand(cfg, getenv, rest[1:], stdout, stderr)
 	case "serve":
+		if len(rest) > 1 {
+			return fmt.Errorf("serve takes no arguments, got %q", rest[1:])
+		}
 		return serve(ctx, cfg, getenv, log, stdout)
 	case "migrate":
 		if cfg.DatabaseURL == "" {
@@ -60,6 +76,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, user, keys, migrate)", rest[0])
+		return fmt.Errorf("unknown command %q (commands: serve, user, keys, migrate, help)", rest[0])
 	}
+}
+
+// cmdFlags are the flags of one command, parsed with the server's settings so
+// they too may stand anywhere on the line.
+type cmdFlags struct {
+	yes bool // user delete without asking
+}
+
+func (c *cmdFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.yes, "yes", false, "user delete: do not ask for confirmation")
+}
+
+// commands is the help text's list of commands; flags follow it.
+const commands = `securechat: a secure real-time chat server in one binary.
+
+Usage: securechat [COMMAND [ARGUMENTS]] [FLAGS]   (flags may stand anywhere)
+
+Commands:
+  serve                 serve the chat (the default with no command)
+  user add NAME         create an account; the password is read from standard input
+  user list             list the accounts
+  user passwd NAME      set a new password; ends the user's sessions
+  user delete NAME      delete an account (asks on a terminal; --yes does not); ends its
+                        sessions, keeps its messages, and reserves the name for ever
+  keys rotate           put a new signing key first in DATA/token-keys, keep the previous
+                        ones for verification (3 keys in all); restart the server after it
+  keys new              print a fresh key for SECURECHAT_TOKEN_KEYS
+  migrate               bring the PostgreSQL schema up to date (needs --database-url)
+  help                  this text (also --help)
+
+Every flag can also be set as SECURECHAT_<NAME> (upper case, - as _); the command line wins.
+
+Flags:
+`
+
+func printHelp(w io.Writer) {
+	io.WriteString(w, commands)
+	var cmd cmdFlags
+	config.PrintDefaults(w, cmd.register)
 }

@@ -35,6 +35,11 @@ func TestRoomsFanOutOnlyToMembers(t *testing.T) {
 	}
 	a.joinRoom("dev")
 	b.joinRoom("dev")
+	// alice has seen bob in dev: the presence of her own join (alice alone)
+	// is behind her, so the one awaited after bob leaves is about his leave.
+	a.until("presence", func(f map[string]any) bool {
+		return f["room"] == "dev" && slices.Equal(toStrings(f["users"]), []string{"alice", "bob"})
+	})
 	a.send(map[string]any{"type": "send", "room": "dev", "text": "dev only"})
 	if m := b.until("message", nil); m["room"] != "dev" || m["text"] != "dev only" {
 		t.Fatalf("bob got %v", m)

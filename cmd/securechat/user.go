@@ -6,27 +6,50 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
 
+	"securechat/app/accounts"
 	"securechat/app/config"
 	"securechat/app/tokens"
 )
 
-func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	usage := errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME")
-	if len(args) == 0 {
-		return usage
+// userArgs is how many arguments a user subcommand takes after its name; -1
+// for one that does not exist.
+func userArgs(sub string) int {
+	switch sub {
+	case "list":
+		return 0
+	case "add", "passwd", "delete":
+		return 1
+	}
+	return -1
+}
+
+func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Checked before anything is opened, so a usage error creates no data folder.
+	if len(args) == 0 || len(args) != userArgs(args[0])+1 {
+		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] (securechat help says more)")
+	}
+	var name string
+	if len(args) == 2 {
+		n, err := accounts.NormalizeName(args[1])
+		if err != nil {
+			return fmt.Errorf("%q: %w", args[1], err)
+		}
+		name = n // the canonical (case-folded) name, in every message below
 	}
 	svc, err := openServices(ctx, cfg, getenv)
 	if err != nil {
 		return err
 	}
 	defer svc.close()
-	switch {
-	case args[0] == "list" && len(args) == 1:
+	switch args[0] {
+	case "list":
 		users, err := svc.accounts.List(ctx)
 		if err != nil {
 			return err
@@ -34,36 +57,57 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		for _, u := range users {
 			fmt.Fprintf(stdout, "%s\t%s\n", u.Name, u.CreatedAt.Format("2006-01-02 15:04"))
 		}
-		return nil
-	case args[0] == "add" && len(args) == 2:
-		pw, err := readPassword(stdin, stderr, "Password for "+args[1]+": ")
+	case "add":
+		pw, err := readPassword(stdin, stderr, "Password for "+name+": ")
 		if err != nil {
 			return err
 		}
-		u, err := svc.accounts.Create(ctx, args[1], pw)
+		u, err := svc.accounts.Create(ctx, name, pw)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created %s\n", u.Name)
-		return nil
-	case args[0] == "passwd" && len(args) == 2:
-		pw, err := readPassword(stdin, stderr, "New password for "+args[1]+": ")
+	case "passwd":
+		pw, err := readPassword(stdin, stderr, "New password for "+name+": ")
 		if err != nil {
 			return err
 		}
-		if err := svc.accounts.SetPassword(ctx, args[1], pw); err != nil {
+		if err := svc.accounts.SetPassword(ctx, name, pw); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "password changed; %s's sessions have ended\n", args[1])
-		return nil
-	case args[0] == "delete" && len(args) == 2:
-		if err := svc.accounts.Delete(ctx, args[1]); err != nil {
+		fmt.Fprintf(stdout, "password changed; %s's sessions have ended\n", name)
+	case "delete":
+		if !cmd.yes {
+			ok, err := confirm(stdin, stderr, "Delete "+name+"? Their sessions end, their messages stay, and the name can never be used again. [y/N] ")
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("not deleted")
+			}
+		}
+		if err := svc.accounts.Delete(ctx, name); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "deleted %s; their sessions have ended\n", args[1])
-		return nil
+		fmt.Fprintf(stdout, "deleted %s; their sessions have ended\n", name)
 	}
-	return usage
+	return nil
+}
+
+// confirm asks a question on a terminal and reports a yes. Without a terminal
+// (a script) there is no one to ask: it answers yes, as --yes would.
+func confirm(stdin io.Reader, stderr io.Writer, question string) (bool, error) {
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return true, nil
+	}
+	fmt.Fprint(stderr, question)
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read the answer: %w", err)
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
 }
 
 // readPassword reads a password without echo from a terminal (asking twice),
@@ -98,7 +142,11 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, err
 	return line, nil
 }
 
-func keysCommand(cfg config.Config, args []string, stdout io.Writer) error {
+// keysKept is how many token keys keys rotate keeps: the new signing key and
+// the two before it, so tokens signed before the last two rotations still verify.
+const keysKept = 3
+
+func keysCommand(cfg config.Config, getenv func(string) string, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 1 && args[0] == "new" {
 		k, err := tokens.NewKey()
 		if err != nil {
@@ -110,10 +158,21 @@ func keysCommand(cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) != 1 || args[0] != "rotate" {
 		return errors.New("usage: securechat keys new | keys rotate")
 	}
-	keys, err := tokens.RotateKeys(cfg.Data, 3)
+	if getenv(config.EnvPrefix+"TOKEN_KEYS") != "" {
+		fmt.Fprintf(stderr, "warning: %sTOKEN_KEYS is set, and a server with it set does not read %s: put the new key first in the variable instead\n",
+			config.EnvPrefix, filepath.Join(cfg.Data, tokens.KeyFile))
+	}
+	if _, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+			return fmt.Errorf("create the data folder: %w", err)
+		}
+		fmt.Fprintf(stdout, "created the data folder %s\n", cfg.Data)
+	}
+	keys, err := tokens.RotateKeys(cfg.Data, keysKept)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "new signing key in place; %d key(s) verify. Restart the server to use it.\n", len(keys))
+	fmt.Fprintf(stdout, "new signing key in place in %s; %d key(s) verify (at most %d are kept). Restart the server to use it.\n",
+		filepath.Join(cfg.Data, tokens.KeyFile), len(keys), keysKept)
 	return nil
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the command line as the binary would, with env as its
+// environment, and returns what it wrote.
+func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut strings.Builder
+	err = run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// TestCLIHelp: every way of asking for help prints the commands and the
+// flags on standard output and succeeds.
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"user", "--help"}, {"keys", "rotate", "-help"}} {
+		out, errOut, err := runCLI(t, nil, "", args...)
+		if err != nil || errOut != "" {
+			t.Errorf("%q: error %v, stderr %q; want success and nothing on stderr", args, err, errOut)
+		}
+		for _, want := range []string{"user add NAME", "keys rotate", "--data VALUE", "--token-ttl DURATION", "--yes"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%q: help lacks %q", args, want)
+			}
+		}
+	}
+}
+
+// TestCLIFlagsAnywhere: flags after the subcommand and its arguments work as
+// before them, and names are printed as the account has them (case-folded).
+func TestCLIFlagsAnywhere(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	steps := []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"bob-password-1\n", []string{"user", "add", "Bob", "--data", dir}, "created bob\n"},
+		{"", []string{"user", "--data", dir, "list"}, "bob\t"},
+		{"bob-password-2\n", []string{"user", "passwd", "BOB", "--data=" + dir}, "password changed; bob's sessions have ended\n"},
+		{"", []string{"--data", dir, "user", "delete", "BoB", "--yes"}, "deleted bob; their sessions have ended\n"},
+	}
+	for _, st := range steps {
+		out, _, err := runCLI(t, nil, st.stdin, st.args...)
+		if err != nil || !strings.Contains(out, st.want) {
+			t.Errorf("%q: %q, %v; want %q", st.args, out, err, st.want)
+		}
+	}
+}
+
+// TestCLIUsageErrorsHaveNoSideEffects: a wrong command line says what is
+// wrong in one line and creates nothing.
+func TestCLIUsageErrorsHaveNoSideEffects(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "add"}, "usage: securechat user add NAME"},
+		{[]string{"user", "frobnicate", "x"}, "usage: securechat user"},
+		{[]string{"user", "add", "bad name!"}, "a username is"},
+		{[]string{"user", "list", "--dta", "x"}, "unknown flag --dta; did you mean --data?"},
+		{[]string{"user", "list", "--yes"}, "--yes goes with user delete only"},
+		{[]string{"--token-ttl", "5"}, `"5" has no unit`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	}
+	for _, tc := range cases {
+		dir := filepath.Join(t.TempDir(), "data")
+		out, errOut, err := runCLI(t, nil, "", append(tc.args, "--data", dir)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error %v; want one line containing %q", tc.args, err, tc.want)
+		}
+		if out != "" || errOut != "" {
+			t.Errorf("%q: printed %q and %q; want only the error", tc.args, out, errOut)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%q: the data folder was created (%v)", tc.args, err)
+		}
+	}
+}
+
+// TestCLIKeysRotate: a missing folder is created and said so; the count of
+// kept keys is printed; a set SECURECHAT_TOKEN_KEYS, which the server would
+// read instead of the file, is warned about.
+func TestCLIKeysRotate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	out, errOut, err := runCLI(t, nil, "", "keys", "rotate", "--data", dir)
+	if err != nil || !strings.Contains(out, "created the data folder") || !strings.Contains(out, "at most 3 are kept") || errOut != "" {
+		t.Fatalf("rotate in a missing folder: %q, %q, %v", out, errOut, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data folder: %v, %v; want mode 0700", fi, err)
+	}
+	for range 3 {
+		out, _, err = runCLI(t, nil, "", "keys", "rotate", "--data", dir)
+	}
+	if err != nil || !strings.Contains(out, "3 key(s) verify") {
+		t.Errorf("after more rotations: %q, %v; want 3 keys kept", out, err)
+	}
+	_, errOut, err = runCLI(t, map[string]string{"SECURECHAT_TOKEN_KEYS": "x"}, "", "keys", "rotate", "--data", dir)
+	if err != nil || !strings.Contains(errOut, "SECURECHAT_TOKEN_KEYS is set") {
+		t.Errorf("with SECURECHAT_TOKEN_KEYS set: stderr %q, %v; want a warning", errOut, err)
+	}
+}
