@@ -96,7 +96,7 @@ function rateLimited(f) {
     secs = m ? Number(m[1]) : 1;
   }
   secs = Math.max(1, Math.ceil(secs));
-  const [n, unit] = secs < 120 ? [secs, "second"] : secs < 7200 ? [Math.ceil(secs / 60), "minute"] : [Math.ceil(secs / 3600), "hour"];
+  const [n, unit] = secs < 60 ? [secs, "second"] : secs < 3600 ? [Math.ceil(secs / 60), "minute"] : [Math.ceil(secs / 3600), "hour"];
   const sentence = "Slow down: you can send again in " + n + " " + unit + (n === 1 ? "" : "s") + ".";
   return () => sentence;
 }
