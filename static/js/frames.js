@@ -83,12 +83,7 @@ export function createFrames(cfg, state, view, conn, sends) {
         break;
       }
       case "joined": {
-        const r = state.rooms.get(f.room);
-        if (!r) break;
-        r.state = LIVE;
-        if (f.last_id > r.lastId) r.lastId = f.last_id;
-        if (!state.known.has(f.room)) requestRooms();
-        if (f.room === state.current) dirty.marker = dirty.online = true;
+        // Counted even for a room left since: its join was out, and answered.
         const due = catchingUp.get(f.room);
         if (due) {
           if (due > 1) catchingUp.set(f.room, due - 1);
@@ -97,6 +92,12 @@ export function createFrames(cfg, state, view, conn, sends) {
           // sent and never saw come back was lost with it.
           if (catchingUp.size === 0) sends.lostBefore(conn.socketNo, "The connection dropped before it was stored.");
         }
+        const r = state.rooms.get(f.room);
+        if (!r) break;
+        r.state = LIVE;
+        if (f.last_id > r.lastId) r.lastId = f.last_id;
+        if (!state.known.has(f.room)) requestRooms();
+        if (f.room === state.current) dirty.marker = dirty.online = true;
         break;
       }
       case "presence": {
