@@ -201,6 +201,11 @@ func TestBrowserFieldRules(t *testing.T) {
 	}
 	visitor.do("type a short password", chromedp.SendKeys(chromedp.ID("password"), "short"))
 	checkRule(t, visitor, "/signup", "password", "A password is at least 8 characters.")
+	for _, scheme := range []string{"light", "dark"} {
+		visitor.emulate(375, 740, scheme)
+		visitor.savePNG(screenshotDir(t), "signup-rules-375-"+scheme+".png")
+	}
+	visitor.emulate(1280, 800, "light")
 
 	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
 	alice.login(s.URL, "alice", "alice-password-1")
