@@ -131,3 +131,26 @@ func TestHTTPAccountNeedsSession(t *testing.T) {
 		t.Errorf("POST /account/delete logged out: %d, want 303 to the login form", resp.StatusCode)
 	}
 }
+
+// TestHTTPAccountPasswordGuessesLimited: the account forms' password check
+// counts against the login failure limits, so a stolen session cookie is no
+// way around them: past the limit even the right password is refused, with
+// Retry-After, before any hashing.
+func TestHTTPAccountPasswordGuessesLimited(t *testing.T) {
+	s := startServer(t, "", "--login-limit-user-addr", "2/1h:2")
+	s.addUser("alice", pw)
+	b := s.newBrowser()
+	b.login("alice", pw)
+	for i := range 2 {
+		if resp := b.post("/account/delete", "/account", url.Values{"password": {"guess " + string(rune('a'+i))}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	resp := b.post("/account/delete", "/account", url.Values{"password": {pw}})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("past the limit: %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if code, _ := b.status("/"); code != http.StatusOK {
+		t.Errorf("the refused delete ended the session: GET / %d", code)
+	}
+}
