@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -419,7 +420,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		}
 		var pe *protocolError
 		if errors.As(err, &pe) {
-			c.send(encodeErrorRef(pe.Code, pe.Message, ref))
+			c.send(encodeProblem(pe, ref))
 			if pe.Code == codeRateLimited && c.strike() {
 				c.hub.log.Warn("abuse", "user", c.peer.User, "last", pe.Code)
 				// Not urgent: the warnings already queued go out first.
@@ -464,7 +465,11 @@ func (c *Client) echoFrame(data []byte) {
 func (c *Client) admit(f inbound) error {
 	if f.Type == "send" {
 		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
-			return badFrame(codeRateLimited, "too many messages; wait %.1fs", retry.Seconds())
+			// Whole seconds, rounded up: "wait 0.0s" reads as "now", and fails again.
+			secs := max(1, int(math.Ceil(retry.Seconds())))
+			pe := badFrame(codeRateLimited, "too many messages; wait %ds", secs)
+			pe.RetryAfter = secs
+			return pe
 		}
 		return nil
 	}

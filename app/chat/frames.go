@@ -38,8 +38,9 @@ type inbound struct {
 // protocolError is a problem with one client frame; the socket stays open and
 // the client gets an error frame with Code.
 type protocolError struct {
-	Code    string
-	Message string
+	Code       string
+	Message    string
+	RetryAfter int // seconds until a refused send may go (rate_limited for messages); 0: not said
 }
 
 func (e *protocolError) Error() string { return e.Code + ": " + e.Message }
@@ -369,12 +370,31 @@ func encodeError(code, message string) []byte { return encodeErrorRef(code, mess
 
 // encodeErrorRef is an error answering a send that had a ref.
 func encodeErrorRef(code, message, ref string) []byte {
+	return encodeProblem(&protocolError{Code: code, Message: message}, ref)
+}
+
+// encodeProblem is the error frame of a refused frame: with the send's ref,
+// and, when a rate refused it, the whole seconds to wait (retry_after), so a
+// client need not parse the message.
+func encodeProblem(pe *protocolError, ref string) []byte {
 	return mustJSON(struct {
-		Type    string `json:"type"`
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Ref     string `json:"ref,omitempty"`
-	}{"error", code, message, ref})
+		Type       string `json:"type"`
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		Ref        string `json:"ref,omitempty"`
+		RetryAfter int    `json:"retry_after,omitempty"`
+	}{"error", pe.Code, pe.Message, ref, pe.RetryAfter})
+}
+
+// encodeRoomStarted tells every socket that a room has its first message, so
+// room lists show it at once instead of at their next rooms request.
+func encodeRoomStarted(m store.Message) []byte {
+	return mustJSON(struct {
+		Type         string `json:"type"`
+		Room         string `json:"room"`
+		LastID       int64  `json:"last_id"`
+		LastActivity string `json:"last_activity"`
+	}{"room", m.Room, m.ID, m.TS.UTC().Format(time.RFC3339Nano)})
 }
 
 // encodeHistory encodes a history frame of the newest of ms (oldest first)
