@@ -43,6 +43,7 @@ const (
 	typePresence  frameType = "presence"
 	typeRefreshed frameType = "refreshed"
 	typeError     frameType = "error"
+	typeRoom      frameType = "room" // a room's first message, to every socket
 )
 
 // inbound is every field a client frame may carry; which ones matter depends on Type.
@@ -62,8 +63,9 @@ type inbound struct {
 // protocolError is a problem with one client frame; the socket stays open and
 // the client gets an error frame with Code.
 type protocolError struct {
-	Code    string
-	Message string
+	Code       string
+	Message    string
+	RetryAfter int // seconds until a refused send may go (rate_limited for messages); 0: not said
 }
 
 func (e *protocolError) Error() string { return e.Code + ": " + e.Message }
@@ -409,12 +411,31 @@ func encodeWelcome(user string) []byte {
 
 // encodeErrorRef is an error frame; ref, if not empty, names the send it answers.
 func encodeErrorRef(code, message, ref string) []byte {
+	return encodeProblem(&protocolError{Code: code, Message: message}, ref)
+}
+
+// encodeProblem is the error frame of a refused frame: with the send's ref,
+// and, when a rate refused it, the whole seconds to wait (retry_after), so a
+// client need not parse the message.
+func encodeProblem(pe *protocolError, ref string) []byte {
 	return mustJSON(struct {
-		Type    frameType `json:"type"`
-		Code    string    `json:"code"`
-		Message string    `json:"message"`
-		Ref     string    `json:"ref,omitempty"`
-	}{typeError, code, message, ref})
+		Type       frameType `json:"type"`
+		Code       string    `json:"code"`
+		Message    string    `json:"message"`
+		Ref        string    `json:"ref,omitempty"`
+		RetryAfter int       `json:"retry_after,omitempty"`
+	}{typeError, pe.Code, pe.Message, ref, pe.RetryAfter})
+}
+
+// encodeRoomStarted tells every socket that a room has its first message, so
+// room lists show it at once instead of at their next rooms request.
+func encodeRoomStarted(m store.Message) []byte {
+	return mustJSON(struct {
+		Type         frameType `json:"type"`
+		Room         string    `json:"room"`
+		LastID       int64     `json:"last_id"`
+		LastActivity string    `json:"last_activity"`
+	}{typeRoom, m.Room, m.ID, m.TS.UTC().Format(time.RFC3339Nano)})
 }
 
 // encodeHistory encodes a history frame of the newest of ms (oldest first)

@@ -233,3 +233,26 @@ func TestFrameKeysMatchInbound(t *testing.T) {
 		seen |= bit
 	}
 }
+
+// TestEncodeProblem: an error frame carries retry_after only when a rate
+// said when to retry, and the ref only when the send had one.
+func TestEncodeProblem(t *testing.T) {
+	cases := []struct {
+		pe   protocolError
+		ref  string
+		want string
+	}{
+		{protocolError{Code: "bad_room", Message: "no"}, "", `{"type":"error","code":"bad_room","message":"no"}`},
+		{protocolError{Code: "rate_limited", Message: "too many messages; wait 2s", RetryAfter: 2}, "c-1",
+			`{"type":"error","code":"rate_limited","message":"too many messages; wait 2s","ref":"c-1","retry_after":2}`},
+	}
+	for _, tc := range cases {
+		if got := string(encodeProblem(&tc.pe, tc.ref)); got != tc.want {
+			t.Errorf("encodeProblem(%+v, %q) = %s, want %s", tc.pe, tc.ref, got, tc.want)
+		}
+	}
+	m := store.Message{ID: 7, Room: "r", TS: time.Date(2026, 12, 1, 9, 5, 0, 0, time.UTC)}
+	if got, want := string(encodeRoomStarted(m)), `{"type":"room","room":"r","last_id":7,"last_activity":"2026-12-01T09:05:00Z"}`; got != want {
+		t.Errorf("encodeRoomStarted = %s, want %s", got, want)
+	}
+}

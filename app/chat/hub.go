@@ -441,12 +441,26 @@ func (h *Hub) persist(batch []sendRequest) {
 		if r := h.roomFor(m.Room); r != nil {
 			r.deliverOwn(m, own)
 		}
+		if m.Seq == 1 {
+			h.announceRoom(m)
+		}
 		if h.broker != nil {
 			if err := h.broker.PublishMessage(m); err != nil {
 				// The other nodes fill the gap from the store at their room's next message.
 				h.log.Warn("publish message", "id", m.ID, "err", err)
 			}
 		}
+	}
+}
+
+// announceRoom tells every socket of this node that a room has its first
+// message. Room spam is bounded upstream (--room-create-rate per user), and
+// the frame is small; other nodes' pages see the room at their next rooms
+// request.
+func (h *Hub) announceRoom(m store.Message) {
+	frame := encodeRoomStarted(m)
+	for _, c := range h.allClients() {
+		c.send(frame)
 	}
 }
 

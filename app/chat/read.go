@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -104,7 +105,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		}
 		var pe *protocolError
 		if errors.As(err, &pe) {
-			c.send(encodeErrorRef(pe.Code, pe.Message, ref))
+			c.send(encodeProblem(pe, ref))
 			if pe.Code == codeRateLimited && c.strike() {
 				c.hub.log.Warn("abuse", "user", c.peer.User, "last", pe.Code)
 				// 1008 keeps the queue: the warnings already queued go out first.
@@ -149,7 +150,11 @@ func (c *Client) echoFrame(data []byte) {
 func (c *Client) admit(f inbound) error {
 	if clientFrames[f.Type].message {
 		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
-			return badFrame(codeRateLimited, "too many messages; wait %.1fs", retry.Seconds())
+			// Whole seconds, rounded up: "wait 0.0s" reads as "now", and fails again.
+			secs := max(1, int(math.Ceil(retry.Seconds())))
+			pe := badFrame(codeRateLimited, "too many messages; wait %ds", secs)
+			pe.RetryAfter = secs
+			return pe
 		}
 		return nil
 	}

@@ -182,7 +182,7 @@ func (m *Metrics) SignupRefused() {
 }
 
 // HashRefused counts a request refused because hashing was busy; kind is
-// login or signup.
+// login, signup or password (a password change's new hash).
 func (m *Metrics) HashRefused(kind string) {
 	if m != nil {
 		m.hashRefusals.WithLabelValues(kind).Inc()

@@ -153,6 +153,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	s.registerAuth(e)
+	s.registerAccount(e)
 	s.registerSockets(e)
 	s.registerPages(e)
 	s.registerStatic(e)

@@ -163,9 +163,9 @@ func TestBrowserBidiInNotice(t *testing.T) {
 }
 
 // TestBrowserRefusalsMatchedByRef: the page names each send with a ref and
-// matches the server's refusals by it. Two sends are refused in a row: the
-// first refusal is the first send's, so its text goes back into the box, and
-// the second's is quoted in the notice (the box is taken by then).
+// matches the server's refusals by it. Two sends are refused in a row: both
+// texts go back into the box, in the order sent (the first refusal is the
+// first send's), and the notice says when sending works again.
 func TestBrowserRefusalsMatchedByRef(t *testing.T) {
 	requireChromium(t)
 	s := startServer(t, "", "--message-rate", "1/1h:1")
@@ -183,9 +183,10 @@ func TestBrowserRefusalsMatchedByRef(t *testing.T) {
 		}
 		return true;
 	})()`))
-	alice.waitFor("the notice quoting the third", `document.querySelector("#notice bdi")?.textContent === "third"`)
-	if v := value(alice, "read #text", chromedp.Value(chromedp.ID("text"))); v != "second" {
-		t.Errorf("message box holds %q, want the first refused text, %q", v, "second")
+	alice.waitFor("both refused texts back in the box", `document.getElementById("text").value === "second\nthird"`)
+	const want = "Slow down: you can send again in 1 hour. Your 2 messages are back in the message box."
+	if v := value(alice, "read the notice", chromedp.Evaluate[string](`document.getElementById("notice").textContent`)); v != want {
+		t.Errorf("notice %q, want %q", v, want)
 	}
 	alice.checkConsole(false)
 }
@@ -647,6 +648,21 @@ func TestBrowserScreenshots(t *testing.T) {
 	alice.waitMessage("carol", "Anyone up for lunch at noon?")
 	alice.do("wait for the drawer to close", chromedp.WaitNotVisible(chromedp.ID("sidebar")))
 	alice.waitFor("#random no longer among the other rooms", `!document.querySelector('#other-rooms button[data-room="random"]')`)
+
+	// #dev: bob's two messages in a row share one name and time, under the
+	// day's separator, and the room has a Leave button.
+	alice.emulate(1280, 800, "light")
+	alice.clickRoom("dev")
+	alice.waitMessage("bob", "Merging after lunch unless someone objects.")
+	alice.waitFor("bob's second message grouped", `document.querySelector("#messages li.msg:last-child")?.classList.contains("cont")`)
+	alice.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	for _, size := range []struct{ width, height int64 }{{375, 740}, {1280, 800}} {
+		for _, scheme := range []string{"light", "dark"} {
+			alice.emulate(size.width, size.height, scheme)
+			alice.checkLayout(size.width)
+			alice.savePNG(dir, fmt.Sprintf("chat-dev-%d-%s.png", size.width, scheme))
+		}
+	}
 	alice.checkConsole(false)
 }
 

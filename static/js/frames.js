@@ -52,6 +52,7 @@ export function createFrames(cfg, state, view, conn, sends) {
         clearInterval(roomsTimer);
         roomsTimer = setInterval(requestRooms, 60000);
         dirty.marker = true; // the start of the list tells the connection state
+        dirty.online = true;
         break;
       }
       case "history": {
@@ -82,12 +83,7 @@ export function createFrames(cfg, state, view, conn, sends) {
         break;
       }
       case "joined": {
-        const r = state.rooms.get(f.room);
-        if (!r) break;
-        r.state = LIVE;
-        if (f.last_id > r.lastId) r.lastId = f.last_id;
-        if (!state.known.has(f.room)) requestRooms();
-        if (f.room === state.current) dirty.marker = true;
+        // Counted even for a room left since: its join was out, and answered.
         const due = catchingUp.get(f.room);
         if (due) {
           if (due > 1) catchingUp.set(f.room, due - 1);
@@ -96,6 +92,12 @@ export function createFrames(cfg, state, view, conn, sends) {
           // sent and never saw come back was lost with it.
           if (catchingUp.size === 0) sends.lostBefore(conn.socketNo, "The connection dropped before it was stored.");
         }
+        const r = state.rooms.get(f.room);
+        if (!r) break;
+        r.state = LIVE;
+        if (f.last_id > r.lastId) r.lastId = f.last_id;
+        if (!state.known.has(f.room)) requestRooms();
+        if (f.room === state.current) dirty.marker = dirty.online = true;
         break;
       }
       case "presence": {
@@ -117,9 +119,21 @@ export function createFrames(cfg, state, view, conn, sends) {
         }
         dirty.rooms = true;
         break;
+      case "room": {
+        // A room has its first message: it joins the list at once, first (the
+        // most recently active), if it fits what the join box is searching.
+        if (typeof f.room !== "string" || !cfg.roomName.test(f.room) || !f.room.startsWith(state.roomFilter)) break;
+        const at = new Date(f.last_activity);
+        const known = [...state.known].filter(([name]) => name !== f.room);
+        state.known.clear();
+        state.known.set(f.room, { lastId: f.last_id, at: isNaN(at) ? null : at });
+        for (const [name, k] of known) state.known.set(name, k);
+        dirty.rooms = true;
+        break;
+      }
       case "error":
         // An error answering a send names it by the send's ref.
-        if (!sends.refused(f.ref, f.message)) view.showNotice(f.message || "The server refused that.");
+        if (!sends.refused(f.ref, f)) view.showNotice(f.message || "The server refused that.");
         break;
     }
   }

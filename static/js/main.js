@@ -9,7 +9,7 @@
 // session (keeping the session alive); this one wires them to the page.
 
 import { readConfig } from "./config.js";
-import { createState, live, LOADING } from "./state.js";
+import { createState, live, LOADING, GENERAL } from "./state.js";
 import { createSocket } from "./socket.js";
 import { createView } from "./view.js";
 import { createSends } from "./sends.js";
@@ -20,14 +20,13 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   list: $("messages"), rooms: $("rooms"), others: $("other-rooms"), othersHeading: $("other-heading"),
   online: $("online"), onlineHeading: $("online-heading"), onlineSummary: $("online-summary"),
-  banner: $("banner"), retry: $("retry"), title: $("room-title"), text: $("text"),
+  banner: $("banner"), retry: $("retry"), title: $("room-title"), leave: $("leave"), text: $("text"),
   hint: $("new-hint"), notice: $("notice"), announcer: $("announcer"),
   layout: $("layout"), sidebar: $("sidebar"), toggle: $("rooms-toggle"), toggleUnread: $("toggle-unread"),
   sendForm: $("send-form"), joinForm: $("join-form"), joinInput: $("join-room"),
   covered: document.querySelectorAll(".conversation, .online"),
 };
 const cfg = readConfig(document.body);
-const narrow = window.matchMedia("(max-width: 760px)");
 
 const state = createState(cfg.user);
 // The socket hands frames to the frames handler, which sends on the socket:
@@ -63,9 +62,22 @@ function select(name) {
   view.renderMessages();
   view.renderRooms();
   view.renderOnline();
-  const drawer = closeDrawer();
-  if (drawer && narrow.matches) ui.title.focus();
-  else ui.text.focus();
+  closeDrawer();
+  // The message box, wherever the switch came from: the next thing is to write.
+  ui.text.focus();
+}
+
+// leave leaves the shown room (never general): the server stops sending it,
+// it leaves "Your rooms" (it stays among the other rooms while the server
+// lists it), and general is shown.
+function leave() {
+  const name = state.current;
+  if (name === GENERAL || !state.rooms.has(name)) return;
+  conn.send({ type: "leave", room: name }); // offline: nothing to leave, and it is not joined again
+  state.rooms.delete(name);
+  view.announce("You left #" + name + ".");
+  select(GENERAL);
+  frames.requestRooms();
 }
 
 // filterRooms narrows the room list to the names that start with what the
@@ -112,7 +124,7 @@ ui.sendForm.addEventListener("submit", (ev) => {
     return;
   }
   const r = state.rooms.get(state.current);
-  if (!conn.connected) { view.showNotice("Not connected. Your message is kept: send it again once the connection is back."); return; }
+  if (!conn.connected) { view.showOfflineNotice("Not connected. Your message is kept: send it again once the connection is back."); return; }
   if (!live(r)) { view.showNotice("Still joining #" + state.current + ". Your message is kept: send it again in a moment."); return; }
   const ref = sends.newRef();
   if (conn.send({ type: "send", room: state.current, text: t, ref })) {
@@ -136,6 +148,7 @@ ui.joinForm.addEventListener("submit", (ev) => {
   select(name);
 });
 ui.joinInput.addEventListener("input", () => filterRooms(ui.joinInput.value));
+ui.leave.addEventListener("click", leave);
 ui.sidebar.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-room]");
   if (b) select(b.dataset.room);
@@ -179,3 +192,4 @@ view.renderMessages();
 view.renderRooms();
 view.renderOnline();
 conn.connect();
+ui.text.focus();

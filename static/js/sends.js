@@ -7,6 +7,11 @@ import { clip, el } from "./view.js";
 export function createSends(ui, state, view) {
   const pending = []; // {ref, room, text, socket}
   let refs = 0; // names the sends of this page: the server echoes a send's ref on its answers
+  // Refused sends kept for the user: texts put back in the message box (in
+  // order; the box holds them joined by newlines until the user changes
+  // it), and the others, quoted in the notice. A new send starts afresh.
+  let restored = [];
+  let quoted = [];
 
   return {
     // newRef names the next send.
@@ -17,6 +22,7 @@ export function createSends(ui, state, view) {
     // add records a message sent with ref on socket number socket.
     add(ref, room, text, socket) {
       pending.push({ ref, room, text, socket });
+      quoted = [];
     },
 
     // acknowledged drops the pending send m is the stored copy of: the one
@@ -29,10 +35,11 @@ export function createSends(ui, state, view) {
       if (i >= 0) pending.splice(i, 1);
     },
 
-    // refused drops the send an error frame answered, named by its ref; it
-    // reports whether there was one.
-    refused(ref, why) {
+    // refused drops the send an error frame f answered, named by its ref;
+    // it reports whether there was one.
+    refused(ref, f) {
       if (typeof ref !== "string" || !pending.some((p) => p.ref === ref)) return false;
+      const why = f.code === "rate_limited" ? rateLimited(f) : (n) => notSentHead(n, f.message);
       notSent((p) => p.ref === ref, why);
       return true;
     },
@@ -40,26 +47,56 @@ export function createSends(ui, state, view) {
     // lostBefore drops the sends of sockets before socket: what an earlier
     // socket sent and never saw come back was lost with it.
     lostBefore(socket, why) {
-      notSent((p) => p.socket < socket, why);
+      notSent((p) => p.socket < socket, (n) => notSentHead(n, why));
     },
   };
 
-  // notSent drops the pending sends that match and puts the newest of them
-  // back in the message box, if the box is empty, so nothing typed is lost.
-  function notSent(match, why) {
+  // notSent drops the pending sends that match. Every refused text is kept:
+  // those of the shown room go back in the message box, after the ones
+  // already put back (one per line), unless the user has typed something
+  // else there; the others are quoted in the notice, with those quoted
+  // before it. head(n) is the notice's first sentence, for n messages.
+  function notSent(match, head) {
     const lost = pending.filter(match);
     if (!lost.length) return;
     for (const p of lost) pending.splice(pending.indexOf(p), 1);
-    const p = lost[lost.length - 1];
-    const head = (lost.length > 1 ? lost.length + " messages were not sent: " : "Your message was not sent: ") +
-      (why || "the server refused it.");
-    if (!ui.text.value && p.room === state.current) {
-      ui.text.value = p.text;
-      view.showNotice(head + " It is back in the message box.");
-    } else {
+    if (!ui.text.value) restored = [];
+    const toBox = ui.text.value === restored.join("\n") ? lost.filter((p) => p.room === state.current) : [];
+    if (toBox.length) {
+      restored.push(...toBox.map((p) => p.text));
+      ui.text.value = restored.join("\n");
+    }
+    quoted.push(...lost.filter((p) => !toBox.includes(p)));
+    const parts = [head(restored.length + quoted.length)];
+    if (restored.length) {
+      parts.push(restored.length > 1 ? " Your " + restored.length + " messages are back in the message box." : " It is back in the message box.");
+    }
+    if (quoted.length) {
+      parts.push(quoted.length > 1 ? " Not sent:" : " It was:");
       // The text sits in a sentence: <bdi> keeps a bidirectional override in
       // it from reordering the words after it.
-      view.showNotice(head + " It was: “", el("bdi", "", clip(p.text, 80)), "” in #" + p.room + ".");
+      quoted.forEach((p, i) => parts.push(i ? "; “" : " “", el("bdi", "", clip(p.text, 80)), "” in #" + p.room));
+      parts.push(".");
     }
+    view.showNotice(...parts);
   }
+}
+
+// notSentHead is a refusal's first sentence.
+function notSentHead(n, why) {
+  return (n > 1 ? n + " messages were not sent: " : "Your message was not sent: ") + (why || "the server refused it.");
+}
+
+// rateLimited returns the first sentence of a refusal by the message rate:
+// when sending works again, in whole units rounded up, never "0.0s".
+function rateLimited(f) {
+  let secs = Number(f.retry_after);
+  if (!Number.isFinite(secs) || secs <= 0) {
+    const m = /wait ([0-9.]+)\s*s/.exec(f.message || ""); // a server without retry_after
+    secs = m ? Number(m[1]) : 1;
+  }
+  secs = Math.max(1, Math.ceil(secs));
+  const [n, unit] = secs < 60 ? [secs, "second"] : secs < 3600 ? [Math.ceil(secs / 60), "minute"] : [Math.ceil(secs / 3600), "hour"];
+  const sentence = "Slow down: you can send again in " + n + " " + unit + (n === 1 ? "" : "s") + ".";
+  return () => sentence;
 }

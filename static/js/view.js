@@ -1,16 +1,30 @@
 // Drawing the page from the state. Everything a user wrote is put in the page
 // as text (textContent), never as HTML.
 
-import { primed, live, LOADING } from "./state.js";
+import { GENERAL, primed, live, LOADING } from "./state.js";
 
-const timeFmt = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+// hour "numeric": no leading zero where the locale writes none (9:05 AM), one where it does (09:05).
+const timeFmt = new Intl.DateTimeFormat([], { hour: "numeric", minute: "2-digit" });
 const dayFmt = new Intl.DateTimeFormat([], { month: "short", day: "numeric" });
+const dateFmt = new Intl.DateTimeFormat([], { weekday: "long", month: "long", day: "numeric" });
+const yearDateFmt = new Intl.DateTimeFormat([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 const fullFmt = new Intl.DateTimeFormat([], { dateStyle: "full", timeStyle: "medium" });
 const sameDay = (a, b) => a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+// Messages by one author this close together share one name and time.
+const groupGap = 5 * 60 * 1000;
 
-function when(d, withTime) {
-  if (sameDay(d, new Date())) return timeFmt.format(d);
-  return withTime ? dayFmt.format(d) + ", " + timeFmt.format(d) : dayFmt.format(d);
+// dayLabel names the day of d for a separator: Today, Yesterday, or its date.
+function dayLabel(d) {
+  const now = new Date();
+  if (sameDay(d, now)) return "Today";
+  const y = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+  if (sameDay(d, y)) return "Yesterday";
+  return d.getFullYear() === now.getFullYear() ? dateFmt.format(d) : yearDateFmt.format(d);
+}
+
+// when is a room's last activity: the time today, else the day.
+function when(d) {
+  return sameDay(d, new Date()) ? timeFmt.format(d) : dayFmt.format(d);
 }
 
 export function clip(s, n) {
@@ -33,12 +47,14 @@ export function createView(ui, state, me, on) {
   function item(m) {
     const li = el("li", m.user === me ? "msg mine" : "msg");
     li.dataset.id = m.id;
+    li.msg = m; // for regroup
     const meta = el("div", "meta");
     meta.append(el("span", "author", m.user));
     if (m.user === me) meta.append(el("span", "visually-hidden", " (you)"));
     const d = new Date(m.ts);
     if (!isNaN(d)) {
-      const t = el("time", "", when(d, true));
+      // The day is on the separator above: the message says the time.
+      const t = el("time", "", timeFmt.format(d));
       t.dateTime = m.ts;
       t.title = fullFmt.format(d);
       meta.append(t);
@@ -75,11 +91,36 @@ export function createView(ui, state, me, on) {
     ui.hint.textContent = n === 1 ? "1 new message ↓" : n + " new messages ↓";
   }
 
+  // regroup marks each message that follows one by the same author within
+  // groupGap on the same day (its name and time are then only for screen
+  // readers), and puts a separator before the first message of each day.
+  // A separator carries a data-id just below its first message's, so
+  // insertMessages, which walks the list by id, places messages around it.
+  function regroup() {
+    for (const sep of ui.list.querySelectorAll("li.day")) sep.remove();
+    let prev = null, prevDay = null;
+    for (const li of ui.list.querySelectorAll("li.msg")) {
+      const m = li.msg, d = new Date(m.ts);
+      const ok = !isNaN(d);
+      if (ok && (!prevDay || !sameDay(prevDay, d))) {
+        const sep = el("li", "day");
+        sep.dataset.id = String(m.id - 0.5);
+        sep.append(el("span", "", dayLabel(d)));
+        li.before(sep);
+      }
+      const cont = !!prev && ok && prev.user === m.user && sameDay(prevDay, d) && d - new Date(prev.ts) < groupGap;
+      li.classList.toggle("cont", cont);
+      prev = m;
+      if (ok) prevDay = d;
+    }
+  }
+
   function renderMessages() {
     const r = state.rooms.get(state.current);
     const msgs = r ? [...r.msgs.values()].sort((a, b) => a.id - b.id) : [];
     updateMarker();
     ui.list.replaceChildren(marker, ...msgs.map(item));
+    regroup();
     scrollToBottom();
     loadOlderIfNeeded();
   }
@@ -107,6 +148,7 @@ export function createView(ui, state, me, on) {
         at.after(li);
       }
     }
+    regroup();
     updateMarker();
     if (bottom || follow) scrollToBottom();
     else {
@@ -150,7 +192,7 @@ export function createView(ui, state, me, on) {
     else b.removeAttribute("aria-current");
     b.classList.toggle("joined", state.rooms.has(name));
     if (lastTs) {
-      time.textContent = when(lastTs, false);
+      time.textContent = when(lastTs);
       time.dateTime = lastTs.toISOString();
       time.title = "Last message " + fullFmt.format(lastTs);
     } else {
@@ -185,19 +227,31 @@ export function createView(ui, state, me, on) {
 
   function renderOnline() {
     const r = state.rooms.get(state.current);
-    const users = r ? r.users : [];
-    const count = r && r.userCount > users.length ? r.userCount : users.length;
+    // Offline, or before the room's first presence frame, nobody is known to
+    // be online: the list says so rather than show a count it cannot back.
+    if (!on.connected() || !r || !live(r)) {
+      const why = on.connected() ? "Joining…" : "Unknown while offline";
+      ui.online.replaceChildren(el("li", "unknown", why));
+      ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + state.current));
+      ui.onlineSummary.textContent = on.connected() ? "" : "Offline: who is online is unknown";
+      return;
+    }
+    const users = r.users;
+    const count = r.userCount > users.length ? r.userCount : users.length;
     const more = count - users.length;
     ui.online.replaceChildren(...users.map((u) => el("li", u === me ? "self" : "", u)),
-      ...(more > 0 ? [el("li", "more", "and " + more + " more")] : []));
+      ...(more > 0 ? [el("li", "more", (users.length ? "and " : "") + more + " more")] : []));
     ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + state.current), " (" + count + ")");
-    ui.onlineSummary.textContent = count ? count + " online: " + users.join(", ") + (more > 0 ? " and " + more + " more" : "") : "";
+    ui.onlineSummary.textContent = !count ? "" : users.length ?
+      count + " online: " + users.join(", ") + (more > 0 ? " and " + more + " more" : "") : count + " online";
   }
 
   // showRoom labels the page for the shown room.
   function showRoom() {
     const name = state.current;
     ui.title.textContent = "#" + name;
+    ui.leave.hidden = name === GENERAL; // everyone is in general
+    ui.leave.setAttribute("aria-label", "Leave #" + name);
     ui.list.setAttribute("aria-label", "Messages in #" + name);
     ui.text.placeholder = "Message #" + name;
   }
@@ -208,19 +262,30 @@ export function createView(ui, state, me, on) {
   }
 
   let noticeTimer = 0;
+  let noticeOffline = false; // the notice is about being offline: stale once connected
   // showNotice shows a notice made of strings and elements (never HTML).
   function showNotice(...parts) {
     ui.notice.replaceChildren(...parts);
+    noticeOffline = false;
     clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(() => { ui.notice.textContent = ""; }, 10000);
+    noticeTimer = setTimeout(clearNotice, 10000);
+  }
+
+  // showOfflineNotice shows a notice that holds only while the page is
+  // offline: the connection coming back clears it.
+  function showOfflineNotice(text) {
+    showNotice(text);
+    noticeOffline = true;
   }
 
   function clearNotice() {
     ui.notice.textContent = "";
+    noticeOffline = false;
   }
 
   // showBanner shows or hides the reconnecting banner, and says so once.
   function showBanner(lost) {
+    if (!lost && noticeOffline) clearNotice();
     if (ui.banner.hidden !== lost) return;
     ui.banner.hidden = !lost;
     announce(lost ? "Connection lost. Reconnecting." : "Reconnected.");
@@ -229,6 +294,6 @@ export function createView(ui, state, me, on) {
   return {
     atBottom, scrollToBottom, setNewBelow, newBelow: () => newBelow,
     updateMarker, renderMessages, insertMessages, loadOlderIfNeeded,
-    renderRooms, renderOnline, showRoom, announce, showNotice, clearNotice, showBanner,
+    renderRooms, renderOnline, showRoom, announce, showNotice, showOfflineNotice, clearNotice, showBanner,
   };
 }
