@@ -194,6 +194,9 @@ func TestEmptyRoomsDropOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// A real wait of a second or two: the prune runs on the hub's ticker
+	// (at most every second), which a clock injected into the server would
+	// not move.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		names, _ := a.roomsPage(map[string]any{})

@@ -279,6 +279,12 @@ func TestSessionRefreshKeepsActiveSocketsOpen(t *testing.T) {
 	script := s.dialBearer(tok)
 	script.until("joined", nil)
 
+	// Real waits, on purpose, here and below: a socket's expiry is a timer in
+	// the hub (time.AfterFunc), which a clock injected into the services could
+	// not fire early, and tokens carry whole seconds, so each step needs a
+	// second or more of margin. app/chat's TestSocketExpiry runs the same paths
+	// (expiry, renewal, in-band refresh) on a fake clock in milliseconds; this
+	// test proves them through the HTTP refresh endpoints and the cookie.
 	time.Sleep(2 * time.Second)
 	resp := b.post("/session/refresh", "/", nil)
 	if resp.StatusCode != 200 {

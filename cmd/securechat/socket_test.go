@@ -291,6 +291,8 @@ func TestChatTokenExpiryCloses(t *testing.T) {
 	s.addUser("alice", pw)
 	c := s.dialBearer(s.token("alice", pw))
 	c.until("joined", nil)
+	// A real wait of up to 2 s: the expiry is the hub's timer, which runs on
+	// real time (app/chat's TestSocketExpiry covers it on a fake clock).
 	code, took := c.closeCode(10 * time.Second)
 	if code != 4401 || took > 3*time.Second {
 		t.Fatalf("close %d after %v, want 4401 at expiry", code, took)
