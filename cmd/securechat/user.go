@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -20,7 +21,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 	if len(args) == 0 {
 		return usage
 	}
-	svc, err := openServices(ctx, cfg, getenv)
+	svc, err := openServices(ctx, cfg, getenv, time.Now)
 	if err != nil {
 		return err
 	}
