@@ -240,6 +240,7 @@ func TestDefaultRoomNotCharged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Polled in real time: the prune runs on the hub's ticker (see TestEmptyRoomsDropOff).
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		exists, err := db.RoomExists(context.Background(), "general")
 		if err != nil {
