@@ -171,11 +171,12 @@ type unitHub struct {
 	*Hub
 	store    *unitStore
 	sessions *unitSessions
+	ids      map[string]int64 // user → account id, handed out on first connect
 }
 
 func newUnitHub(t *testing.T, lim Limits) *unitHub {
 	t.Helper()
-	u := &unitHub{store: &unitStore{}, sessions: newUnitSessions()}
+	u := &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}
 	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lim)
 	t.Cleanup(func() {
@@ -197,7 +198,7 @@ const pipeReadBuffer = 512
 // handshake, and serves it with Serve. The client reads every frame.
 func (u *unitHub) connect(t *testing.T, user string) *unitClient {
 	t.Helper()
-	return u.connectPeer(t, Peer{UserID: int64(len(user)), User: user, SessionID: "s-" + user, ExpiresAt: time.Now().Add(time.Hour)}, true)
+	return u.connectPeer(t, Peer{User: user, SessionID: "s-" + user, ExpiresAt: time.Now().Add(time.Hour)}, true)
 }
 
 // connectPeer opens a socket for p. The session ends at p.ExpiresAt unless
@@ -205,6 +206,12 @@ func (u *unitHub) connect(t *testing.T, user string) *unitClient {
 // it calls startReading (a peer that does not read).
 func (u *unitHub) connectPeer(t *testing.T, p Peer, read bool) *unitClient {
 	t.Helper()
+	if p.UserID == 0 {
+		if u.ids[p.User] == 0 {
+			u.ids[p.User] = int64(len(u.ids) + 1)
+		}
+		p.UserID = u.ids[p.User]
+	}
 	u.sessions.mu.Lock()
 	if _, ok := u.sessions.ends[p.SessionID]; !ok {
 		u.sessions.ends[p.SessionID] = p.ExpiresAt
@@ -264,19 +271,18 @@ func (h *pipeHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // frame is one server frame as a client sees it, with when it arrived on the
 // bubble's clock.
 type frame struct {
-	Type     string          `json:"type"`
-	Room     string          `json:"room"`
-	ID       int64           `json:"id"`
-	User     string          `json:"user"`
-	Text     string          `json:"text"`
-	Ref      string          `json:"ref"`
-	Code     string          `json:"code"`
-	Users    []string        `json:"users"`
-	Count    int             `json:"count"`
-	LastID   int64           `json:"last_id"`
-	Expires  string          `json:"expires"`
-	Messages json.RawMessage `json:"messages"`
-	at       time.Time
+	Type    string   `json:"type"`
+	Room    string   `json:"room"`
+	ID      int64    `json:"id"`
+	User    string   `json:"user"`
+	Text    string   `json:"text"`
+	Ref     string   `json:"ref"`
+	Code    string   `json:"code"`
+	Users   []string `json:"users"`
+	Count   int      `json:"count"`
+	LastID  int64    `json:"last_id"`
+	Expires string   `json:"expires"`
+	at      time.Time
 }
 
 // unitClient is the client end of a socket. Its reader collects every frame

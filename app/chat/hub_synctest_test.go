@@ -48,7 +48,7 @@ func TestSocketExpiry(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				start := time.Now()
 				h := newUnitHub(t, unitLimits())
-				p := Peer{UserID: 1, User: "alice", SessionID: "s1", ExpiresAt: start.Add(life)}
+				p := Peer{User: "alice", SessionID: "s1", ExpiresAt: start.Add(life)}
 				h.sessions.setEnd("s1", start.Add(tc.sessionEnds))
 				c := h.connectPeer(t, p, true)
 
@@ -95,9 +95,9 @@ func TestKickSessionCloses4401(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newUnitHub(t, unitLimits())
 		exp := time.Now().Add(time.Hour)
-		a1 := h.connectPeer(t, Peer{UserID: 1, User: "alice", SessionID: "kicked", ExpiresAt: exp}, true)
-		a2 := h.connectPeer(t, Peer{UserID: 1, User: "alice", SessionID: "kicked", ExpiresAt: exp}, true)
-		other := h.connectPeer(t, Peer{UserID: 1, User: "alice", SessionID: "kept", ExpiresAt: exp}, true)
+		a1 := h.connectPeer(t, Peer{User: "alice", SessionID: "kicked", ExpiresAt: exp}, true)
+		a2 := h.connectPeer(t, Peer{User: "alice", SessionID: "kicked", ExpiresAt: exp}, true)
+		other := h.connectPeer(t, Peer{User: "alice", SessionID: "kept", ExpiresAt: exp}, true)
 		synctest.Wait()
 		if n := h.KickSession("kicked"); n != 2 {
 			t.Errorf("KickSession closed %d sockets, want 2", n)
@@ -120,7 +120,7 @@ func TestShutdownFlushesThenCloses1001(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newUnitHub(t, unitLimits())
 		sender := h.connect(t, "sender")
-		slow := h.connectPeer(t, Peer{UserID: 2, User: "slow", SessionID: "s-slow", ExpiresAt: time.Now().Add(time.Hour)}, false)
+		slow := h.connectPeer(t, Peer{User: "slow", SessionID: "s-slow", ExpiresAt: time.Now().Add(time.Hour)}, false)
 		const n = 20
 		for i := range n {
 			sender.sendText(DefaultRoom, fmt.Sprintf("message %d %s", i, strings.Repeat("x", 500)))
@@ -138,6 +138,11 @@ func TestShutdownFlushesThenCloses1001(t *testing.T) {
 			t.Errorf("the slow reader got %d of %d messages before the close", len(ids), n)
 		}
 		for name, c := range map[string]*unitClient{"sender": sender, "slow": slow} {
+			select {
+			case <-c.ended:
+			default:
+				t.Errorf("%s: Serve's done had not run when Shutdown returned", name)
+			}
 			<-c.done
 			if code := c.closeCode(); code != int(CloseGoingAway) {
 				t.Errorf("%s: close code %d, want 1001", name, code)
@@ -287,7 +292,7 @@ func TestSlowConsumerCloses1013(t *testing.T) {
 				// From here on the bubble's clock stands still until the slow
 				// peer reads, so its close is the queue bound's and not the
 				// write deadline's.
-				slow := h.connectPeer(t, Peer{UserID: 2, User: "slow", SessionID: "s-slow", ExpiresAt: time.Now().Add(time.Hour)}, false)
+				slow := h.connectPeer(t, Peer{User: "slow", SessionID: "s-slow", ExpiresAt: time.Now().Add(time.Hour)}, false)
 				synctest.Wait()
 				for i := range tc.n {
 					sender.sendText(DefaultRoom, fmt.Sprintf("%d %s", i, tc.text))
