@@ -418,6 +418,47 @@ func TestResumeWithoutGapUnderConcurrentSends(t *testing.T) {
 	}
 }
 
+// A member that joins its room again with since=N gets, as message frames,
+// what came after N and before its live delivery began: once each, and not
+// again what it already had live.
+func TestRejoinWithSinceReplaysOnlyBeforeLive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const room = "again"
+		h := newUnitHub(t, unitLimits())
+		sender := h.connect(t, "sender")
+		sender.send(map[string]string{"type": "join", "room": room})
+		synctest.Wait()
+		for i := range 20 {
+			sender.sendText(room, fmt.Sprintf("before %d", i))
+		}
+		synctest.Wait()
+		member := h.connect(t, "member")
+		member.send(map[string]string{"type": "join", "room": room}) // recent history, then live
+		synctest.Wait()
+		joined := member.received("joined")
+		liveFrom := joined[len(joined)-1].LastID
+		for i := range 10 {
+			sender.sendText(room, fmt.Sprintf("live %d", i))
+		}
+		synctest.Wait()
+		live := member.messageIDs(room)
+		if len(live) != 10 {
+			t.Fatalf("member got %d live messages, want 10", len(live))
+		}
+		since := liveFrom - 5
+		member.send(map[string]any{"type": "join", "room": room, "since": since})
+		synctest.Wait()
+		replayed := member.messageIDs(room)[len(live):]
+		var want []int64
+		for id := since + 1; id <= liveFrom; id++ {
+			want = append(want, id)
+		}
+		if !slices.Equal(replayed, want) {
+			t.Fatalf("rejoin since %d (live from %d) replayed %v, want %v", since, liveFrom, replayed, want)
+		}
+	})
+}
+
 func firstDiff(a, b []int64) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
