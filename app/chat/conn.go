@@ -34,7 +34,7 @@ type Client struct {
 	closeCode CloseCode     // the code the server closed with, for the log
 	drained   chan struct{} // closed by the pump when the queue empties or bytes are written, if someone waits
 	rooms     map[string]struct{}
-	expiry    *time.Timer
+	expiry    Timer
 	// queueBytes is the data in queue; flightBytes what the pump took and is
 	// writing. Their sum is bounded by Limits.SendQueueBytes: a frame's bytes
 	// are held until the connection has taken them.
@@ -66,7 +66,7 @@ type outFrame struct {
 
 func newClient(h *Hub, conn *websocket.Conn, br *bufio.Reader, p Peer) *Client {
 	c := &Client{hub: h, conn: conn, br: br, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{})}
-	c.expiry = time.AfterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
+	c.expiry = h.afterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
 	return c
 }
 

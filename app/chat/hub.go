@@ -133,6 +133,7 @@ type Hub struct {
 	requests *throttle.Keyed // other frames per user: each costs a store read or an answer
 	creates  *throttle.Keyed // room creations per user
 	now      func() time.Time
+	timers   func(time.Duration, func()) Timer // Deps.AfterFunc
 	log      *slog.Logger
 
 	mu        sync.Mutex
@@ -164,6 +165,25 @@ type Deps struct {
 	Metrics  *metrics.Metrics // nil records nothing
 	Now      func() time.Time
 	Log      *slog.Logger
+
+	// AfterFunc starts a socket's expiry timer; nil: time.AfterFunc. A test of
+	// the whole server gives one that follows the same fake clock as Now, so
+	// a socket's life passes without the test waiting for it.
+	AfterFunc func(d time.Duration, f func()) Timer
+}
+
+// Timer is a socket's expiry timer, as time.AfterFunc returns it.
+type Timer interface {
+	Stop() bool
+	Reset(d time.Duration) bool
+}
+
+// afterFunc starts an expiry timer on the hub's clock.
+func (h *Hub) afterFunc(d time.Duration, f func()) Timer {
+	if h.timers != nil {
+		return h.timers(d, f)
+	}
+	return time.AfterFunc(d, f)
 }
 
 // NewHub returns a running hub. Call Shutdown to stop it.
@@ -182,6 +202,7 @@ func NewHub(d Deps, lim Limits) *Hub {
 		batchSize: min(persistBatch, max(1, lim.SendQueue/2)),
 		pageBytes: min(maxPageBytes, max(1, lim.SendQueueBytes/4)),
 		now:       now,
+		timers:    d.AfterFunc,
 		log:       d.Log,
 		rooms:     make(map[string]*room),
 		clients:   make(map[*Client]struct{}),

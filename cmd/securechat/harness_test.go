@@ -46,6 +46,17 @@ func startServer(t *testing.T, dir string, flags ...string) *testServer {
 // the server and its CLI.
 func startServerEnv(t *testing.T, dir string, env map[string]string, flags ...string) *testServer {
 	t.Helper()
+	return startServerOpts(t, dir, env, options{}, flags...)
+}
+
+// startServerClock is startServer on a clock the test moves (see fakeClock).
+func startServerClock(t *testing.T, clk clock, flags ...string) *testServer {
+	t.Helper()
+	return startServerOpts(t, "", nil, options{clock: clk}, flags...)
+}
+
+func startServerOpts(t *testing.T, dir string, env map[string]string, opt options, flags ...string) *testServer {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -60,7 +71,7 @@ func startServerEnv(t *testing.T, dir string, env map[string]string, flags ...st
 	pr, pw := io.Pipe()
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", dir}, flags...)
 	go func() {
-		err := run(ctx, args, s.getenv, strings.NewReader(""), pw, log)
+		err := runWith(ctx, opt, args, s.getenv, strings.NewReader(""), pw, log)
 		pw.CloseWithError(io.EOF)
 		s.done <- err
 	}()

@@ -40,6 +40,20 @@ func main() {
 
 // run is main without the process: everything it touches comes in as an argument.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runWith(ctx, options{}, args, getenv, stdin, stdout, stderr)
+}
+
+// options are what a test of the whole server may replace; main runs with the
+// zero value, the real thing.
+type options struct {
+	clock clock // the server's time; nil: the system's
+}
+
+// runWith is run with options.
+func runWith(ctx context.Context, opt options, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if opt.clock == nil {
+		opt.clock = systemClock{}
+	}
 	var cmd cmdFlags
 	cfg, rest, err := config.Parse(args, getenv, cmd.register)
 	if errors.Is(err, flag.ErrHelp) || err == nil && len(rest) > 0 && rest[0] == "help" {
@@ -54,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(rest) == 0 {
-		return serve(ctx, cfg, getenv, log, stdout)
+		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
 	}
 	switch rest[0] {
 	case "user":
@@ -65,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(rest) > 1 {
 			return fmt.Errorf("serve takes no arguments, got %q", rest[1:])
 		}
-		return serve(ctx, cfg, getenv, log, stdout)
+		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
 	case "migrate":
 		if cfg.DatabaseURL == "" {
 			return fmt.Errorf("migrate needs --database-url (SQLite migrates itself at start)")

@@ -194,6 +194,9 @@ func TestEmptyRoomsDropOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// A real wait of a second or two: the prune runs on the hub's ticker
+	// (at most every second), which a clock injected into the server would
+	// not move.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		names, _ := a.roomsPage(map[string]any{})
@@ -237,6 +240,7 @@ func TestDefaultRoomNotCharged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Polled in real time: the prune runs on the hub's ticker (see TestEmptyRoomsDropOff).
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		exists, err := db.RoomExists(context.Background(), "general")
 		if err != nil {

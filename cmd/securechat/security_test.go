@@ -258,9 +258,13 @@ func TestSlowReaderNeverSlowsItsRoom(t *testing.T) {
 	t.Logf("stuck socket received %d of %d before it was closed", got, n)
 }
 
+// The server runs on a clock the test moves, in hours so that no real timer
+// could stand in for it: a session's life passes without waiting for it, and
+// each expiry falls exactly where expected.
 func TestSessionRefreshKeepsActiveSocketsOpen(t *testing.T) {
-	s := startServer(t, "", "--token-ttl", "4s")
-	loggedIn := time.Now()
+	clk := newFakeClock()
+	s := startServerClock(t, clk, "--token-ttl", "4h")
+	loggedIn := clk.Now()
 	s.addUser("alice", pw)
 	s.addUser("bob", pw)
 
@@ -279,7 +283,7 @@ func TestSessionRefreshKeepsActiveSocketsOpen(t *testing.T) {
 	script := s.dialBearer(tok)
 	script.until("joined", nil)
 
-	time.Sleep(2 * time.Second)
+	clk.Advance(2 * time.Hour)
 	resp := b.post("/session/refresh", "/", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("session refresh: %d", resp.StatusCode)
@@ -308,14 +312,17 @@ func TestSessionRefreshKeepsActiveSocketsOpen(t *testing.T) {
 		t.Fatalf("foreign refresh: %v", f)
 	}
 
-	// Both outlive the first expiry (4 s after login; tokens carry whole
-	// seconds, so at most 4 s): they still answer after it...
-	time.Sleep(time.Until(loggedIn.Add(4500 * time.Millisecond)))
-	for _, c := range []*wsClient{page, script} {
-		c.send(map[string]any{"type": "rooms"})
-		c.until("rooms", nil)
+	// Both outlive the first expiry (4 h after login): they still answer
+	// after it, and just before the refreshed one (6 h after login)...
+	for _, at := range []time.Duration{4*time.Hour + 30*time.Minute, 6*time.Hour - time.Millisecond} {
+		clk.AdvanceTo(loggedIn.Add(at))
+		for _, c := range []*wsClient{page, script} {
+			c.send(map[string]any{"type": "rooms"})
+			c.until("rooms", nil)
+		}
 	}
 	// ...and, left idle, end at the refreshed expiry.
+	clk.AdvanceTo(loggedIn.Add(6 * time.Hour))
 	for _, c := range []*wsClient{page, script} {
 		if code, _ := c.closeCode(5 * time.Second); code != 4401 {
 			t.Fatalf("idle socket closed with %d, want 4401", code)

@@ -65,7 +65,7 @@ type services struct {
 
 func (s *services) close() { s.db.Close() }
 
-func openServices(ctx context.Context, cfg config.Config, getenv func(string) string) (*services, error) {
+func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, now func() time.Time) (*services, error) {
 	envKeys := getenv(config.EnvPrefix + "TOKEN_KEYS")
 	if cfg.NATSURL != "" && envKeys == "" {
 		return nil, errors.New("several nodes need the same token keys: set SECURECHAT_TOKEN_KEYS on every node")
@@ -79,20 +79,33 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		db.Close()
 		return nil, err
 	}
-	codec, err := tokens.NewCodec(keys, time.Now)
+	codec, err := tokens.NewCodec(keys, now)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), time.Now)
+	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), now)
 	return &services{db: db, accounts: acc, tokens: codec,
-		auth: auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, time.Now)}, nil
+		auth: auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now)}, nil
 }
 
-func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+// clock is the server's time: what the services read, and what the sockets'
+// expiry timers run on. Tests of the whole server give a fake one (options).
+type clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) chat.Timer
+}
+
+// systemClock is the real time.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                                 { return time.Now() }
+func (systemClock) AfterFunc(d time.Duration, f func()) chat.Timer { return time.AfterFunc(d, f) }
+
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, clk clock, log *slog.Logger, stdout io.Writer) error {
 	// Files an older version, a copy or an umask left readable by others.
 	datadir.Tighten(cfg.Data, []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm", tokens.KeyFile}, log)
-	svc, err := openServices(ctx, cfg, getenv)
+	svc, err := openServices(ctx, cfg, getenv, clk.Now)
 	if err != nil {
 		return err
 	}
@@ -120,14 +133,14 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		}
 	}
 	hub := chat.NewHub(chat.Deps{
-		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Now: time.Now, Log: log,
+		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Now: clk.Now, AfterFunc: clk.AfterFunc, Log: log,
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
 		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 		RoomCreateRate: cfg.RoomCreateRate, EmptyRoomTTL: cfg.EmptyRoomTTL,
 	})
 	m.ObserveQueuedBytes(hub.QueuedBytes)
-	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, time.Now)
+	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, clk.Now)
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
@@ -136,13 +149,13 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 		BodyTimeout: cfg.BodyTimeout,
 	}, web.Deps{
-		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: time.Now, Metrics: m,
+		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
 		AuthLog: authLog,
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })
 	bg.Go(func(ctx context.Context) {
-		auth.PruneEvery(ctx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, time.Now, log)
+		auth.PruneEvery(ctx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, clk.Now, log)
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -43,7 +44,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		}
 		name = n // the canonical (case-folded) name, in every message below
 	}
-	svc, err := openServices(ctx, cfg, getenv)
+	svc, err := openServices(ctx, cfg, getenv, time.Now)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,389 @@
+package chat
+
+// Helpers for the hub's black-box tests (hub_synctest_test.go): a store and a
+// session checker in memory, and clients that speak the protocol over
+// in-memory pipes, so a whole hub runs inside a testing/synctest bubble, where
+// time is fake and advances only when every goroutine is blocked. The tests
+// reach the hub only through its exported entry points and the frames on the
+// wire.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"securechat/app/store"
+	"securechat/app/throttle"
+)
+
+// unitStore is a Store in memory that numbers each room's messages (Seq) as
+// the real stores do. beforeAfter, if set, runs at the start of every
+// MessagesAfter (the replay's read), so a test can hold a replay mid-way;
+// afterAppend, if set, runs once messages are stored and before the hub has
+// them back to deliver.
+type unitStore struct {
+	mu          sync.Mutex
+	msgs        []store.Message
+	seqs        map[string]int64
+	beforeAfter func()
+	afterAppend func()
+}
+
+func (s *unitStore) AppendMessages(_ context.Context, in []store.NewMessage) ([]store.Message, error) {
+	if s.afterAppend != nil {
+		defer s.afterAppend()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seqs == nil {
+		s.seqs = make(map[string]int64)
+	}
+	out := make([]store.Message, 0, len(in))
+	for _, m := range in {
+		s.seqs[m.Room]++
+		sm := store.Message{ID: int64(len(s.msgs) + 1), Seq: s.seqs[m.Room], Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS}
+		s.msgs = append(s.msgs, sm)
+		out = append(out, sm)
+	}
+	return out, nil
+}
+
+func (s *unitStore) MessagesBefore(_ context.Context, room string, before int64, limit int) ([]store.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Message
+	for i := len(s.msgs) - 1; i >= 0 && len(out) < limit; i-- {
+		if m := s.msgs[i]; m.Room == room && (before == 0 || m.ID < before) {
+			out = append(out, m)
+		}
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+func (s *unitStore) MessagesAfter(_ context.Context, room string, after int64, limit int) ([]store.Message, error) {
+	if s.beforeAfter != nil {
+		s.beforeAfter()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Message
+	for _, m := range s.msgs {
+		if m.Room == room && m.ID > after && len(out) < limit {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (s *unitStore) TouchRoom(context.Context, string, time.Time) (bool, error) { return true, nil }
+func (s *unitStore) RoomExists(context.Context, string) (bool, error)           { return false, nil }
+func (s *unitStore) Rooms(context.Context, store.RoomQuery) ([]store.Room, error) {
+	return nil, nil
+}
+func (s *unitStore) PruneEmptyRooms(context.Context, time.Time) (int64, error) { return 0, nil }
+func (s *unitStore) RoomHead(_ context.Context, room string) (int64, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.msgs) - 1; i >= 0; i-- {
+		if s.msgs[i].Room == room {
+			return s.msgs[i].ID, s.msgs[i].Seq, nil
+		}
+	}
+	return 0, 0, nil
+}
+
+// unitSessions answers for sessions from two tables the test fills: when each
+// session ends (Expiry), and which peer each refresh token speaks for
+// (Refresh). They are independent on purpose: a test of refresh can show that
+// the refresh alone moved a socket's expiry, with Expiry still saying the
+// session ended at the old time.
+type unitSessions struct {
+	mu     sync.Mutex
+	ends   map[string]time.Time // session → when it ends; absent: ended
+	tokens map[string]Peer
+}
+
+func newUnitSessions() *unitSessions {
+	return &unitSessions{ends: make(map[string]time.Time), tokens: make(map[string]Peer)}
+}
+
+func (s *unitSessions) setEnd(session string, end time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ends[session] = end
+}
+
+func (s *unitSessions) setToken(token string, p Peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = p
+}
+
+func (s *unitSessions) Expiry(_ context.Context, session string) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if end, ok := s.ends[session]; ok && end.After(time.Now()) {
+		return end, nil
+	}
+	return time.Time{}, errors.New("session ended")
+}
+
+func (s *unitSessions) Refresh(_ context.Context, token string) (Peer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.tokens[token]; ok {
+		return p, nil
+	}
+	return Peer{}, errors.New("invalid token")
+}
+
+// unitLimits are generous limits; a test narrows the one it is about.
+func unitLimits() Limits {
+	return Limits{
+		ReadLimit:         1 << 16,
+		MaxText:           4000,
+		SendQueue:         1024,
+		SendQueueBytes:    4 << 20,
+		MessageRate:       throttle.Limit{Rate: 10000, Burst: 10000},
+		RequestRate:       throttle.Limit{Rate: 10000, Burst: 10000},
+		MaxSocketsPerUser: 1000,
+	}
+}
+
+// unitHub is a hub over a unitStore and unitSessions, built inside a bubble
+// (its clock is time.Now, which is the bubble's fake clock). It is shut down
+// when the test ends, so the bubble's goroutines all end.
+type unitHub struct {
+	*Hub
+	store    *unitStore
+	sessions *unitSessions
+	ids      map[string]int64 // user → account id, handed out on first connect
+}
+
+func newUnitHub(t *testing.T, lim Limits) *unitHub {
+	t.Helper()
+	u := &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}
+	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Now: time.Now,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lim)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := u.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return u
+}
+
+// pipeReadBuffer is the server's read buffer in these tests, the size the web
+// layer gives gorilla (see app/web hijackCapture).
+const pipeReadBuffer = 512
+
+// connect opens a socket for user (session "s-"+user, ending in an hour
+// unless the test set it) over an in-memory pipe, with a real WebSocket
+// handshake, and serves it with Serve. The client reads every frame.
+func (u *unitHub) connect(t *testing.T, user string) *unitClient {
+	t.Helper()
+	return u.connectPeer(t, Peer{User: user, SessionID: "s-" + user, ExpiresAt: time.Now().Add(time.Hour)}, true)
+}
+
+// connectPeer opens a socket for p. The session ends at p.ExpiresAt unless
+// the test said otherwise. With read false the client reads nothing until
+// it calls startReading (a peer that does not read).
+func (u *unitHub) connectPeer(t *testing.T, p Peer, read bool) *unitClient {
+	t.Helper()
+	if p.UserID == 0 {
+		if u.ids[p.User] == 0 {
+			u.ids[p.User] = int64(len(u.ids) + 1)
+		}
+		p.UserID = u.ids[p.User]
+	}
+	u.sessions.mu.Lock()
+	if _, ok := u.sessions.ends[p.SessionID]; !ok {
+		u.sessions.ends[p.SessionID] = p.ExpiresAt
+	}
+	u.sessions.mu.Unlock()
+
+	server, client := net.Pipe()
+	c := &unitClient{t: t, ended: make(chan struct{}), done: make(chan struct{}), readDone: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() {
+		br := bufio.NewReaderSize(server, pipeReadBuffer)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			served <- err
+			return
+		}
+		w := &pipeHijacker{ResponseRecorder: httptest.NewRecorder(), conn: server, br: br}
+		conn, err := (&websocket.Upgrader{WriteBufferSize: 4096}).Upgrade(w, req, nil)
+		if err != nil {
+			served <- err
+			return
+		}
+		served <- u.Serve(context.Background(), conn, br, p, func() { close(c.ended) })
+	}()
+	d := websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) { return client, nil }}
+	conn, _, err := d.Dial("ws://chat.test/ws", nil)
+	if err != nil {
+		t.Fatalf("handshake for %s: %v", p.User, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve %s: %v", p.User, err)
+	}
+	c.conn = conn
+	t.Cleanup(func() {
+		conn.Close()
+		c.startReading() // so the reader goroutine ends
+		<-c.readDone
+	})
+	if read {
+		c.startReading()
+	}
+	return c
+}
+
+// pipeHijacker hands gorilla the pipe and the buffered reader the request was
+// read through, as the web layer hands it its own small reader.
+type pipeHijacker struct {
+	*httptest.ResponseRecorder
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (h *pipeHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return h.conn, bufio.NewReadWriter(h.br, bufio.NewWriter(h.conn)), nil
+}
+
+// frame is one server frame as a client sees it, with when it arrived on the
+// bubble's clock.
+type frame struct {
+	Type    string   `json:"type"`
+	Room    string   `json:"room"`
+	ID      int64    `json:"id"`
+	User    string   `json:"user"`
+	Text    string   `json:"text"`
+	Ref     string   `json:"ref"`
+	Code    string   `json:"code"`
+	Users   []string `json:"users"`
+	Count   int      `json:"count"`
+	LastID  int64    `json:"last_id"`
+	Expires string   `json:"expires"`
+	at      time.Time
+}
+
+// unitClient is the client end of a socket. Its reader collects every frame
+// (answering pings, as a browser does) until the socket ends.
+type unitClient struct {
+	t         *testing.T
+	conn      *websocket.Conn
+	ended     chan struct{} // closed when the server has ended the socket (Serve's done)
+	startOnce sync.Once
+	readDone  chan struct{}
+
+	mu     sync.Mutex
+	frames []frame
+	err    error         // why reading ended
+	done   chan struct{} // closed when reading ended
+}
+
+func (c *unitClient) startReading() {
+	c.startOnce.Do(func() { go c.read() })
+}
+
+func (c *unitClient) read() {
+	defer close(c.readDone)
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+			close(c.done)
+			return
+		}
+		// The server merges queued frames into one, one object a line.
+		for line := range strings.SplitSeq(string(data), "\n") {
+			var f frame
+			if err := json.Unmarshal([]byte(line), &f); err != nil {
+				c.t.Errorf("undecodable frame %.80q: %v", line, err)
+				continue
+			}
+			f.at = time.Now()
+			c.mu.Lock()
+			c.frames = append(c.frames, f)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// send writes one client frame.
+func (c *unitClient) send(v any) {
+	c.t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.conn.WriteMessage(websocket.TextMessage, data); err != nil {
+		c.t.Errorf("write %s: %v", data, err)
+	}
+}
+
+// sendText sends a message to room.
+func (c *unitClient) sendText(room, text string) {
+	c.send(map[string]string{"type": "send", "room": room, "text": text})
+}
+
+// received is a copy of the frames read so far, of the given types (all if none).
+func (c *unitClient) received(types ...string) []frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []frame
+	for _, f := range c.frames {
+		if len(types) == 0 || slices.Contains(types, f.Type) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// messageIDs are the ids of the message frames of room, in arrival order.
+func (c *unitClient) messageIDs(room string) []int64 {
+	var ids []int64
+	for _, f := range c.received("message") {
+		if f.Room == room {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}
+
+// closeCode is the close code the socket ended with: 0 while it is open,
+// -1 if it ended without a close frame.
+func (c *unitClient) closeCode() int {
+	select {
+	case <-c.done:
+	default:
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ce *websocket.CloseError
+	if errors.As(c.err, &ce) {
+		return ce.Code
+	}
+	return -1
+}
