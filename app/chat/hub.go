@@ -481,7 +481,9 @@ func (h *Hub) persist(batch []sendRequest) {
 func (h *Hub) announceRoom(m store.Message) {
 	frame := encodeRoomStarted(m)
 	for _, c := range h.allClients() {
-		c.send(frame)
+		if !c.echo { // the recipe's echo socket speaks no protocol
+			c.send(frame)
+		}
 	}
 }
 

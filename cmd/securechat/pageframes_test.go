@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestRoomStartedReachesEverySocket: a room's first message is announced to
@@ -15,6 +19,16 @@ func TestRoomStartedReachesEverySocket(t *testing.T) {
 	a, b := s.dialBearer(s.token("alice", pw)), s.dialBearer(s.token("bob", pw))
 	for _, x := range []*wsClient{a, b} {
 		x.until("joined", inRoom("general"))
+	}
+	// The recipe's echo socket speaks no protocol: it never gets a room frame.
+	echo, _, err := s.dial("/secured-ws", http.Header{"Authorization": {"Bearer " + s.token("bob", pw)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	echo.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := echo.ReadMessage(); err != nil || string(msg) != "Welcome bob!" {
+		t.Fatalf("/secured-ws welcome: %q %v", msg, err)
 	}
 	a.joinRoom("fresh")
 	post(a, "fresh", "first")
@@ -32,6 +46,12 @@ func TestRoomStartedReachesEverySocket(t *testing.T) {
 	post(a, "later", "first here")
 	if f := b.until("room", nil); f["room"] != "later" {
 		t.Errorf("after fresh's second message, bob got %v; want the frame for #later", f)
+	}
+	if err := echo.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := echo.ReadMessage(); err != nil || string(msg) != "You wrote: hi" {
+		t.Errorf("/secured-ws after two new rooms: %q %v; want only its echo", msg, err)
 	}
 }
 
