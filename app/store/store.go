@@ -111,3 +111,15 @@ func PrefixEnd(prefix string) string {
 	b[len(b)-1]++
 	return string(b)
 }
+
+// TOTP is a user's authenticator (RFC 6238) secret. Secret is as the
+// service stored it (encrypted); the store never reads it. A secret is
+// pending until the user confirms it with a code; only a confirmed one asks
+// for a second factor at login. LastStep is the time step of the last code
+// accepted, so that no code is accepted twice.
+type TOTP struct {
+	UserID    int64
+	Secret    string
+	Confirmed bool
+	LastStep  int64
+}

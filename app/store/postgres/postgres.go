@@ -133,6 +133,20 @@ var migrations = []string{
 	CREATE INDEX rooms_name ON rooms(name COLLATE "C");
 	-- What PruneEmptyRooms looks for, without reading the rooms that have messages.
 	CREATE INDEX rooms_empty ON rooms(last_activity) WHERE last_id = 0;`,
+	// Two-factor login: a user's authenticator secret (encrypted by the
+	// service) and the hashes of their unused recovery codes.
+	`CREATE TABLE totp (
+		user_id BIGINT PRIMARY KEY,
+		secret TEXT NOT NULL,
+		confirmed BOOLEAN NOT NULL DEFAULT false,
+		last_step BIGINT NOT NULL DEFAULT 0,
+		created_at TIMESTAMPTZ NOT NULL
+	);
+	CREATE TABLE recovery_codes (
+		user_id BIGINT NOT NULL,
+		hash TEXT NOT NULL,
+		PRIMARY KEY (user_id, hash)
+	);`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

@@ -121,6 +121,20 @@ var migrations = []string{
 		WHERE user_id IS NULL AND user NOT IN (SELECT name FROM users);
 	-- The room list: most recently active first, one page at a time.
 	CREATE INDEX rooms_activity ON rooms(last_activity, name);`,
+	// Two-factor login: a user's authenticator secret (encrypted by the
+	// service) and the hashes of their unused recovery codes.
+	`CREATE TABLE totp (
+		user_id INTEGER PRIMARY KEY,
+		secret TEXT NOT NULL,
+		confirmed INTEGER NOT NULL DEFAULT 0,
+		last_step INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE recovery_codes (
+		user_id INTEGER NOT NULL,
+		hash TEXT NOT NULL,
+		PRIMARY KEY (user_id, hash)
+	);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs

@@ -43,6 +43,14 @@ type Store interface {
 	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 
+	PutTOTP(ctx context.Context, userID int64, secret string, now time.Time) error
+	TOTP(ctx context.Context, userID int64) (store.TOTP, error)
+	ConfirmTOTP(ctx context.Context, userID, step int64, recoveryHashes []string) error
+	UseTOTPStep(ctx context.Context, userID, step int64) (bool, error)
+	UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error)
+	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
+	DeleteTOTP(ctx context.Context, userID int64) error
+
 	Close() error
 }
 
@@ -68,6 +76,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Rooms", roomCases},
 		{"RoomPages", roomPageCases},
 		{"Concurrent", concurrentCases},
+		{"TOTP", totpCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
