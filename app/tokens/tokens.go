@@ -126,3 +126,64 @@ func (c *Codec) DecodeDevice(s string, maxAge time.Duration) (Device, error) {
 	}
 	return d, nil
 }
+
+// Pending is a login whose password was right and whose second factor is
+// still to come: the second form carries it, so the server keeps nothing
+// per half-finished login but its attempt count.
+type Pending struct {
+	UserID    int64  `json:"u"`
+	User      string `json:"n"`
+	ID        string `json:"p"` // random: the key of this login's attempt limit
+	ExpiresAt int64  `json:"exp"`
+}
+
+// pendingName binds pending-login values to their use.
+const pendingName = "securechat-2fa-pending"
+
+// EncodePending signs and encrypts a pending login.
+func (c *Codec) EncodePending(p Pending) (string, error) {
+	s, err := securecookie.EncodeMulti(pendingName, p, c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("encode pending login: %w", err)
+	}
+	return s, nil
+}
+
+// DecodePending verifies a pending login that has not expired.
+func (c *Codec) DecodePending(s string) (Pending, error) {
+	if s == "" || len(s) > maxLength {
+		return Pending{}, ErrInvalid
+	}
+	var p Pending
+	if err := securecookie.DecodeMulti(pendingName, s, &p, c.codecs...); err != nil || p.UserID == 0 || p.ID == "" {
+		return Pending{}, ErrInvalid
+	}
+	if !c.now().Before(time.Unix(p.ExpiresAt, 0)) {
+		return Pending{}, ErrExpired
+	}
+	return p, nil
+}
+
+// secretName binds sealed secrets to their use.
+const secretName = "securechat-totp-secret"
+
+// SealSecret encrypts and signs a secret to be stored (an authenticator's
+// TOTP secret), so a copy of the database alone does not give it away.
+// Only the keys open it: a key dropped from the key file makes what it
+// sealed unreadable.
+func (c *Codec) SealSecret(secret string) (string, error) {
+	s, err := securecookie.EncodeMulti(secretName, secret, c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("seal secret: %w", err)
+	}
+	return s, nil
+}
+
+// OpenSecret returns the secret SealSecret sealed.
+func (c *Codec) OpenSecret(sealed string) (string, error) {
+	var secret string
+	if err := securecookie.DecodeMulti(secretName, sealed, &secret, c.codecs...); err != nil {
+		return "", ErrInvalid
+	}
+	return secret, nil
+}

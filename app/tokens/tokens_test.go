@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -192,5 +193,46 @@ func TestDeviceCookie(t *testing.T) {
 	}
 	if _, err := c.Decode(v); err == nil {
 		t.Fatal("a device cookie passed as a token")
+	}
+}
+
+func TestPendingAndSealedSecret(t *testing.T) {
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	c, err := NewCodec([]Key{k}, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Pending{UserID: 7, User: "alice", ID: "n1", ExpiresAt: now.Add(5 * time.Minute).Unix()}
+	v, err := c.EncodePending(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.DecodePending(v); err != nil || got != p {
+		t.Errorf("DecodePending = %+v, %v; want %+v", got, err, p)
+	}
+	// Values of one use never pass as another's.
+	tok, _ := c.Encode(Claims{UserID: 7, SessionID: "s", ExpiresAt: now.Add(time.Hour).Unix()})
+	sealed, _ := c.SealSecret("JBSWY3DPEHPK3PXP")
+	for _, bad := range []string{"", tok, sealed, v[:len(v)-2]} {
+		if _, err := c.DecodePending(bad); err == nil {
+			t.Errorf("DecodePending(%.20q) passed", bad)
+		}
+	}
+	if _, err := c.Decode(v); err == nil {
+		t.Error("a pending login passed as a token")
+	}
+	if got, err := c.OpenSecret(sealed); err != nil || got != "JBSWY3DPEHPK3PXP" {
+		t.Errorf("OpenSecret = %q, %v", got, err)
+	}
+	if strings.Contains(sealed, "JBSWY3DPEHPK3PXP") {
+		t.Error("the sealed secret shows the secret")
+	}
+	now = now.Add(5 * time.Minute)
+	if _, err := c.DecodePending(v); !errors.Is(err, ErrExpired) {
+		t.Errorf("DecodePending after 5 minutes = %v; want ErrExpired", err)
 	}
 }
