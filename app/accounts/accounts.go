@@ -185,6 +185,11 @@ func (s *Service) List(ctx context.Context) ([]store.User, error) {
 	return s.store.ListUsers(ctx)
 }
 
+// Find returns the account of a name; ErrNoSuchUser if there is none.
+func (s *Service) Find(ctx context.Context, name string) (store.User, error) {
+	return s.lookup(ctx, name)
+}
+
 func (s *Service) lookup(ctx context.Context, name string) (store.User, error) {
 	n, err := NormalizeName(name)
 	if err != nil {

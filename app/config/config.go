@@ -44,6 +44,8 @@ type Config struct {
 	SignupLimitAddr   throttle.Limit // sign-up attempts per client address
 	SessionMaxAge     time.Duration  // a session ends this long after login, however often refreshed
 	RefreshLimit      throttle.Limit // /token/refresh calls per session
+	TwoFactorAttempts int            // wrong codes per pending two-factor login before it must start over
+	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
 
@@ -60,6 +62,8 @@ const EnvPrefix = "SECURECHAT_"
 // raw holds the flags that are parsed further after the command line is read.
 type raw struct {
 	origins, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
+
+	twoFactor string // --2fa-limit
 }
 
 // define registers every setting's flag on a new set, writing into c and r.
@@ -99,6 +103,8 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.signupAddr, "signup-limit-addr", "10/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
 	duration(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after login, however often it is refreshed")
 	fs.StringVar(&r.refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
+	fs.IntVar(&c.TwoFactorAttempts, "2fa-attempts", 5, "wrong codes one two-factor login may have before it must start again with the password")
+	fs.StringVar(&r.twoFactor, "2fa-limit", "10/1h", "wrong two-factor codes per user, across logins and the settings page: N/DURATION[:BURST]")
 	fs.StringVar(&r.roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	duration(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
 	duration(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
@@ -180,6 +186,7 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 		{r.loginPair, &c.LoginLimitPair, "--login-limit-user-addr"},
 		{r.signupAddr, &c.SignupLimitAddr, "--signup-limit-addr"},
 		{r.refresh, &c.RefreshLimit, "--refresh-limit"},
+		{r.twoFactor, &c.TwoFactorLimit, "--2fa-limit"},
 		{r.roomCreate, &c.RoomCreateRate, "--room-create-rate"},
 		{r.authLogRate, &c.AuthLogRate, "--auth-log-rate"},
 	} {
@@ -191,6 +198,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	}
 	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
 		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
+	}
+	if c.TwoFactorAttempts < 1 {
+		return Config{}, nil, errors.New("--2fa-attempts must be at least 1")
 	}
 	if c.SendQueueBytes < 64<<10 {
 		// Below this a page of history would be a few messages.

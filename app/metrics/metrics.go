@@ -31,6 +31,7 @@ type Metrics struct {
 	signupRefusals   prometheus.Counter
 	hashRefusals     *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
+	twoFactorRefused *prometheus.CounterVec
 
 	connsRefused      prometheus.Counter
 	bodyTimeouts      prometheus.Counter
@@ -65,6 +66,8 @@ func New() *Metrics {
 			Help: "Sign-ups refused with 429 by the limit per client address."}),
 		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
 			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
+		twoFactorRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_2fa_refusals_total",
+			Help: "Two-factor codes refused with 429 before being checked, by the limit that refused them (login: --2fa-attempts of one pending login; user: --2fa-limit)."}, []string{"limit"}),
 		refreshRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_refresh_refusals_total",
 			Help: "/token/refresh calls refused with 429 by the limit per session."}),
 		roomRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
@@ -82,7 +85,7 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
-		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals,
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
 		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed)
 	return m
 }
@@ -186,6 +189,14 @@ func (m *Metrics) SignupRefused() {
 func (m *Metrics) HashRefused(kind string) {
 	if m != nil {
 		m.hashRefusals.WithLabelValues(kind).Inc()
+	}
+}
+
+// TwoFactorRefused counts a two-factor code refused by the limit named by
+// limit (login or user) before it was checked.
+func (m *Metrics) TwoFactorRefused(limit string) {
+	if m != nil {
+		m.twoFactorRefused.WithLabelValues(limit).Inc()
 	}
 }
 

@@ -97,6 +97,31 @@ func (s *Service) Begin(ctx context.Context, userID int64, name string) (Enrolme
 	return Enrolment{Secret: key.Secret(), URL: key.URL()}, nil
 }
 
+// Pending returns a user's pending secret again (to show it after a wrong
+// confirmation code); ErrNoPending if there is none.
+func (s *Service) Pending(ctx context.Context, userID int64, name string) (Enrolment, error) {
+	t, err := s.store.TOTP(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && t.Confirmed {
+		return Enrolment{}, ErrNoPending
+	}
+	if err != nil {
+		return Enrolment{}, err
+	}
+	secret, err := s.seal.OpenSecret(t.Secret)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("open totp secret of user %d: %w", userID, err)
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("decode totp secret of user %d: %w", userID, err)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: name, Period: period, Digits: digits, Algorithm: otp.AlgorithmSHA1, Secret: raw})
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("totp url: %w", err)
+	}
+	return Enrolment{Secret: key.Secret(), URL: key.URL()}, nil
+}
+
 // Confirm turns a pending secret on, given a current code from it, and
 // returns the recovery codes: the only time they are ever shown.
 func (s *Service) Confirm(ctx context.Context, userID int64, code string) ([]string, error) {

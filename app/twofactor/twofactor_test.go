@@ -68,6 +68,9 @@ func TestEnrolVerifyDisable(t *testing.T) {
 	if on, _ := s.Enabled(ctx, uid); on {
 		t.Error("Enabled before confirming")
 	}
+	if again, err := s.Pending(ctx, uid, "alice"); err != nil || again != en {
+		t.Errorf("Pending = %+v, %v; want %+v", again, err, en)
+	}
 	if _, err := s.Confirm(ctx, uid, "000000"); !errors.Is(err, twofactor.ErrBadCode) {
 		t.Errorf("Confirm with a wrong code = %v; want ErrBadCode", err)
 	}

@@ -77,7 +77,7 @@ func (s *Server) login(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, views.Login(f))
 	}
 	ctx := c.Request().Context()
-	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
+	u, err := s.deps.Accounts.Authenticate(ctx, f.Username, password)
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.authFailure(c, "login", "user", truncateName(f.Username))
@@ -92,13 +92,15 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.setDeviceCookie(c, issued.Identity.User)
-	// A login replaces whatever session the browser had.
-	if old, ok := s.cookieIdentity(c); ok {
-		s.deps.Auth.Logout(ctx, old.SessionID)
+	if on, err := s.secondFactorOn(ctx, u); err != nil {
+		return err
+	} else if on {
+		return s.askSecondFactor(c, f.Next, u)
 	}
-	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
-	s.renewCSRF(c)
+	// A login replaces whatever session the browser had.
+	if err := s.startBrowserSession(c, u); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 
@@ -181,6 +183,10 @@ func (s *Server) logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
+// passwordGrantWith2FA is what /token tells a user with two-factor login.
+const passwordGrantWith2FA = "this account has two-factor login, which the password grant cannot carry (RFC 9700): " +
+	"create a personal access token in the settings and send it as Authorization: Bearer"
+
 // token is the OAuth2 resource owner password credentials grant (RFC 6749 4.3).
 func (s *Server) token(c echo.Context) error {
 	h := c.Response().Header()
@@ -218,7 +224,8 @@ func (s *Server) token(c echo.Context) error {
 		retryAfter(c, wait)
 		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry later")
 	}
-	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
+	ctx := c.Request().Context()
+	u, err := s.deps.Accounts.Authenticate(ctx, user, password)
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.authFailure(c, "token", "user", truncateName(user))
@@ -228,6 +235,17 @@ func (s *Server) token(c echo.Context) error {
 		s.hashBusy(c, "login")
 		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the server is busy; retry later")
 	}
+	if err != nil {
+		return err
+	}
+	// RFC 9700 2.4: the password grant cannot carry a second factor, so it
+	// must not get round one.
+	if on, err := s.secondFactorOn(ctx, u); err != nil {
+		return err
+	} else if on {
+		return oauthErr(http.StatusBadRequest, "invalid_grant", passwordGrantWith2FA)
+	}
+	issued, err := s.deps.Auth.Start(ctx, u)
 	if err != nil {
 		return err
 	}

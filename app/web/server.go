@@ -26,6 +26,7 @@ import (
 	"securechat/app/ratelog"
 	"securechat/app/throttle"
 	"securechat/app/tokens"
+	"securechat/app/twofactor"
 )
 
 // Config is the part of the server's settings the web layer uses.
@@ -39,6 +40,9 @@ type Config struct {
 	SignupLimitAddr throttle.Limit // sign-up attempts per client address
 	RefreshLimit    throttle.Limit // /token/refresh calls per session
 	BodyTimeout     time.Duration  // for a request's body to arrive (0: no limit)
+
+	TwoFactorAttempts int            // wrong codes per pending two-factor login
+	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
 }
 
 // Deps are the services the handlers call.
@@ -52,6 +56,8 @@ type Deps struct {
 	Now      func() time.Time
 	Metrics  *metrics.Metrics // nil records nothing
 	AuthLog  *ratelog.Logger  // writes the auth failure lines (nil: 5 a second per client address)
+
+	TwoFactor *twofactor.Service // nil: nobody is asked for a second factor
 }
 
 // Server holds the handlers' dependencies.
@@ -69,6 +75,9 @@ type Server struct {
 	failsByPair *throttle.Keyed // per username and address, and per device cookie
 	signups     *throttle.Keyed // sign-up attempts per client address
 	refreshes   *throttle.Keyed // /token/refresh calls per session
+
+	twoFactorByLogin *throttle.Keyed // wrong codes per pending login
+	twoFactorByUser  *throttle.Keyed // wrong codes per user
 }
 
 // newUpgrader returns the upgrader of both sockets.
@@ -100,6 +109,9 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		failsByPair: throttle.NewKeyed(cfg.LoginLimitPair, deps.Now),
 		signups:     throttle.NewKeyed(cfg.SignupLimitAddr, deps.Now),
 		refreshes:   throttle.NewKeyed(cfg.RefreshLimit, deps.Now),
+
+		twoFactorByLogin: throttle.NewKeyed(pendingLoginLimit(cfg.TwoFactorAttempts), deps.Now),
+		twoFactorByUser:  throttle.NewKeyed(cfg.TwoFactorLimit, deps.Now),
 	}
 	if deps.AuthLog == nil {
 		s.deps.AuthLog = ratelog.New(deps.Log, "auth failure", throttle.Limit{Rate: 5, Burst: 10}, deps.Now)
@@ -133,19 +145,22 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
 				return true
 			}
-			return false
+			// A bearer token is no ambient credential: the JSON APIs take
+			// it, and only it, when it is sent (see apiIdentity).
+			return strings.HasPrefix(c.Path(), "/api/") && c.Request().Header.Get(echo.HeaderAuthorization) != ""
 		},
 		// A state-changing request from another origin passes only from
 		// --allowed-origins; Echo would let a same-site one fall back to the
 		// token, which a sibling subdomain can plant.
 		AllowSecFetchSiteFunc: s.allowOtherOrigin,
-		TokenLookup:           "form:" + csrfField,
-		CookieName:            s.csrf,
-		CookiePath:            "/",
-		CookieMaxAge:          int(csrfMaxAge.Seconds()),
-		CookieHTTPOnly:        true,
-		CookieSecure:          cfg.TLS,
-		CookieSameSite:        http.SameSiteStrictMode,
+		// Forms send the token as a field; scripts with the cookie as a header.
+		TokenLookup:    "form:" + csrfField + ",header:" + csrfHeader,
+		CookieName:     s.csrf,
+		CookiePath:     "/",
+		CookieMaxAge:   int(csrfMaxAge.Seconds()),
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.TLS,
+		CookieSameSite: http.SameSiteStrictMode,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
 		},
@@ -154,6 +169,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	s.registerAuth(e)
 	s.registerAccount(e)
+	s.registerTwoFactor(e)
 	s.registerSockets(e)
 	s.registerPages(e)
 	s.registerStatic(e)

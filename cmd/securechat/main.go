@@ -5,6 +5,7 @@
 //	securechat user list
 //	securechat user passwd NAME
 //	securechat user delete NAME [--yes]
+//	securechat user 2fa-reset NAME   turn off a user's two-factor login
 //	securechat keys rotate      put a new signing key first, keep the old ones for verification
 //	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
 //	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
@@ -116,6 +117,7 @@ Commands:
   user passwd NAME      set a new password; ends the user's sessions
   user delete NAME      delete an account (asks on a terminal; --yes does not); ends its
                         sessions, keeps its messages, and reserves the name for ever
+  user 2fa-reset NAME   turn off a user's two-factor login (lost authenticator and codes)
   keys rotate           put a new signing key first in DATA/token-keys, keep the previous
                         ones for verification (3 keys in all); restart the server after it
   keys new              print a fresh key for SECURECHAT_TOKEN_KEYS

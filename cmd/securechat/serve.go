@@ -26,6 +26,7 @@ import (
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
+	"securechat/app/twofactor"
 	"securechat/app/web"
 )
 
@@ -45,6 +46,7 @@ type backend interface {
 	auth.RevocationStore
 	auth.PruneStore
 	chat.Store
+	twofactor.Store
 	Close() error
 }
 
@@ -61,6 +63,8 @@ type services struct {
 	accounts *accounts.Service
 	auth     *auth.Service
 	tokens   *tokens.Codec
+
+	twoFactor *twofactor.Service
 }
 
 func (s *services) close() { s.db.Close() }
@@ -86,7 +90,8 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	}
 	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), now)
 	return &services{db: db, accounts: acc, tokens: codec,
-		auth: auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now)}, nil
+		auth:      auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now),
+		twoFactor: twofactor.NewService(db, codec, now)}, nil
 }
 
 // clock is the server's time: what the services read, and what the sockets'
@@ -147,10 +152,11 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
-		BodyTimeout: cfg.BodyTimeout,
+		BodyTimeout:       cfg.BodyTimeout,
+		TwoFactorAttempts: cfg.TwoFactorAttempts, TwoFactorLimit: cfg.TwoFactorLimit,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
-		AuthLog: authLog,
+		AuthLog: authLog, TwoFactor: svc.twoFactor,
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })

@@ -17,6 +17,7 @@ import (
 	"securechat/app/accounts"
 	"securechat/app/config"
 	"securechat/app/tokens"
+	"securechat/app/twofactor"
 )
 
 // userArgs is how many arguments a user subcommand takes after its name; -1
@@ -25,7 +26,7 @@ func userArgs(sub string) int {
 	switch sub {
 	case "list":
 		return 0
-	case "add", "passwd", "delete":
+	case "add", "passwd", "delete", "2fa-reset":
 		return 1
 	}
 	return -1
@@ -34,7 +35,7 @@ func userArgs(sub string) int {
 func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// Checked before anything is opened, so a usage error creates no data folder.
 	if len(args) == 0 || len(args) != userArgs(args[0])+1 {
-		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] (securechat help says more)")
+		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] | 2fa-reset NAME (securechat help says more)")
 	}
 	var name string
 	if len(args) == 2 {
@@ -91,6 +92,21 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s; their sessions have ended\n", name)
+	case "2fa-reset":
+		// For a user who lost their authenticator and recovery codes; the
+		// admin is trusted to have checked who is asking.
+		u, err := svc.accounts.Find(ctx, name)
+		if err != nil {
+			return err
+		}
+		err = svc.twoFactor.Reset(ctx, u.ID)
+		if errors.Is(err, twofactor.ErrNotEnrolled) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "two-factor login is off for %s; their password alone logs them in\n", name)
 	}
 	return nil
 }
