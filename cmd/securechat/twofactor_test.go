@@ -177,7 +177,8 @@ func TestTwoFactorLogin(t *testing.T) {
 
 func TestTwoFactorAttemptLimit(t *testing.T) {
 	// 6 wrong codes an hour per user: enrolling used one.
-	u := enrolTwoFactor(t, "--2fa-attempts", "3", "--2fa-limit", "6/1h")
+	metricsAddr := freeAddr(t)
+	u := enrolTwoFactor(t, "--2fa-attempts", "3", "--2fa-limit", "6/1h", "--metrics-addr", metricsAddr)
 	b := u.s.newBrowser()
 	_, pending := loginPassword(b, u.name, u.password)
 	for i := range 3 {
@@ -203,6 +204,11 @@ func TestTwoFactorAttemptLimit(t *testing.T) {
 	_, pending = loginPassword(b, u.name, u.password)
 	if status, _ := loginCode(b, pending, u.codeNow()); status != http.StatusTooManyRequests || loggedIn(b) {
 		t.Fatalf("new login past the per-user limit: status %d; want 429", status)
+	}
+	for limit, want := range map[string]float64{"login": 1, "user": 2} {
+		if got := scrape(t, metricsAddr, `securechat_2fa_refusals_total{limit="`+limit+`"}`); got != want {
+			t.Errorf("securechat_2fa_refusals_total{limit=%q} = %v; want %v", limit, got, want)
+		}
 	}
 	// The limit refills: a right code then works.
 	u.clk.Advance(15 * time.Minute)
