@@ -371,3 +371,49 @@ func must(resp *http.Response, err error) *http.Response {
 	}
 	return resp
 }
+
+// TestTwoFactorAPIMalformed: every malformed call gets a clear 4xx, and the
+// server keeps serving.
+func TestTwoFactorAPIMalformed(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("carol", "correct horse")
+	tok := s.token("carol", "correct horse")
+	for _, c := range []struct {
+		name, method, path, auth, body string
+		want                             int
+	}{
+		{"no credentials", "POST", "/api/2fa/totp", "", "", http.StatusForbidden}, // no cookie, no CSRF token: the CSRF check answers first
+		{"basic auth", "POST", "/api/2fa/totp", "Basic YTpi", "", http.StatusUnauthorized},
+		{"bad token", "POST", "/api/2fa/totp", "Bearer nope", "", http.StatusUnauthorized},
+		{"confirm, nothing pending", "POST", "/api/2fa/totp/confirm", "Bearer " + tok, `{"code":"123456"}`, http.StatusConflict},
+		{"confirm, not JSON", "POST", "/api/2fa/totp/confirm", "Bearer " + tok, `code=1`, http.StatusBadRequest},
+		{"confirm, no code", "POST", "/api/2fa/totp/confirm", "Bearer " + tok, `{}`, http.StatusBadRequest},
+		{"disable, not on", "DELETE", "/api/2fa/totp", "Bearer " + tok, `{"code":"123456"}`, http.StatusConflict},
+		{"disable, truncated JSON", "DELETE", "/api/2fa/totp", "Bearer " + tok, `{"code":`, http.StatusBadRequest},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, s.URL+c.path, strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("status %d; want %d", resp.StatusCode, c.want)
+			}
+		})
+	}
+	// Still serving: the enrolment works.
+	if status, out := apiCall(t, "POST", s.URL+"/api/2fa/totp", tok, nil); status != http.StatusOK || out["secret"] == "" {
+		t.Errorf("POST /api/2fa/totp after the malformed calls = %d %v", status, out)
+	}
+	// A pending login that is no value at all.
+	b := s.newBrowser()
+	if status, _ := loginCode(b, strings.Repeat("x", 5000), "123456"); status != http.StatusBadRequest {
+		t.Errorf("/login/2fa with a made-up pending login: status %d; want 400", status)
+	}
+}
