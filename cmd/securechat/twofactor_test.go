@@ -380,7 +380,7 @@ func TestTwoFactorAPIMalformed(t *testing.T) {
 	tok := s.token("carol", "correct horse")
 	for _, c := range []struct {
 		name, method, path, auth, body string
-		want                             int
+		want                           int
 	}{
 		{"no credentials", "POST", "/api/2fa/totp", "", "", http.StatusForbidden}, // no cookie, no CSRF token: the CSRF check answers first
 		{"basic auth", "POST", "/api/2fa/totp", "Basic YTpi", "", http.StatusUnauthorized},
