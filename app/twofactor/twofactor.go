@@ -29,6 +29,10 @@ var (
 	ErrNotEnrolled = errors.New("two-factor login is not on")
 	ErrEnrolled    = errors.New("two-factor login is already on")
 	ErrNoPending   = errors.New("start enrolling first")
+	// ErrUnreadable is a stored secret the token keys no longer open: the
+	// key that sealed it was dropped from the key list. Only an admin's
+	// reset (or, while pending, a new enrolment) helps.
+	ErrUnreadable = errors.New("the two-factor secret can no longer be read; an admin must reset it")
 )
 
 // The codes are what every authenticator app assumes: SHA-1, 6 digits, 30 s.
@@ -109,7 +113,7 @@ func (s *Service) Pending(ctx context.Context, userID int64, name string) (Enrol
 	}
 	secret, err := s.seal.OpenSecret(t.Secret)
 	if err != nil {
-		return Enrolment{}, fmt.Errorf("open totp secret of user %d: %w", userID, err)
+		return Enrolment{}, ErrUnreadable
 	}
 	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
 	if err != nil {
@@ -229,7 +233,7 @@ func (s *Service) match(t store.TOTP, code string) (step int64, ok bool, err err
 	}
 	secret, err := s.seal.OpenSecret(t.Secret)
 	if err != nil {
-		return 0, false, fmt.Errorf("open totp secret of user %d: %w", t.UserID, err)
+		return 0, false, ErrUnreadable
 	}
 	now := s.now().Unix() / period
 	// Newest first: a code valid now is recorded as now's.

@@ -134,3 +134,28 @@ func TestEnrolVerifyDisable(t *testing.T) {
 		t.Errorf("Reset when off = %v; want ErrNotEnrolled", err)
 	}
 }
+
+// TestSecretSealedWithDroppedKey: a secret sealed with a key no longer in
+// the list is ErrUnreadable, never a server error.
+func TestSecretSealedWithDroppedKey(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s, db, uid := newService(t, &now)
+	ctx := t.Context()
+	en, err := s.Begin(ctx, uid, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Confirm(ctx, uid, code(t, en.Secret, now)); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := tokens.NewKey()
+	other, _ := tokens.NewCodec([]tokens.Key{k}, func() time.Time { return now })
+	rotated := twofactor.NewService(db, other, func() time.Time { return now })
+	now = now.Add(time.Minute)
+	if _, err := rotated.Verify(ctx, uid, code(t, en.Secret, now)); !errors.Is(err, twofactor.ErrUnreadable) {
+		t.Errorf("Verify with the sealing key dropped = %v; want ErrUnreadable", err)
+	}
+	if err := rotated.Reset(ctx, uid); err != nil {
+		t.Errorf("Reset = %v", err)
+	}
+}

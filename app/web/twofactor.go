@@ -162,6 +162,9 @@ func (s *Server) loginSecondFactor(c echo.Context) error {
 	case errors.Is(err, twofactor.ErrNotEnrolled):
 		// Turned off (or the account deleted) since the password: start over.
 		return startOver(http.StatusBadRequest, "Log in again.")
+	case errors.Is(err, twofactor.ErrUnreadable):
+		s.log.Warn("two-factor secret unreadable: its key was dropped; reset it with securechat user 2fa-reset", "user", p.User)
+		return startOver(http.StatusConflict, "Your two-factor login cannot be checked any more. Ask an administrator to reset it.")
 	case err != nil:
 		return err
 	}
@@ -251,6 +254,9 @@ func (s *Server) checkCode(c echo.Context, check func() error) (status int, msg 
 		return http.StatusConflict, "Two-factor login is not on.", nil
 	case errors.Is(err, twofactor.ErrEnrolled):
 		return http.StatusConflict, "Two-factor login is already on.", nil
+	case errors.Is(err, twofactor.ErrUnreadable):
+		s.log.Warn("two-factor secret unreadable: its key was dropped", "user", id.User)
+		return http.StatusConflict, "Your two-factor secret cannot be read any more. Ask an administrator to reset it.", nil
 	case err != nil:
 		return 0, "", err
 	}
