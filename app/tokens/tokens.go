@@ -179,11 +179,14 @@ func (c *Codec) SealSecret(secret string) (string, error) {
 	return s, nil
 }
 
-// OpenSecret returns the secret SealSecret sealed.
-func (c *Codec) OpenSecret(sealed string) (string, error) {
-	var secret string
-	if err := securecookie.DecodeMulti(secretName, sealed, &secret, c.codecs...); err != nil {
-		return "", ErrInvalid
+// OpenSecret returns the secret SealSecret sealed, and whether it was
+// sealed with an older key than the first (stale): then it should be
+// sealed again, before that key leaves the list.
+func (c *Codec) OpenSecret(sealed string) (secret string, stale bool, err error) {
+	for i, sc := range c.codecs {
+		if err := sc.Decode(secretName, sealed, &secret); err == nil {
+			return secret, i > 0, nil
+		}
 	}
-	return secret, nil
+	return "", false, ErrInvalid
 }

@@ -225,8 +225,14 @@ func TestPendingAndSealedSecret(t *testing.T) {
 	if _, err := c.Decode(v); err == nil {
 		t.Error("a pending login passed as a token")
 	}
-	if got, err := c.OpenSecret(sealed); err != nil || got != "JBSWY3DPEHPK3PXP" {
-		t.Errorf("OpenSecret = %q, %v", got, err)
+	if got, stale, err := c.OpenSecret(sealed); err != nil || got != "JBSWY3DPEHPK3PXP" || stale {
+		t.Errorf("OpenSecret = %q, %v, %v; want the secret, not stale", got, stale, err)
+	}
+	// After a rotation the old key still opens it, and says it is stale.
+	k2, _ := NewKey()
+	rotated, _ := NewCodec([]Key{k2, k}, func() time.Time { return now })
+	if got, stale, err := rotated.OpenSecret(sealed); err != nil || got != "JBSWY3DPEHPK3PXP" || !stale {
+		t.Errorf("OpenSecret after rotation = %q, %v, %v; want the secret, stale", got, stale, err)
 	}
 	if strings.Contains(sealed, "JBSWY3DPEHPK3PXP") {
 		t.Error("the sealed secret shows the secret")

@@ -55,12 +55,13 @@ type Store interface {
 	UseTOTPStep(ctx context.Context, userID, step int64) (bool, error)
 	UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error)
 	DeleteTOTP(ctx context.Context, userID int64) error
+	ResealTOTP(ctx context.Context, userID int64, old, sealed string) error
 }
 
 // Sealer encrypts secrets at rest (the token codec does).
 type Sealer interface {
 	SealSecret(secret string) (string, error)
-	OpenSecret(sealed string) (string, error)
+	OpenSecret(sealed string) (secret string, stale bool, err error)
 }
 
 // Service enrols users and checks their codes.
@@ -111,7 +112,7 @@ func (s *Service) Pending(ctx context.Context, userID int64, name string) (Enrol
 	if err != nil {
 		return Enrolment{}, err
 	}
-	secret, err := s.seal.OpenSecret(t.Secret)
+	secret, _, err := s.seal.OpenSecret(t.Secret)
 	if err != nil {
 		return Enrolment{}, ErrUnreadable
 	}
@@ -139,7 +140,7 @@ func (s *Service) Confirm(ctx context.Context, userID int64, code string) ([]str
 	if t.Confirmed {
 		return nil, ErrEnrolled
 	}
-	step, ok, err := s.match(t, code)
+	step, ok, err := s.match(ctx, t, code)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func (s *Service) Verify(ctx context.Context, userID int64, code string) (recove
 		return false, err
 	}
 	if c := normalize(code); len(c) == int(digits) {
-		step, ok, err := s.match(t, c)
+		step, ok, err := s.match(ctx, t, c)
 		if err != nil || !ok {
 			return false, cmpErr(err, ErrBadCode)
 		}
@@ -226,14 +227,17 @@ func (s *Service) Reset(ctx context.Context, userID int64) error {
 }
 
 // match finds the step, within the skew of now, whose code is code.
-func (s *Service) match(t store.TOTP, code string) (step int64, ok bool, err error) {
+func (s *Service) match(ctx context.Context, t store.TOTP, code string) (step int64, ok bool, err error) {
 	code = normalize(code)
 	if len(code) != int(digits) {
 		return 0, false, nil
 	}
-	secret, err := s.seal.OpenSecret(t.Secret)
+	secret, stale, err := s.seal.OpenSecret(t.Secret)
 	if err != nil {
 		return 0, false, ErrUnreadable
+	}
+	if stale {
+		s.reseal(ctx, t, secret)
 	}
 	now := s.now().Unix() / period
 	// Newest first: a code valid now is recorded as now's.
@@ -247,6 +251,17 @@ func (s *Service) match(t store.TOTP, code string) (step int64, ok bool, err err
 		}
 	}
 	return 0, false, nil
+}
+
+// reseal seals a secret again with the first key, so that it stays readable
+// once its old key leaves the list (keys rotate keeps three). Best effort:
+// the old key still opens it meanwhile; a concurrent change wins.
+func (s *Service) reseal(ctx context.Context, t store.TOTP, secret string) {
+	sealed, err := s.seal.SealSecret(secret)
+	if err != nil {
+		return
+	}
+	s.store.ResealTOTP(ctx, t.UserID, t.Secret, sealed)
 }
 
 // QRCode returns a PNG of the QR code of an otpauth URL, drawn here: the

@@ -15,17 +15,22 @@ import (
 
 func newService(t *testing.T, now *time.Time) (*twofactor.Service, *sqlite.DB, int64) {
 	t.Helper()
+	k, err := tokens.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServiceKeys(t, now, k)
+}
+
+func newServiceKeys(t *testing.T, now *time.Time, keys ...tokens.Key) (*twofactor.Service, *sqlite.DB, int64) {
+	t.Helper()
 	db, err := sqlite.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	clock := func() time.Time { return *now }
-	k, err := tokens.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := tokens.NewCodec([]tokens.Key{k}, clock)
+	codec, err := tokens.NewCodec(keys, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +137,38 @@ func TestEnrolVerifyDisable(t *testing.T) {
 	}
 	if err := s.Reset(ctx, uid); !errors.Is(err, twofactor.ErrNotEnrolled) {
 		t.Errorf("Reset when off = %v; want ErrNotEnrolled", err)
+	}
+}
+
+// TestSecretResealedAfterRotation: a secret checked after a key rotation is
+// sealed again with the new first key, so it survives the old key's removal.
+func TestSecretResealedAfterRotation(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	k1, _ := tokens.NewKey()
+	k2, _ := tokens.NewKey()
+	s, db, uid := newServiceKeys(t, &now, k1)
+	ctx := t.Context()
+	en, _ := s.Begin(ctx, uid, "alice")
+	if _, err := s.Confirm(ctx, uid, code(t, en.Secret, now)); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	withKeys := func(keys ...tokens.Key) *twofactor.Service {
+		c, err := tokens.NewCodec(keys, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return twofactor.NewService(db, c, clock)
+	}
+	// Rotated: k2 signs, k1 still opens; a login re-seals with k2.
+	now = now.Add(time.Minute)
+	if _, err := withKeys(k2, k1).Verify(ctx, uid, code(t, en.Secret, now)); err != nil {
+		t.Fatalf("Verify after rotation = %v", err)
+	}
+	// k1 gone: the secret opens with k2 alone.
+	now = now.Add(time.Minute)
+	if _, err := withKeys(k2).Verify(ctx, uid, code(t, en.Secret, now)); err != nil {
+		t.Errorf("Verify with the old key dropped after a re-seal = %v", err)
 	}
 }
 

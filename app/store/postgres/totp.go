@@ -118,3 +118,12 @@ func deleteTOTP(ctx context.Context, tx pgx.Tx, userID int64) error {
 	_, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID)
 	return err
 }
+
+// ResealTOTP replaces a user's stored secret by the same secret sealed
+// again, if it is still old (so a concurrent enrolment or reset wins).
+func (s *DB) ResealTOTP(ctx context.Context, userID int64, old, sealed string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE totp SET secret = $1 WHERE user_id = $2 AND secret = $3`, sealed, userID, old); err != nil {
+		return fmt.Errorf("reseal totp: %w", err)
+	}
+	return nil
+}

@@ -130,3 +130,12 @@ func deleteTOTP(ctx context.Context, tx *sql.Tx, userID int64) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID)
 	return err
 }
+
+// ResealTOTP replaces a user's stored secret by the same secret sealed
+// again, if it is still old (so a concurrent enrolment or reset wins).
+func (s *DB) ResealTOTP(ctx context.Context, userID int64, old, sealed string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE totp SET secret = ? WHERE user_id = ? AND secret = ?`, sealed, userID, old); err != nil {
+		return fmt.Errorf("reseal totp: %w", err)
+	}
+	return nil
+}

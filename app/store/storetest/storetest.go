@@ -50,6 +50,7 @@ type Store interface {
 	UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error)
 	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
 	DeleteTOTP(ctx context.Context, userID int64) error
+	ResealTOTP(ctx context.Context, userID int64, old, sealed string) error
 
 	Close() error
 }

@@ -40,6 +40,12 @@ var totpCases = []scenario{
 		if n, err := e.RecoveryCodesLeft(e.ctx, u.ID); err != nil || n != 2 {
 			t.Errorf("RecoveryCodesLeft = %d, %v; want 2", n, err)
 		}
+		// A re-seal applies only over the secret it read.
+		must(t, e.ResealTOTP(e.ctx, u.ID, "s1", "stale"), "reseal over another secret")
+		must(t, e.ResealTOTP(e.ctx, u.ID, "s2", "s2b"), "reseal")
+		if got, err := e.TOTP(e.ctx, u.ID); err != nil || got.Secret != "s2b" || !got.Confirmed || got.LastStep != 10 {
+			t.Errorf("after reseal TOTP = %+v, %v; want s2b, confirmed, step 10", got, err)
+		}
 		must(t, e.DeleteTOTP(e.ctx, u.ID), "delete")
 		if _, err := e.TOTP(e.ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("TOTP after delete = %v; want ErrNotFound", err)
