@@ -35,6 +35,7 @@ type Config struct {
 	MessageRate       throttle.Limit // messages per user
 	RequestRate       throttle.Limit // socket frames other than messages per user
 	MaxSocketsPerUser int
+	MaxPATsPerUser    int // live personal access tokens per user
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
 	HashWait          time.Duration  // longest wait for a slot before 503
@@ -90,6 +91,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
 	fs.StringVar(&r.requestRate, "request-rate", "20/s:100", "socket frames other than messages (join, history, rooms…, /secured-ws text) per user, across their sockets: N/DURATION[:BURST]")
 	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
+	fs.IntVar(&c.MaxPATsPerUser, "max-pats-per-user", 20, "live personal access tokens per user")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
 	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
@@ -189,8 +191,8 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 		}
 		*l.dst = v
 	}
-	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
-		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
+	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 || c.MaxPATsPerUser < 1 {
+		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text, --max-sockets-per-user and --max-pats-per-user at least 1, --send-queue at least 16")
 	}
 	if c.SendQueueBytes < 64<<10 {
 		// Below this a page of history would be a few messages.

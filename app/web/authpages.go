@@ -12,6 +12,7 @@ import (
 
 	"securechat/app/accounts"
 	"securechat/app/auth"
+	"securechat/app/store"
 	"securechat/views"
 )
 
@@ -77,7 +78,7 @@ func (s *Server) login(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, views.Login(f))
 	}
 	ctx := c.Request().Context()
-	issued, err := s.deps.Auth.Login(ctx, f.Username, password)
+	issued, err := s.deps.Auth.LoginSession(ctx, f.Username, password, meta(c, store.SessionBrowser))
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.authFailure(c, "login", "user", truncateName(f.Username))
@@ -160,7 +161,7 @@ func (s *Server) signup(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	issued, err := s.deps.Auth.Start(ctx, u)
+	issued, err := s.deps.Auth.StartSession(ctx, u, meta(c, store.SessionBrowser))
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (s *Server) token(c echo.Context) error {
 		retryAfter(c, wait)
 		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry later")
 	}
-	issued, err := s.deps.Auth.Login(c.Request().Context(), user, password)
+	issued, err := s.deps.Auth.LoginSession(c.Request().Context(), user, password, meta(c, store.SessionToken))
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.authFailure(c, "token", "user", truncateName(user))

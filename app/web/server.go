@@ -133,13 +133,14 @@ func New(cfg Config, deps Deps) *echo.Echo {
 			case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
 				return true
 			}
-			return false
+			return skipCSRF(c)
 		},
 		// A state-changing request from another origin passes only from
 		// --allowed-origins; Echo would let a same-site one fall back to the
 		// token, which a sibling subdomain can plant.
 		AllowSecFetchSiteFunc: s.allowOtherOrigin,
-		TokenLookup:           "form:" + csrfField,
+		// The header serves scripts calling /api with the cookie.
+		TokenLookup:           "form:" + csrfField + ",header:" + echo.HeaderXCSRFToken,
 		CookieName:            s.csrf,
 		CookiePath:            "/",
 		CookieMaxAge:          int(csrfMaxAge.Seconds()),
@@ -154,6 +155,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	s.registerAuth(e)
 	s.registerAccount(e)
+	s.registerSessions(e)
 	s.registerSockets(e)
 	s.registerPages(e)
 	s.registerStatic(e)

@@ -42,6 +42,7 @@ const authLogSummaryEvery = 10 * time.Second
 type backend interface {
 	accounts.Store
 	auth.SessionStore
+	auth.SessionLister
 	auth.RevocationStore
 	auth.PruneStore
 	chat.Store
@@ -85,8 +86,9 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, err
 	}
 	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), now)
-	return &services{db: db, accounts: acc, tokens: codec,
-		auth: auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now)}, nil
+	au := auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now)
+	au.LimitPATs(cfg.MaxPATsPerUser)
+	return &services{db: db, accounts: acc, tokens: codec, auth: au}, nil
 }
 
 // clock is the server's time: what the services read, and what the sockets'

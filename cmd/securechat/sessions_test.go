@@ -1,0 +1,247 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sessionJSON is one row of GET /api/sessions.
+type sessionJSON struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	LastSeen  time.Time `json:"last_seen"`
+	Expires   time.Time `json:"expires"`
+	Address   string    `json:"address"`
+	UserAgent string    `json:"user_agent"`
+	Current   bool      `json:"current"`
+}
+
+// api calls an /api endpoint with a bearer token and returns the status
+// and body.
+func (s *testServer) api(method, path, bearer, body string) (int, string) {
+	s.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.URL+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "sessions-test/1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sessions lists the sessions the bearer token's user has.
+func (s *testServer) sessions(bearer string) []sessionJSON {
+	s.t.Helper()
+	code, body := s.api("GET", "/api/sessions", bearer, "")
+	if code != http.StatusOK {
+		s.t.Fatalf("GET /api/sessions: %d %s", code, body)
+	}
+	var out []sessionJSON
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		s.t.Fatalf("GET /api/sessions: %v in %s", err, body)
+	}
+	return out
+}
+
+// tokenUA gets a bearer token from /token with a User-Agent.
+func (s *testServer) tokenUA(name, password, ua string) string {
+	s.t.Helper()
+	req, _ := http.NewRequest("POST", s.URL+"/token", strings.NewReader(url.Values{"username": {name}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", ua)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		s.t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	return body.AccessToken
+}
+
+// mustClose4401 waits for the socket's 4401 close, within 1 s of start.
+func mustClose4401(t *testing.T, what string, c *wsClient, start time.Time) {
+	t.Helper()
+	if code, _ := c.closeCode(5 * time.Second); code != 4401 || time.Since(start) > time.Second {
+		t.Errorf("%s: close %d after %v; want 4401 within 1 s", what, code, time.Since(start))
+	}
+}
+
+// TestHTTPSessionsList: the list shows each session of the caller's user
+// with its kind, address and user agent (cut to 256 bytes), marks the
+// caller's own as current, shows no other user's, and gives public ids that
+// are not the session's.
+func TestHTTPSessionsList(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	b := s.newBrowser()
+	b.login("alice", pw)
+	long := "long-agent/" + strings.Repeat("x", 1000)
+	s.tokenUA("alice", pw, long)
+	mine := s.tokenUA("alice", pw, "script/2")
+	s.tokenUA("bob", pw, "bob/1")
+
+	list := s.sessions(mine)
+	if len(list) != 3 {
+		t.Fatalf("alice's sessions: %+v; want 3", list)
+	}
+	byUA := map[string]sessionJSON{}
+	for _, ss := range list {
+		if ss.Address != "127.0.0.1" || len(ss.ID) != 16 || ss.Created.IsZero() || ss.LastSeen.IsZero() {
+			t.Errorf("session %+v: want address 127.0.0.1, a 16-character id, times", ss)
+		}
+		if strings.Contains(mine, ss.ID) || strings.Contains(b.sessionCookie(), ss.ID) {
+			t.Errorf("session id %s appears in a token", ss.ID)
+		}
+		byUA[ss.UserAgent[:min(len(ss.UserAgent), 11)]] = ss
+	}
+	if w := byUA["Go-http-cli"]; w.Kind != "browser" || w.Current {
+		t.Errorf("the browser's session: %+v; want kind browser, not current", w)
+	}
+	if l := byUA["long-agent/"]; l.Kind != "token" || len(l.UserAgent) != 256 || l.Current {
+		t.Errorf("the long agent's session: kind %s, %d bytes of agent; want token, 256", l.Kind, len(l.UserAgent))
+	}
+	if m := byUA["script/2"]; m.Kind != "token" || !m.Current {
+		t.Errorf("the caller's session: %+v; want kind token, current", m)
+	}
+
+	// The cookie works too; without credentials the answer is 401.
+	resp, err := b.client.Get(s.URL + "/api/sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/sessions with the cookie: %d", resp.StatusCode)
+	}
+	if code, _ := s.api("GET", "/api/sessions", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /api/sessions without credentials: %d; want 401", code)
+	}
+	if code, _ := s.api("GET", "/api/sessions", "garbage", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /api/sessions with a bad token: %d; want 401", code)
+	}
+}
+
+// TestHTTPSessionEnd: ending one of one's sessions closes its sockets with
+// 4401 within 1 s and its token stops working; another user's session id is
+// 404 and ends nothing; "everywhere else" ends all but the caller's.
+func TestHTTPSessionEnd(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	a1 := s.tokenUA("alice", pw, "one")
+	a2 := s.tokenUA("alice", pw, "two")
+	a3 := s.tokenUA("alice", pw, "three")
+	bob := s.tokenUA("bob", pw, "bob")
+	id := func(bearer, ua string) string {
+		for _, ss := range s.sessions(bearer) {
+			if ss.UserAgent == ua {
+				return ss.ID
+			}
+		}
+		t.Fatalf("no session of agent %s", ua)
+		return ""
+	}
+	bobID := id(bob, "bob")
+	sock1 := s.dialBearer(a1)
+	sock1.until("welcome", nil)
+
+	if code, _ := s.api("DELETE", "/api/sessions/"+bobID, a2, ""); code != http.StatusNotFound {
+		t.Errorf("ending bob's session as alice: %d; want 404", code)
+	}
+	if code, _ := s.api("DELETE", "/api/sessions/nonexistent", a2, ""); code != http.StatusNotFound {
+		t.Errorf("ending an unknown session: %d; want 404", code)
+	}
+	if len(s.sessions(bob)) != 1 {
+		t.Errorf("bob's session ended by alice")
+	}
+
+	start := time.Now()
+	if code, body := s.api("DELETE", "/api/sessions/"+id(a2, "one"), a2, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE own session: %d %s", code, body)
+	}
+	mustClose4401(t, "the ended session's socket", sock1, start)
+	if code, _ := s.api("GET", "/api/sessions", a1, ""); code != http.StatusUnauthorized {
+		t.Errorf("the ended session's token: %d; want 401", code)
+	}
+
+	sock3 := s.dialBearer(a3)
+	sock3.until("welcome", nil)
+	sock2 := s.dialBearer(a2)
+	sock2.until("welcome", nil)
+	start = time.Now()
+	code, body := s.api("POST", "/api/sessions/others", a2, "")
+	if code != http.StatusOK || !strings.Contains(body, `"ended":1`) {
+		t.Fatalf("POST /api/sessions/others: %d %s; want 1 ended", code, body)
+	}
+	mustClose4401(t, "the other session's socket", sock3, start)
+	if list := s.sessions(a2); len(list) != 1 || !list[0].Current {
+		t.Errorf("after everywhere else: %+v; want only the caller's", list)
+	}
+	// The caller's own socket stays open.
+	sock2.send(map[string]any{"type": "ping"})
+	if _, err := sock2.read(2 * time.Second); err != nil {
+		t.Errorf("the caller's own socket: %v", err)
+	}
+}
+
+// TestHTTPSessionsCSRF: a cookie-authenticated call to the JSON API from a
+// script without the CSRF header, or from another site, is refused; with
+// the header (or from the same origin, per Sec-Fetch-Site) it passes.
+func TestHTTPSessionsCSRF(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	b := s.newBrowser()
+	b.login("alice", pw)
+	token := b.csrf("/settings")
+	for _, tc := range []struct {
+		name string
+		h    map[string]string
+		want int
+	}{
+		{"no token", nil, http.StatusForbidden},
+		{"cross-site", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusForbidden},
+		{"header token", map[string]string{"X-CSRF-Token": token}, http.StatusOK},
+		{"same origin", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+	} {
+		req, _ := http.NewRequest("POST", s.URL+"/api/sessions/others", nil)
+		for k, v := range tc.h {
+			req.Header.Set(k, v)
+		}
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d; want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+}
