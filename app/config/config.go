@@ -35,7 +35,7 @@ type Config struct {
 	MessageRate       throttle.Limit // messages per user
 	RequestRate       throttle.Limit // socket frames other than messages per user
 	MaxSocketsPerUser int
-	MaxPATsPerUser    int // live personal access tokens per user
+	MaxPATsPerUser    int            // live personal access tokens per user
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
 	HashWait          time.Duration  // longest wait for a slot before 503

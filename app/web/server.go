@@ -140,13 +140,13 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		// token, which a sibling subdomain can plant.
 		AllowSecFetchSiteFunc: s.allowOtherOrigin,
 		// The header serves scripts calling /api with the cookie.
-		TokenLookup:           "form:" + csrfField + ",header:" + echo.HeaderXCSRFToken,
-		CookieName:            s.csrf,
-		CookiePath:            "/",
-		CookieMaxAge:          int(csrfMaxAge.Seconds()),
-		CookieHTTPOnly:        true,
-		CookieSecure:          cfg.TLS,
-		CookieSameSite:        http.SameSiteStrictMode,
+		TokenLookup:    "form:" + csrfField + ",header:" + echo.HeaderXCSRFToken,
+		CookieName:     s.csrf,
+		CookiePath:     "/",
+		CookieMaxAge:   int(csrfMaxAge.Seconds()),
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.TLS,
+		CookieSameSite: http.SameSiteStrictMode,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
 		},
