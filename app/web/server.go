@@ -139,14 +139,13 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		// --allowed-origins; Echo would let a same-site one fall back to the
 		// token, which a sibling subdomain can plant.
 		AllowSecFetchSiteFunc: s.allowOtherOrigin,
-		// The header serves scripts calling /api with the cookie.
-		TokenLookup:    "form:" + csrfField + ",header:" + echo.HeaderXCSRFToken,
-		CookieName:     s.csrf,
-		CookiePath:     "/",
-		CookieMaxAge:   int(csrfMaxAge.Seconds()),
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.TLS,
-		CookieSameSite: http.SameSiteStrictMode,
+		TokenLookup:           "form:" + csrfField + ",header:" + echo.HeaderXCSRFToken, // the header for scripts calling /api with the cookie
+		CookieName:            s.csrf,
+		CookiePath:            "/",
+		CookieMaxAge:          int(csrfMaxAge.Seconds()),
+		CookieHTTPOnly:        true,
+		CookieSecure:          cfg.TLS,
+		CookieSameSite:        http.SameSiteStrictMode,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
 		},
