@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // sessionJSON is one row of GET /api/sessions.
@@ -243,5 +245,182 @@ func TestHTTPSessionsCSRF(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d; want %d", tc.name, resp.StatusCode, tc.want)
 		}
+	}
+}
+
+// patJSON is the answer of POST /api/tokens.
+type patJSON struct {
+	Token string `json:"token"`
+	sessionJSON
+}
+
+// createPAT makes a personal access token through the API.
+func (s *testServer) createPAT(bearer, body string) patJSON {
+	s.t.Helper()
+	code, out := s.api("POST", "/api/tokens", bearer, body)
+	if code != http.StatusCreated {
+		s.t.Fatalf("POST /api/tokens %s: %d %s", body, code, out)
+	}
+	var p patJSON
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+// TestHTTPPersonalAccessTokens: a PAT is answered once, works as a bearer
+// on /ws, /secured-ws and /api, is listed (on /api/tokens, /api/sessions and
+// /settings) without the secret, is not ended by "everywhere else", and
+// once revoked closes its sockets with 4401 within 1 s and authenticates
+// nothing. Bad names, lifetimes and bodies are 400; the limit per user is
+// 409 and counted.
+func TestHTTPPersonalAccessTokens(t *testing.T) {
+	metricsAddr := freeAddr(t)
+	s := startServer(t, "", "--max-pats-per-user", "2", "--metrics-addr", metricsAddr)
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	login := s.token("alice", pw)
+	p := s.createPAT(login, `{"name":"ci","expires_in_days":30}`)
+	if !strings.HasPrefix(p.Token, "scpat_") || p.Kind != "pat" || p.Name != "ci" || len(p.ID) != 16 {
+		t.Fatalf("created %+v", p)
+	}
+	if d := p.Expires.Sub(p.Created); d != 30*24*time.Hour {
+		t.Errorf("expires %v after creation; want 30 days", d)
+	}
+
+	// It works on both sockets and on the API, whatever the maximum age of a login.
+	chat := s.dialBearer(p.Token)
+	chat.until("welcome", nil)
+	echoSock, _, err := s.dial("/secured-ws", http.Header{"Authorization": {"Bearer " + p.Token}})
+	if err != nil {
+		t.Fatalf("/secured-ws with the PAT: %v", err)
+	}
+	defer echoSock.Close()
+	code, body := s.api("GET", "/api/tokens", p.Token, "")
+	if code != http.StatusOK || !strings.Contains(body, `"name":"ci"`) || strings.Contains(body, p.Token) || strings.Contains(body, "scpat_") {
+		t.Errorf("GET /api/tokens: %d %s; want ci listed without the token", code, body)
+	}
+	b := s.newBrowser()
+	b.login("alice", pw)
+	page := b.get("/settings")
+	if !strings.Contains(page, ">ci<") || strings.Contains(page, p.Token) {
+		t.Errorf("/settings does not list the PAT by name, or shows it")
+	}
+	// "Log out everywhere else" leaves PATs alone.
+	if code, _ := s.api("POST", "/api/sessions/others", login, ""); code != http.StatusOK {
+		t.Errorf("everywhere else: %d", code)
+	}
+	if code, _ := s.api("GET", "/api/sessions", p.Token, ""); code != http.StatusOK {
+		t.Errorf("the PAT after everywhere else: %d; want it still working", code)
+	}
+
+	// Refusals.
+	for _, tc := range []struct{ body string }{
+		{`{"name":"","expires_in_days":30}`},
+		{`{"name":"` + strings.Repeat("n", 65) + `"}`},
+		{`{"name":"x","expires_in_days":0}`},
+		{`{"name":"x","expires_in_days":366}`},
+		{`{"name":"x","expires_in_days":"soon"}`},
+		{`not json`},
+	} {
+		if code, out := s.api("POST", "/api/tokens", p.Token, tc.body); code != http.StatusBadRequest {
+			t.Errorf("POST /api/tokens %s: %d %s; want 400", tc.body, code, out)
+		}
+	}
+	second := s.createPAT(p.Token, `{"name":"default lifetime"}`)
+	if d := second.Expires.Sub(second.Created); d != 90*24*time.Hour {
+		t.Errorf("default lifetime %v; want 90 days", d)
+	}
+	if code, _ := s.api("POST", "/api/tokens", p.Token, `{"name":"third"}`); code != http.StatusConflict {
+		t.Errorf("a third PAT past --max-pats-per-user 2: %d; want 409", code)
+	}
+	if got := scrape(t, metricsAddr, "securechat_pat_refusals_total"); got != 1 {
+		t.Errorf("securechat_pat_refusals_total = %v; want 1", got)
+	}
+
+	// Another user cannot revoke it; its owner can, and its sockets close.
+	bob := s.token("bob", pw)
+	if code, _ := s.api("DELETE", "/api/tokens/"+p.ID, bob, ""); code != http.StatusNotFound {
+		t.Errorf("bob revoking alice's PAT: %d; want 404", code)
+	}
+	start := time.Now()
+	if code, out := s.api("DELETE", "/api/tokens/"+p.ID, second.Token, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE /api/tokens: %d %s", code, out)
+	}
+	mustClose4401(t, "the revoked PAT's chat socket", chat, start)
+	echoSock.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := echoSock.ReadMessage(); err != nil {
+			if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4401 || time.Since(start) > time.Second {
+				t.Errorf("the revoked PAT's echo socket: %v after %v; want 4401 within 1 s", err, time.Since(start))
+			}
+			break
+		}
+	}
+	if code, _ := s.api("GET", "/api/sessions", p.Token, ""); code != http.StatusUnauthorized {
+		t.Errorf("the revoked PAT on /api: %d; want 401", code)
+	}
+	if _, resp, err := s.dial("/ws", http.Header{"Authorization": {"Bearer " + p.Token}}); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the revoked PAT on /ws: %v; want 401", err)
+	}
+}
+
+// get GETs a page in the browser and returns its body.
+func (b *browser) get(path string) string {
+	b.s.t.Helper()
+	resp, err := b.client.Get(b.s.URL + path)
+	if err != nil {
+		b.s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		b.s.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return string(body)
+}
+
+// TestHTTPTokenRevoke: POST /token/revoke (RFC 7009) ends the session of a
+// session token and of a PAT, closing their sockets, and answers 200 for a
+// token that is garbage or already revoked; it needs no CSRF token.
+func TestHTTPTokenRevoke(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	tok := s.token("alice", pw)
+	p := s.createPAT(tok, `{"name":"ci"}`)
+	for _, tc := range []struct{ name, token string }{{"session token", tok}, {"PAT", p.Token}} {
+		sock := s.dialBearer(tc.token)
+		sock.until("welcome", nil)
+		start := time.Now()
+		resp, err := http.PostForm(s.URL+"/token/revoke", url.Values{"token": {tc.token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("revoke the %s: %d; want 200", tc.name, resp.StatusCode)
+		}
+		mustClose4401(t, tc.name+"'s socket", sock, start)
+		if code, _ := s.api("GET", "/api/sessions", tc.token, ""); code != http.StatusUnauthorized {
+			t.Errorf("the revoked %s: %d; want 401", tc.name, code)
+		}
+	}
+	for _, garbage := range []string{"garbage", "scpat_nothing", tok, strings.Repeat("a", 5000)} {
+		resp, err := http.PostForm(s.URL+"/token/revoke", url.Values{"token": {garbage}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("revoke %.20q: %d; want 200", garbage, resp.StatusCode)
+		}
+	}
+	resp, err := http.PostForm(s.URL+"/token/revoke", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("revoke without a token: %d; want 400", resp.StatusCode)
 	}
 }
