@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -422,5 +425,74 @@ func TestHTTPTokenRevoke(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("revoke without a token: %d; want 400", resp.StatusCode)
+	}
+}
+
+// TestCLIToken: securechat token create prints a PAT that works on /ws,
+// list shows it without the secret, revoke closes its socket with 4401
+// within 1 s, and it then authenticates nothing. Flags may stand anywhere.
+func TestCLIToken(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	out, err := s.cli("", "--expires-in-days", "7", "token", "create", "Alice", "--name", "deploy")
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	token := strings.Fields(out)[0]
+	if !strings.HasPrefix(token, "scpat_") {
+		t.Fatalf("token create printed %q", out)
+	}
+	sock := s.dialBearer(token)
+	sock.until("welcome", nil)
+	list, err := s.cli("", "token", "list", "alice")
+	if err != nil || !strings.Contains(list, "deploy") || strings.Contains(list, token) || strings.Count(list, "\n") != 1 {
+		t.Fatalf("token list: %q, %v; want one line naming deploy, without the token", list, err)
+	}
+	id := strings.Fields(list)[0]
+	if ps := s.sessions(token); len(ps) != 1 || ps[0].ID != id || ps[0].Kind != "pat" || ps[0].Expires.Sub(ps[0].Created) != 7*24*time.Hour {
+		t.Errorf("the API's view of the CLI's token: %+v; want id %s, kind pat, 7 days", ps, id)
+	}
+	if _, err := s.cli("", "token", "revoke", "alice", "nosuchid"); err == nil {
+		t.Errorf("revoking an unknown id succeeded")
+	}
+	start := time.Now()
+	if out, err := s.cli("", "token", "revoke", "alice", id); err != nil {
+		t.Fatalf("token revoke: %v %s", err, out)
+	}
+	mustClose4401(t, "the revoked token's socket", sock, start)
+	if code, _ := s.api("GET", "/api/sessions", token, ""); code != http.StatusUnauthorized {
+		t.Errorf("the revoked token: %d; want 401", code)
+	}
+	if list, _ := s.cli("", "token", "list", "alice"); list != "" {
+		t.Errorf("token list after revoke: %q", list)
+	}
+}
+
+// TestCLITokenUsageErrors: a malformed token command says why on one line
+// and creates neither a data folder nor a token.
+func TestCLITokenUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token"}, "usage: securechat token"},
+		{[]string{"token", "create", "alice"}, "needs a NAME"},
+		{[]string{"token", "create", "alice", "ci", "--name", "ci"}, "give the token's name once"},
+		{[]string{"token", "create", "alice", "ci", "--expires-in-days", "400"}, "expires_in_days is 1 to 365"},
+		{[]string{"token", "revoke", "alice"}, "usage: securechat token"},
+		{[]string{"token", "list", "bad name!"}, "a username is"},
+		{[]string{"user", "list", "--name", "x"}, "--name and --expires-in-days go with token create only"},
+	} {
+		dir := t.TempDir() + "/data"
+		out, errOut, err := runCLI(t, nil, "", append(tc.args, "--data", dir)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error %v; want one line containing %q", tc.args, err, tc.want)
+		}
+		if out != "" || errOut != "" {
+			t.Errorf("%q: printed %q and %q", tc.args, out, errOut)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%q: the data folder was created", tc.args)
+		}
 	}
 }
