@@ -496,3 +496,38 @@ func TestCLITokenUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterSessionsEnded: a session ended, "everywhere else", and a PAT
+// revoked through node A close their sockets on node B with 4401 within 1 s
+// (PostgreSQL and NATS, as in production).
+func TestClusterSessionsEnded(t *testing.T) {
+	_, natsURL := natsOn(t, -1)
+	cl := newCluster(t, natsURL, postgresURL(t))
+	a, b := cl.node(), cl.node()
+	a.addUser("alice", pw)
+	me := a.tokenUA("alice", pw, "me")
+	one := a.tokenUA("alice", pw, "one")
+	two := a.tokenUA("alice", pw, "two")
+	p := a.createPAT(me, `{"name":"ci"}`)
+	ids := map[string]string{}
+	for _, ss := range a.sessions(me) {
+		ids[ss.UserAgent] = ss.ID
+	}
+	onOne, onTwo, onPAT := onNode(t, b, one), onNode(t, b, two), onNode(t, b, p.Token)
+
+	start := time.Now()
+	if code, body := a.api("DELETE", "/api/sessions/"+ids["one"], me, ""); code != http.StatusNoContent {
+		t.Fatalf("end one: %d %s", code, body)
+	}
+	mustClose4401(t, "session one's socket on B", onOne, start)
+	start = time.Now()
+	if code, body := a.api("POST", "/api/sessions/others", me, ""); code != http.StatusOK {
+		t.Fatalf("everywhere else: %d %s", code, body)
+	}
+	mustClose4401(t, "session two's socket on B", onTwo, start)
+	start = time.Now()
+	if code, body := a.api("DELETE", "/api/tokens/"+p.ID, me, ""); code != http.StatusNoContent {
+		t.Fatalf("revoke the PAT: %d %s", code, body)
+	}
+	mustClose4401(t, "the PAT's socket on B", onPAT, start)
+}
