@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -279,6 +280,9 @@ func (s *Server) settingsCreatePAT(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if msg != "" {
 		p.TokenError = capitalize(msg) + "."
+		if days < 1 || days > auth.MaxPATDays {
+			p.TokenError = fmt.Sprintf("A token lasts 1 to %d days.", auth.MaxPATDays)
+		}
 		return render(c, status, views.Settings(p))
 	}
 	p.NewToken = token

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -530,4 +531,87 @@ func TestClusterSessionsEnded(t *testing.T) {
 		t.Fatalf("revoke the PAT: %d %s", code, body)
 	}
 	mustClose4401(t, "the PAT's socket on B", onPAT, start)
+}
+
+// postPage submits a form on /settings with its CSRF field and returns the
+// status and body.
+func (b *browser) postPage(path string, form url.Values) (int, string) {
+	b.s.t.Helper()
+	form.Set("_csrf", b.csrf("/settings"))
+	resp, err := b.client.PostForm(b.s.URL+path, form)
+	if err != nil {
+		b.s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestHTTPSettingsForms: the page's forms make a token (shown once, on the
+// answer, never in a URL), end a session by its row (its socket closes with
+// 4401), refuse another user's id with 404 and a form without the CSRF
+// token with 403, and log out everywhere else.
+func TestHTTPSettingsForms(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	b := s.newBrowser()
+	b.login("alice", pw)
+	other := s.tokenUA("alice", pw, "other")
+	bob := s.tokenUA("bob", pw, "bob")
+
+	code, page := b.postPage("/settings/tokens", url.Values{"name": {"laptop"}, "expires_in_days": {"10"}})
+	token := regexp.MustCompile(`scpat_[A-Za-z0-9]+`).FindString(page)
+	if code != http.StatusCreated || token == "" {
+		t.Fatalf("create a token on the page: %d, token %q", code, token)
+	}
+	if code, _ := s.api("GET", "/api/sessions", token, ""); code != http.StatusOK {
+		t.Errorf("the page's token: %d", code)
+	}
+	if strings.Contains(b.get("/settings"), token) {
+		t.Errorf("the token is shown again")
+	}
+	if code, page := b.postPage("/settings/tokens", url.Values{"name": {"x"}, "expires_in_days": {"1000"}}); code != http.StatusBadRequest || !strings.Contains(page, "A token lasts 1 to 365 days.") {
+		t.Errorf("a token for 1000 days: %d", code)
+	}
+
+	bobID := s.sessions(bob)[0].ID
+	if code, _ := b.postPage("/settings/sessions/"+bobID+"/end", url.Values{}); code != http.StatusNotFound {
+		t.Errorf("ending bob's session from alice's page: %d; want 404", code)
+	}
+	var otherID string
+	for _, ss := range s.sessions(other) {
+		if ss.UserAgent == "other" {
+			otherID = ss.ID
+		}
+	}
+	resp, err := b.client.PostForm(s.URL+"/settings/sessions/"+otherID+"/end", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a form without the CSRF token: %d; want 403", resp.StatusCode)
+	}
+	sock := s.dialBearer(other)
+	sock.until("welcome", nil)
+	start := time.Now()
+	if code, _ := b.postPage("/settings/sessions/"+otherID+"/end", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("end the other session: %d; want 303", code)
+	}
+	mustClose4401(t, "the ended session's socket", sock, start)
+
+	third := s.tokenUA("alice", pw, "third")
+	if code, _ := b.postPage("/settings/sessions/others", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("everywhere else: %d", code)
+	}
+	if code, _ := s.api("GET", "/api/sessions", third, ""); code != http.StatusUnauthorized {
+		t.Errorf("a session after everywhere else from the page: %d; want 401", code)
+	}
+	if code, _ := s.api("GET", "/api/sessions", token, ""); code != http.StatusOK {
+		t.Errorf("the PAT after everywhere else: %d; want it kept", code)
+	}
+	if !strings.Contains(b.get("/settings"), "This session") {
+		t.Errorf("the page's own session is gone")
+	}
 }
