@@ -138,13 +138,15 @@ type cookieNames struct {
 	csrf    string // the CSRF cookie
 }
 
-var (
-	plainNames = cookieNames{session: "securechat", device: "securechat-device", csrf: "_csrf"}
-	// __Host- makes the browser insist on Secure, Path=/ and no Domain. A
-	// sibling subdomain cannot plant a __Host- cookie, so it cannot choose
-	// the token a form will be checked against.
-	secureNames = cookieNames{session: "__Host-securechat", device: "__Host-securechat-device", csrf: "__Host-csrf"}
-)
+// cookieNamesFor returns the cookies' names for a scheme. __Host- makes the
+// browser insist on Secure, Path=/ and no Domain: a sibling subdomain cannot
+// plant a __Host- cookie, so it cannot choose the token a form is checked against.
+func cookieNamesFor(secure bool) cookieNames {
+	if secure {
+		return cookieNames{session: "__Host-securechat", device: "__Host-securechat-device", csrf: "__Host-csrf"}
+	}
+	return cookieNames{session: "securechat", device: "securechat-device", csrf: "_csrf"}
+}
 
 // secure reports whether the client reached us over HTTPS: our own TLS, or
 // a trusted proxy's (X-Forwarded-Proto: https). It decides the cookies'
@@ -157,10 +159,7 @@ func (s *Server) secure(c echo.Context) bool {
 // names returns the cookies' names for this request. A browser always comes
 // the same way (https behind the proxy), so it reads the names it was given.
 func (s *Server) names(c echo.Context) cookieNames {
-	if s.secure(c) {
-		return secureNames
-	}
-	return plainNames
+	return cookieNamesFor(s.secure(c))
 }
 
 // csrfMiddleware is Echo's CSRF check with the cookie named and flagged for
@@ -193,7 +192,7 @@ func (s *Server) csrfMiddleware() echo.MiddlewareFunc {
 			},
 		})
 	}
-	plain, secure := config(plainNames, false), config(secureNames, true)
+	plain, secure := config(cookieNamesFor(false), false), config(cookieNamesFor(true), true)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		plainNext, secureNext := plain(next), secure(next)
 		return func(c echo.Context) error {
