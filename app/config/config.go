@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"securechat/app/forwarded"
 	"securechat/app/throttle"
 )
 
@@ -19,6 +21,7 @@ type Config struct {
 	Data           string
 	Signup         bool
 	AllowedOrigins []string
+	TrustedProxies []*net.IPNet // reverse proxies whose X-Forwarded-For and -Proto are believed (none: the connection's)
 	TokenTTL       time.Duration
 	TLSCert        string
 	TLSKey         string
@@ -60,7 +63,7 @@ const EnvPrefix = "SECURECHAT_"
 
 // raw holds the flags that are parsed further after the command line is read.
 type raw struct {
-	origins, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
+	origins, trustedProxies, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
 }
 
 // define registers every setting's flag on a new set, writing into c and r.
@@ -78,6 +81,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
 	fs.StringVar(&r.origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
 	duration(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
+	fs.StringVar(&r.trustedProxies, "trusted-proxies", "", "comma-separated networks (CIDR) or addresses of reverse proxies: only from them are X-Forwarded-For (the client address) and X-Forwarded-Proto (https) believed; none when empty")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
@@ -169,6 +173,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
 		}
+	}
+	if c.TrustedProxies, err = forwarded.ParseCIDRs(r.trustedProxies); err != nil {
+		return Config{}, nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	for _, l := range []struct {
 		text string
