@@ -615,3 +615,37 @@ func TestHTTPSettingsForms(t *testing.T) {
 		t.Errorf("the page's own session is gone")
 	}
 }
+
+// TestHTTPSessionsAddressBehindProxy: behind a trusted proxy a session
+// records the client address the proxy gave; without one, a forged
+// X-Forwarded-For is not believed.
+func TestHTTPSessionsAddressBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"trusted proxy", []string{"--trusted-proxies", "127.0.0.1/32"}, "203.0.113.9"},
+		{"no proxy", nil, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, "", tc.flags...)
+			s.addUser("alice", pw)
+			req, _ := http.NewRequest("POST", s.URL+"/token", strings.NewReader(url.Values{"username": {"alice"}, "password": {pw}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				AccessToken string `json:"access_token"`
+			}
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if list := s.sessions(body.AccessToken); len(list) != 1 || list[0].Address != tc.want {
+				t.Errorf("sessions %+v; want the address %s", list, tc.want)
+			}
+		})
+	}
+}
