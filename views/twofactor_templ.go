@@ -169,7 +169,7 @@ func TwoFactor(p TwoFactorPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<body class=\"auth-page account-page\"><main class=\"auth-card\"><p class=\"back\"><a href=\"/\">← Back to the chat</a></p><h1>Two-factor login</h1><p>Signed in as <strong>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<body class=\"auth-page account-page\"><main class=\"auth-card\"><p class=\"back\"><a href=\"/settings\">← Back to settings</a></p><h1>Two-factor login</h1><p>Signed in as <strong>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"securechat/app/accounts"
@@ -34,6 +35,7 @@ type Identity struct {
 	SessionID string
 	LoginAt   time.Time // the session ends at the latest the maximum age after it
 	ExpiresAt time.Time
+	Kind      string // store.SessionBrowser, SessionToken or SessionPAT
 }
 
 // Issued is a freshly minted token.
@@ -50,6 +52,7 @@ type Service struct {
 	ttl      time.Duration
 	maxAge   time.Duration
 	now      func() time.Time
+	patLimit int // live personal access tokens per user (0: DefaultPATsPerUser)
 }
 
 // NewService returns an auth service whose tokens live for ttl, and whose
@@ -60,6 +63,8 @@ func NewService(a *accounts.Service, s SessionStore, c *tokens.Codec, ttl, maxAg
 
 // Login checks credentials and starts a new session. A new session id at every
 // login means a session id seen before login (fixation) is worth nothing.
+// It asks for no second factor: the web layer authenticates with
+// accounts.Service, checks app/twofactor, then calls StartSession.
 func (s *Service) Login(ctx context.Context, name, password string) (Issued, error) {
 	u, err := s.accounts.Authenticate(ctx, name, password)
 	if err != nil {
@@ -71,40 +76,57 @@ func (s *Service) Login(ctx context.Context, name, password string) (Issued, err
 // Start begins a session for a user whose credentials were just checked (or
 // who has just signed up, so the password need not be hashed a second time).
 func (s *Service) Start(ctx context.Context, u store.User) (Issued, error) {
-	id, err := newSessionID()
-	if err != nil {
-		return Issued{}, err
-	}
-	now := s.now()
-	exp := earliest(now.Add(s.ttl), now.Add(s.maxAge))
-	sess := store.Session{ID: id, UserID: u.ID, CreatedAt: now, ExpiresAt: exp}
-	if err := s.sessions.CreateSession(ctx, sess); err != nil {
-		return Issued{}, fmt.Errorf("log in %q: %w", u.Name, err)
-	}
-	return s.issue(Identity{UserID: u.ID, User: u.Name, SessionID: id, LoginAt: now, ExpiresAt: exp}, now)
+	return s.StartSession(ctx, u, Meta{})
 }
 
 // end is when a session that began at login ends, however often refreshed.
 func (s *Service) end(login time.Time) time.Time { return login.Add(s.maxAge) }
 
-// Authenticate returns the identity of a token whose session is live.
+// sessionEnd is when a live session ends: a personal access token at the
+// expiry it was made with (days, not the maximum age of a login).
+func (s *Service) sessionEnd(su store.SessionUser) time.Time {
+	if su.Kind == store.SessionPAT {
+		return su.ExpiresAt
+	}
+	return earliest(su.ExpiresAt, s.end(su.CreatedAt))
+}
+
+// Authenticate returns the identity of a token whose session is live: a
+// sealed session token, or a personal access token (PATPrefix).
 func (s *Service) Authenticate(ctx context.Context, token string) (Identity, error) {
+	if strings.HasPrefix(token, PATPrefix) {
+		return s.authenticatePAT(ctx, token)
+	}
 	claims, err := s.codec.Decode(token)
 	if err != nil {
 		return Identity{}, ErrInvalidToken
 	}
 	now := s.now()
 	su, err := s.sessions.LiveSession(ctx, claims.SessionID, now)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (su.UserID != claims.UserID || !now.Before(s.end(su.CreatedAt))) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && (su.UserID != claims.UserID || su.Kind == store.SessionPAT || !now.Before(s.end(su.CreatedAt))) {
 		return Identity{}, ErrInvalidToken
 	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("check token: %w", err)
 	}
+	s.touch(ctx, su, now)
 	// The session's row is capped by Refresh; the maximum age is applied
 	// here too for rows extended before it existed.
 	exp := earliest(claims.Expires(), su.ExpiresAt, s.end(su.CreatedAt))
-	return Identity{UserID: su.UserID, User: su.UserName, SessionID: su.SessionID, LoginAt: su.CreatedAt, ExpiresAt: exp}, nil
+	return Identity{UserID: su.UserID, User: su.UserName, SessionID: su.SessionID, LoginAt: su.CreatedAt, ExpiresAt: exp, Kind: su.Kind}, nil
+}
+
+func (s *Service) authenticatePAT(ctx context.Context, token string) (Identity, error) {
+	now := s.now()
+	su, err := s.sessions.LiveSession(ctx, patSessionID(token), now)
+	if errors.Is(err, store.ErrNotFound) || err == nil && su.Kind != store.SessionPAT {
+		return Identity{}, ErrInvalidToken
+	}
+	if err != nil {
+		return Identity{}, fmt.Errorf("check token: %w", err)
+	}
+	s.touch(ctx, su, now)
+	return Identity{UserID: su.UserID, User: su.UserName, SessionID: su.SessionID, LoginAt: su.CreatedAt, ExpiresAt: su.ExpiresAt, Kind: su.Kind}, nil
 }
 
 // Refresh extends a live session by the token lifetime from now, but never
@@ -115,6 +137,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Identity, err
 // what the store keeps, so open sockets, which look there when their own
 // expiry comes, close at it too.
 func (s *Service) Refresh(ctx context.Context, id Identity) (Issued, error) {
+	if id.Kind == store.SessionPAT {
+		// A PAT lives the days it was made for; refreshing would shorten it
+		// to a login's lifetime, and it needs no second token.
+		return Issued{}, ErrInvalidToken
+	}
 	now := s.now()
 	end := s.end(id.LoginAt)
 	if !now.Before(end) {
@@ -134,13 +161,13 @@ func (s *Service) Refresh(ctx context.Context, id Identity) (Issued, error) {
 func (s *Service) SessionExpiry(ctx context.Context, sessionID string) (time.Time, error) {
 	now := s.now()
 	su, err := s.sessions.LiveSession(ctx, sessionID, now)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !now.Before(s.end(su.CreatedAt)) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !now.Before(s.sessionEnd(su)) {
 		return time.Time{}, ErrInvalidToken
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("check session: %w", err)
 	}
-	return earliest(su.ExpiresAt, s.end(su.CreatedAt)), nil
+	return s.sessionEnd(su), nil
 }
 
 // Logout revokes a session; its tokens stop working at once.

@@ -91,6 +91,7 @@ type Peer struct {
 	User      string
 	SessionID string
 	ExpiresAt time.Time
+	Remote    string // the client's address for the log (behind a trusted proxy, the one it was given); empty: the connection's
 }
 
 // Sessions checks credentials for sockets that are already open.
@@ -233,6 +234,9 @@ func NewHub(d Deps, lim Limits) *Hub {
 // through: with it the socket waits for its next frame outside gorilla, on a
 // shallow stack that the runtime can shrink while the socket is idle.
 func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader, p Peer, done func()) error {
+	if p.Remote == "" {
+		p.Remote = conn.RemoteAddr().String()
+	}
 	c := newClient(h, conn, br, p)
 	if !h.register(c) {
 		c.closeWith(CloseGoingAway)
@@ -241,7 +245,7 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 		return ErrClosed
 	}
 	h.metrics.SocketOpened()
-	h.log.Info("connect", "user", p.User, "remote", conn.RemoteAddr().String())
+	h.log.Info("connect", "user", p.User, "remote", p.Remote)
 	go c.recheckSession()
 	c.send(encodeWelcome(p.User))
 	if err := c.join(ctx, DefaultRoom, nil); err != nil {
@@ -262,7 +266,7 @@ func (h *Hub) read(c *Client, done func()) {
 		code := c.readLoop(context.Background())
 		h.unregister(c)
 		h.metrics.SocketClosed(int(code))
-		h.log.Info("disconnect", "user", c.peer.User, "code", code)
+		h.log.Info("disconnect", "user", c.peer.User, "remote", c.peer.Remote, "code", code)
 	}()
 }
 

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"securechat/app/forwarded"
 	"securechat/app/throttle"
 )
 
@@ -19,6 +21,7 @@ type Config struct {
 	Data           string
 	Signup         bool
 	AllowedOrigins []string
+	TrustedProxies []*net.IPNet // reverse proxies whose X-Forwarded-For and -Proto are believed (none: the connection's)
 	TokenTTL       time.Duration
 	TLSCert        string
 	TLSKey         string
@@ -35,6 +38,7 @@ type Config struct {
 	MessageRate       throttle.Limit // messages per user
 	RequestRate       throttle.Limit // socket frames other than messages per user
 	MaxSocketsPerUser int
+	MaxPATsPerUser    int            // live personal access tokens per user
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
 	HashWait          time.Duration  // longest wait for a slot before 503
@@ -61,7 +65,7 @@ const EnvPrefix = "SECURECHAT_"
 
 // raw holds the flags that are parsed further after the command line is read.
 type raw struct {
-	origins, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
+	origins, trustedProxies, messageRate, requestRate, loginUser, loginAddr, loginPair, signupAddr, refresh, roomCreate, authLogRate string
 
 	twoFactor string // --2fa-limit
 }
@@ -81,6 +85,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
 	fs.StringVar(&r.origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
 	duration(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
+	fs.StringVar(&r.trustedProxies, "trusted-proxies", "", "comma-separated networks (CIDR) or addresses of reverse proxies: only from them are X-Forwarded-For (the client address) and X-Forwarded-Proto (https) believed; none when empty")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address for Prometheus /metrics (off when empty)")
@@ -94,6 +99,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
 	fs.StringVar(&r.requestRate, "request-rate", "20/s:100", "socket frames other than messages (join, history, rooms…, /secured-ws text) per user, across their sockets: N/DURATION[:BURST]")
 	fs.IntVar(&c.MaxSocketsPerUser, "max-sockets-per-user", 20, "open sockets per user")
+	fs.IntVar(&c.MaxPATsPerUser, "max-pats-per-user", 20, "live personal access tokens per user")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
 	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
@@ -174,6 +180,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
 		}
 	}
+	if c.TrustedProxies, err = forwarded.ParseCIDRs(r.trustedProxies); err != nil {
+		return Config{}, nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	for _, l := range []struct {
 		text string
 		dst  *throttle.Limit
@@ -196,8 +205,8 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 		}
 		*l.dst = v
 	}
-	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 {
-		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text and --max-sockets-per-user at least 1, --send-queue at least 16")
+	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 || c.MaxPATsPerUser < 1 {
+		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text, --max-sockets-per-user and --max-pats-per-user at least 1, --send-queue at least 16")
 	}
 	if c.TwoFactorAttempts < 1 {
 		return Config{}, nil, errors.New("--2fa-attempts must be at least 1")

@@ -165,3 +165,26 @@ func TestPrintDefaultsListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestParseTrustedProxies: none by default; networks and addresses from the
+// flag or the environment; a bad entry is named.
+func TestParseTrustedProxies(t *testing.T) {
+	none := func(string) string { return "" }
+	c, _, err := Parse(nil, none)
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default: %v, %v; want none", c.TrustedProxies, err)
+	}
+	c, _, err = Parse([]string{"--trusted-proxies", "127.0.0.1/32, 10.0.0.0/8,::1"}, none)
+	if err != nil || len(c.TrustedProxies) != 3 || c.TrustedProxies[1].String() != "10.0.0.0/8" || c.TrustedProxies[2].String() != "::1/128" {
+		t.Errorf("flag: %v, %v", c.TrustedProxies, err)
+	}
+	c, _, err = Parse(nil, func(k string) string {
+		return map[string]string{"SECURECHAT_TRUSTED_PROXIES": "192.0.2.0/24"}[k]
+	})
+	if err != nil || len(c.TrustedProxies) != 1 || c.TrustedProxies[0].String() != "192.0.2.0/24" {
+		t.Errorf("environment: %v, %v", c.TrustedProxies, err)
+	}
+	if _, _, err := Parse([]string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, none); err == nil || !strings.Contains(err.Error(), "--trusted-proxies") || !strings.Contains(err.Error(), "proxy.internal") {
+		t.Errorf("bad entry: %v; want it named", err)
+	}
+}

@@ -29,6 +29,7 @@ type Metrics struct {
 	roomRefusals     prometheus.Counter
 	loginRefusals    *prometheus.CounterVec
 	signupRefusals   prometheus.Counter
+	patRefusals      prometheus.Counter
 	hashRefusals     *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
 	twoFactorRefused *prometheus.CounterVec
@@ -64,6 +65,8 @@ func New() *Metrics {
 			Help: "Logins and /token requests refused with 429 before hashing, by the limit of failures that refused them (addr, user, user_addr, device)."}, []string{"limit"}),
 		signupRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_signup_refusals_total",
 			Help: "Sign-ups refused with 429 by the limit per client address."}),
+		patRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_pat_refusals_total",
+			Help: "Personal access tokens refused because the user already had --max-pats-per-user."}),
 		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
 			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
 		twoFactorRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_2fa_refusals_total",
@@ -86,7 +89,7 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
 		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
-		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed)
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals)
 	return m
 }
 
@@ -181,6 +184,13 @@ func (m *Metrics) LoginRefused(limit string) {
 func (m *Metrics) SignupRefused() {
 	if m != nil {
 		m.signupRefusals.Inc()
+	}
+}
+
+// PATRefused counts a personal access token refused by the limit per user.
+func (m *Metrics) PATRefused() {
+	if m != nil {
+		m.patRefusals.Inc()
 	}
 }
 

@@ -28,7 +28,23 @@ type Session struct {
 	UserID    int64
 	CreatedAt time.Time
 	ExpiresAt time.Time
+
+	// What the owner sees in their session list, recorded at creation.
+	Kind      string // SessionBrowser, SessionToken or SessionPAT
+	Name      string // a personal access token's name; "" for the others
+	Address   string // the client address as the web layer saw it
+	UserAgent string // truncated
+	// LastSeen is when a token of the session last authenticated, to the
+	// minute (it is written at most once a minute).
+	LastSeen time.Time
 }
+
+// The kinds of session.
+const (
+	SessionBrowser = "browser" // a login form, a sign-up or a password change
+	SessionToken   = "token"   // POST /token
+	SessionPAT     = "pat"     // a personal access token; its id is the token's hash
+)
 
 // SessionUser is a live session joined with its user, as a token check needs it.
 type SessionUser struct {
@@ -37,6 +53,8 @@ type SessionUser struct {
 	UserName  string
 	CreatedAt time.Time // the login; a session ends at most the maximum age after it
 	ExpiresAt time.Time
+	Kind      string
+	LastSeen  time.Time
 }
 
 // Revocation records that a session ended before its expiry. Seq increases, so a

@@ -92,7 +92,7 @@ func (s *Server) changePassword(c echo.Context) error {
 		return err
 	}
 	// The change revoked this session too: start a new one for this browser.
-	issued, err := s.deps.Auth.Start(ctx, u)
+	issued, err := s.deps.Auth.StartSession(ctx, u, meta(c, store.SessionBrowser))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"securechat/app/accounts"
 	"securechat/app/auth"
+	"securechat/app/store"
 	"securechat/views"
 )
 
@@ -162,7 +163,7 @@ func (s *Server) signup(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	issued, err := s.deps.Auth.Start(ctx, u)
+	issued, err := s.deps.Auth.StartSession(ctx, u, meta(c, store.SessionBrowser))
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func (s *Server) logout(c echo.Context) error {
 
 // passwordGrantWith2FA is what /token tells a user with two-factor login.
 const passwordGrantWith2FA = "this account has two-factor login, which the password grant cannot carry (RFC 9700): " +
-	"create a personal access token in the settings and send it as Authorization: Bearer"
+	"use a personal access token instead (make one under Personal access tokens on /settings, or POST /api/tokens) and send it as Authorization: Bearer"
 
 // token is the OAuth2 resource owner password credentials grant (RFC 6749 4.3).
 func (s *Server) token(c echo.Context) error {
@@ -245,7 +246,7 @@ func (s *Server) token(c echo.Context) error {
 	} else if on {
 		return oauthErr(http.StatusBadRequest, "invalid_grant", passwordGrantWith2FA)
 	}
-	issued, err := s.deps.Auth.Start(ctx, u)
+	issued, err := s.deps.Auth.StartSession(ctx, u, meta(c, store.SessionToken))
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (s *Server) beginLogin(a loginAttempt) (finish func(failed bool), wait time
 
 // deviceOf returns the request's device cookie, if it is valid.
 func (s *Server) deviceOf(c echo.Context) (tokens.Device, bool) {
-	ck, err := c.Cookie(s.device)
+	ck, err := c.Cookie(s.names(c).device)
 	if err != nil || s.deps.Tokens == nil {
 		return tokens.Device{}, false
 	}
@@ -136,12 +136,12 @@ func (s *Server) setDeviceCookie(c echo.Context, user string) {
 		return
 	}
 	c.SetCookie(&http.Cookie{
-		Name:     s.device,
+		Name:     s.names(c).device,
 		Value:    v,
 		Path:     "/",
 		MaxAge:   int(deviceCookieAge.Seconds()),
 		HttpOnly: true,
-		Secure:   s.cfg.TLS,
+		Secure:   s.secure(c),
 		SameSite: http.SameSiteStrictMode,
 	})
 }

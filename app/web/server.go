@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"securechat/app/accounts"
 	"securechat/app/auth"
 	"securechat/app/chat"
+	"securechat/app/forwarded"
 	"securechat/app/metrics"
 	"securechat/app/ratelog"
 	"securechat/app/throttle"
@@ -34,6 +36,7 @@ type Config struct {
 	Signup          bool
 	AllowedOrigins  []string // besides the same origin, for cookie-authenticated sockets
 	TLS             bool
+	TrustedProxies  []*net.IPNet   // reverse proxies whose X-Forwarded-For and -Proto are believed
 	LoginLimitUser  throttle.Limit // failed logins per username, for browsers without its device cookie
 	LoginLimitAddr  throttle.Limit // failed logins per client address
 	LoginLimitPair  throttle.Limit // failed logins per username and address, and per device cookie
@@ -66,9 +69,7 @@ type Server struct {
 	deps     Deps
 	log      *slog.Logger
 	upgrader websocket.Upgrader
-	cookie   string // the session cookie's name
-	device   string // the device cookie's name
-	csrf     string // the CSRF cookie's name
+	proxies  *forwarded.Proxies // whose X-Forwarded-* headers are believed
 
 	failsByUser *throttle.Keyed // login failures per username
 	failsByAddr *throttle.Keyed // per client address
@@ -101,9 +102,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 		deps:        deps,
 		log:         deps.Log,
 		upgrader:    newUpgrader(),
-		cookie:      "securechat",
-		device:      "securechat-device",
-		csrf:        "_csrf",
+		proxies:     forwarded.New(cfg.TrustedProxies),
 		failsByUser: throttle.NewKeyed(cfg.LoginLimitUser, deps.Now),
 		failsByAddr: throttle.NewKeyed(cfg.LoginLimitAddr, deps.Now),
 		failsByPair: throttle.NewKeyed(cfg.LoginLimitPair, deps.Now),
@@ -116,60 +115,28 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	if deps.AuthLog == nil {
 		s.deps.AuthLog = ratelog.New(deps.Log, "auth failure", throttle.Limit{Rate: 5, Burst: 10}, deps.Now)
 	}
-	if cfg.TLS {
-		// __Host- makes the browser insist on Secure, Path=/ and no Domain.
-		s.cookie = "__Host-securechat"
-		s.device = "__Host-securechat-device"
-		// A sibling subdomain cannot plant a __Host- cookie, so it cannot
-		// choose the token a form will be checked against.
-		s.csrf = "__Host-csrf"
-	}
 
 	e := echo.New()
 	e.Pre(headAsGet)
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	// The client address is the connection's: X-Forwarded-For is anyone's to
-	// write, and the login limits per address must not be dodged with it.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The client address is the connection's, or the one a trusted proxy
+	// (--trusted-proxies) was given: X-Forwarded-For is anyone's to write,
+	// and the login limits per address must not be dodged with it. Every
+	// use of the address goes through c.RealIP().
+	e.IPExtractor = s.proxies.ClientIP
 	e.Use(middleware.Recover())
 	e.Use(s.bodyDeadline)
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		// The token endpoints take no cookie; the sockets, health check and
-		// assets are GETs with no form to protect (and no cookie to mint for).
-		Skipper: func(c echo.Context) bool {
-			switch c.Path() {
-			case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
-				return true
-			}
-			// A bearer token is no ambient credential: the JSON APIs take
-			// it, and only it, when it is sent (see apiIdentity).
-			return strings.HasPrefix(c.Path(), "/api/") && c.Request().Header.Get(echo.HeaderAuthorization) != ""
-		},
-		// A state-changing request from another origin passes only from
-		// --allowed-origins; Echo would let a same-site one fall back to the
-		// token, which a sibling subdomain can plant.
-		AllowSecFetchSiteFunc: s.allowOtherOrigin,
-		// Forms send the token as a field; scripts with the cookie as a header.
-		TokenLookup:    "form:" + csrfField + ",header:" + csrfHeader,
-		CookieName:     s.csrf,
-		CookiePath:     "/",
-		CookieMaxAge:   int(csrfMaxAge.Seconds()),
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.TLS,
-		CookieSameSite: http.SameSiteStrictMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
-		},
-	}))
+	e.Use(s.csrfMiddleware())
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	s.registerAuth(e)
 	s.registerAccount(e)
 	s.registerTwoFactor(e)
+	s.registerSessions(e)
 	s.registerSockets(e)
 	s.registerPages(e)
 	s.registerStatic(e)
@@ -177,6 +144,79 @@ func New(cfg Config, deps Deps) *echo.Echo {
 }
 
 const csrfField = "_csrf"
+
+// cookieNames are the cookies' names for one request's scheme.
+type cookieNames struct {
+	session string // the session cookie
+	device  string // the device cookie
+	csrf    string // the CSRF cookie
+}
+
+// cookieNamesFor returns the cookies' names for a scheme. __Host- makes the
+// browser insist on Secure, Path=/ and no Domain: a sibling subdomain cannot
+// plant a __Host- cookie, so it cannot choose the token a form is checked against.
+func cookieNamesFor(secure bool) cookieNames {
+	if secure {
+		return cookieNames{session: "__Host-securechat", device: "__Host-securechat-device", csrf: "__Host-csrf"}
+	}
+	return cookieNames{session: "securechat", device: "securechat-device", csrf: "_csrf"}
+}
+
+// secure reports whether the client reached us over HTTPS: our own TLS, or
+// a trusted proxy's (X-Forwarded-Proto: https). It decides the cookies'
+// names and Secure flag, HSTS and the sockets' same-origin scheme, per
+// request: the same server may be reached both ways.
+func (s *Server) secure(c echo.Context) bool {
+	return s.cfg.TLS || s.proxies.Secure(c.Request())
+}
+
+// names returns the cookies' names for this request. A browser always comes
+// the same way (https behind the proxy), so it reads the names it was given.
+func (s *Server) names(c echo.Context) cookieNames {
+	return cookieNamesFor(s.secure(c))
+}
+
+// csrfMiddleware is Echo's CSRF check with the cookie named and flagged for
+// the request's scheme: one instance for each, chosen per request.
+func (s *Server) csrfMiddleware() echo.MiddlewareFunc {
+	config := func(names cookieNames, secure bool) echo.MiddlewareFunc {
+		return middleware.CSRFWithConfig(middleware.CSRFConfig{
+			// The token endpoints take no cookie; the sockets, health check and
+			// assets are GETs with no form to protect (and no cookie to mint for).
+			Skipper: func(c echo.Context) bool {
+				switch c.Path() {
+				case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
+					return true
+				}
+				return skipCSRF(c)
+			},
+			// A state-changing request from another origin passes only from
+			// --allowed-origins; Echo would let a same-site one fall back to the
+			// token, which a sibling subdomain can plant.
+			AllowSecFetchSiteFunc: s.allowOtherOrigin,
+			TokenLookup:           "form:" + csrfField + ",header:" + echo.HeaderXCSRFToken, // the header for scripts calling /api with the cookie
+			CookieName:            names.csrf,
+			CookiePath:            "/",
+			CookieMaxAge:          int(csrfMaxAge.Seconds()),
+			CookieHTTPOnly:        true,
+			CookieSecure:          secure,
+			CookieSameSite:        http.SameSiteStrictMode,
+			ErrorHandler: func(err error, c echo.Context) error {
+				return echo.NewHTTPError(http.StatusForbidden, "This form came from another site or has expired. Reload the page and try again.")
+			},
+		})
+	}
+	plain, secure := config(cookieNamesFor(false), false), config(cookieNamesFor(true), true)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		plainNext, secureNext := plain(next), secure(next)
+		return func(c echo.Context) error {
+			if s.secure(c) {
+				return secureNext(c)
+			}
+			return plainNext(c)
+		}
+	}
+}
 
 // headAsGet routes HEAD like GET, so health checkers and curl -I work wherever
 // a page does (Echo routes only the methods registered). The request becomes
@@ -223,15 +263,16 @@ func (s *Server) renewCSRF(c echo.Context) {
 	h := c.Response().Header()
 	old := h.Values("Set-Cookie")
 	h.Del("Set-Cookie")
+	name := s.names(c).csrf
 	for _, v := range old {
-		if !strings.HasPrefix(v, s.csrf+"=") {
+		if !strings.HasPrefix(v, name+"=") {
 			h.Add("Set-Cookie", v)
 		}
 	}
 	token := rand.Text()
 	c.SetCookie(&http.Cookie{
-		Name: s.csrf, Value: token, Path: "/", Expires: s.deps.Now().Add(csrfMaxAge),
-		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode,
+		Name: name, Value: token, Path: "/", Expires: s.deps.Now().Add(csrfMaxAge),
+		HttpOnly: true, Secure: s.secure(c), SameSite: http.SameSiteStrictMode,
 	})
 	c.Set("csrf", token)
 }
@@ -243,7 +284,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		if s.cfg.TLS {
+		if s.secure(c) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		return next(c)

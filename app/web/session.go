@@ -41,27 +41,27 @@ func loginURL(r *http.Request) string {
 // setSessionCookie stores a token in the HttpOnly session cookie.
 func (s *Server) setSessionCookie(c echo.Context, token string, expires time.Time) {
 	c.SetCookie(&http.Cookie{
-		Name:     s.cookie,
+		Name:     s.names(c).session,
 		Value:    token,
 		Path:     "/",
 		Expires:  expires,
 		MaxAge:   int(time.Until(expires).Seconds()),
 		HttpOnly: true,
-		Secure:   s.cfg.TLS,
+		Secure:   s.secure(c),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (s *Server) clearSessionCookie(c echo.Context) {
 	c.SetCookie(&http.Cookie{
-		Name: s.cookie, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
-		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteLaxMode,
+		Name: s.names(c).session, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
+		HttpOnly: true, Secure: s.secure(c), SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // cookieIdentity returns the identity of the request's session cookie, if valid.
 func (s *Server) cookieIdentity(c echo.Context) (auth.Identity, bool) {
-	ck, err := c.Cookie(s.cookie)
+	ck, err := c.Cookie(s.names(c).session)
 	if err != nil || ck.Value == "" {
 		return auth.Identity{}, false
 	}

@@ -45,7 +45,7 @@ func (s *Server) gate(c echo.Context) (auth.Identity, *gateError) {
 		}
 		token = t
 	} else {
-		ck, err := r.Cookie(s.cookie)
+		ck, err := r.Cookie(s.names(c).session)
 		if err != nil || ck.Value == "" {
 			return auth.Identity{}, &gateError{http.StatusUnauthorized, "no credentials: send Authorization: Bearer <token> or log in"}
 		}
@@ -76,8 +76,11 @@ func (s *Server) originAllowed(origin string, r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
+	// The public scheme: ours, or a trusted proxy's. The public host is the
+	// Host header, which the proxy passes on (proxy_set_header Host
+	// $http_host); X-Forwarded-Host is not read.
 	wantScheme := "http"
-	if r.TLS != nil {
+	if s.cfg.TLS || s.proxies.Secure(r) {
 		wantScheme = "https"
 	}
 	return strings.EqualFold(u.Scheme, wantScheme) && strings.EqualFold(u.Host, r.Host)
@@ -126,7 +129,9 @@ func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Co
 	// checking the token, goes with it instead of staying for the socket's
 	// life. The request's context ends with the handler; the socket's store
 	// calls have their own timeouts.
-	serve(context.Background(), conn, hc.br, peer(id), release)
+	p := peer(id)
+	p.Remote = c.RealIP()
+	serve(context.Background(), conn, hc.br, p, release)
 	return nil
 }
 

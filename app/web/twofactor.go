@@ -13,7 +13,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"securechat/app/auth"
 	"securechat/app/store"
 	"securechat/app/throttle"
 	"securechat/app/tokens"
@@ -32,10 +31,6 @@ import (
 // pendingTTL is how long the second step of a login may take.
 const pendingTTL = 5 * time.Minute
 
-// csrfHeader is where a script that authenticates with the cookie sends the
-// CSRF cookie's value (forms send it as the _csrf field).
-const csrfHeader = "X-CSRF-Token"
-
 // qrSize is the QR code's width and height in pixels.
 const qrSize = 200
 
@@ -51,9 +46,9 @@ func (s *Server) registerTwoFactor(e *echo.Echo) {
 	e.POST("/settings/2fa/start", s.twoFactorStartForm, s.requireLogin)
 	e.POST("/settings/2fa/confirm", s.twoFactorConfirmForm, s.requireLogin)
 	e.POST("/settings/2fa/disable", s.twoFactorDisableForm, s.requireLogin)
-	e.POST("/api/2fa/totp", s.apiTwoFactorStart, s.apiIdentity)
-	e.POST("/api/2fa/totp/confirm", s.apiTwoFactorConfirm, s.apiIdentity)
-	e.DELETE("/api/2fa/totp", s.apiTwoFactorDisable, s.apiIdentity)
+	e.POST("/api/2fa/totp", s.apiTwoFactorStart, s.requireAPI, s.twoFactorAvailable)
+	e.POST("/api/2fa/totp/confirm", s.apiTwoFactorConfirm, s.requireAPI, s.twoFactorAvailable)
+	e.DELETE("/api/2fa/totp", s.apiTwoFactorDisable, s.requireAPI, s.twoFactorAvailable)
 }
 
 // secondFactorOn reports whether u logs in with a second factor.
@@ -83,7 +78,7 @@ func (s *Server) askSecondFactor(c echo.Context, next string, u store.User) erro
 // cookie, the old session ended, a new CSRF token.
 func (s *Server) startBrowserSession(c echo.Context, u store.User) error {
 	ctx := c.Request().Context()
-	issued, err := s.deps.Auth.Start(ctx, u)
+	issued, err := s.deps.Auth.StartSession(ctx, u, meta(c, store.SessionBrowser))
 	if err != nil {
 		return err
 	}
@@ -316,33 +311,14 @@ func (s *Server) twoFactorDisableForm(c echo.Context) error {
 
 // The same for scripts and tests, in JSON.
 
-// apiIdentity authenticates a JSON API call: by its bearer token if it sends
-// an Authorization header (and then only by it), otherwise by the session
-// cookie (and then the CSRF middleware has checked its X-CSRF-Token).
-func (s *Server) apiIdentity(next echo.HandlerFunc) echo.HandlerFunc {
+// twoFactorAvailable answers 404 on the JSON API of a server without
+// two-factor login; requireAPI, before it, has authenticated the call (and
+// the CSRF middleware has checked a cookie's X-CSRF-Token).
+func (s *Server) twoFactorAvailable(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		var id auth.Identity
-		if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
-			tok, err := auth.ParseBearer(h)
-			if err == nil {
-				id, err = s.deps.Auth.Authenticate(c.Request().Context(), tok)
-			}
-			if err != nil {
-				c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-				return apiError(c, http.StatusUnauthorized, "the token is invalid, expired or revoked")
-			}
-		} else {
-			var ok bool
-			if id, ok = s.cookieIdentity(c); !ok {
-				c.Response().Header().Set("WWW-Authenticate", "Bearer")
-				return apiError(c, http.StatusUnauthorized, "log in, or send Authorization: Bearer <token>")
-			}
-		}
 		if s.deps.TwoFactor == nil {
 			return apiError(c, http.StatusNotFound, "two-factor login is not available")
 		}
-		c.Set(identityKey, id)
 		return next(c)
 	}
 }

@@ -67,6 +67,9 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	if cmd.yes && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "delete") {
 		return errors.New("--yes goes with user delete only")
 	}
+	if (cmd.tokenName != "" || cmd.tokenDays != 0) && !(len(rest) >= 2 && rest[0] == "token" && rest[1] == "create") {
+		return errors.New("--name and --expires-in-days go with token create only")
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(rest) == 0 {
 		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
@@ -74,6 +77,8 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	switch rest[0] {
 	case "user":
 		return userCommand(ctx, cfg, getenv, cmd, rest[1:], stdin, stdout, stderr)
+	case "token":
+		return tokenCommand(ctx, cfg, getenv, cmd, rest[1:], stdout)
 	case "keys":
 		return keysCommand(cfg, getenv, rest[1:], stdout, stderr)
 	case "serve":
@@ -91,7 +96,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, user, keys, migrate, help)", rest[0])
+		return fmt.Errorf("unknown command %q (commands: serve, user, token, keys, migrate, help)", rest[0])
 	}
 }
 
@@ -99,10 +104,15 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 // they too may stand anywhere on the line.
 type cmdFlags struct {
 	yes bool // user delete without asking
+
+	tokenName string // token create: the token's name
+	tokenDays int    // token create: its lifetime (0: the default)
 }
 
 func (c *cmdFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.yes, "yes", false, "user delete: do not ask for confirmation")
+	fs.StringVar(&c.tokenName, "name", "", "token create: the token's name")
+	fs.IntVar(&c.tokenDays, "expires-in-days", 0, "token create: days the token lasts, 1 to 365 (default 90)")
 }
 
 // commands is the help text's list of commands; flags follow it.
@@ -118,6 +128,11 @@ Commands:
   user delete NAME      delete an account (asks on a terminal; --yes does not); ends its
                         sessions, keeps its messages, and reserves the name for ever
   user 2fa-reset NAME   turn off a user's two-factor login (lost authenticator and codes)
+  token create USER [NAME] [--name NAME] [--expires-in-days N]
+                        make a personal access token (a bearer token for scripts); it is
+                        printed once and stored only as a hash
+  token list USER       list a user's personal access tokens (never the tokens)
+  token revoke USER ID  revoke one; its sockets close
   keys rotate           put a new signing key first in DATA/token-keys, keep the previous
                         ones for verification (3 keys in all); restart the server after it
   keys new              print a fresh key for SECURECHAT_TOKEN_KEYS

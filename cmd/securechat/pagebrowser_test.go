@@ -379,3 +379,40 @@ func TestBrowserAccount(t *testing.T) {
 	// The console has the 401 of the refused password: a network message.
 	alice.checkConsole(true)
 }
+
+// TestBrowserSettingsSessions: the Settings link opens /settings, which
+// lists the browser's session and another one (a script's token, with an
+// open socket); ending the other from its row closes that socket with 4401
+// and leaves one row, the browser's own, marked as this session.
+func TestBrowserSettingsSessions(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	s.addUser("alice", "alice-password-1")
+	script := s.tokenUA("alice", "alice-password-1", "deploy-script/1.0")
+	sock := s.dialBearer(script)
+	sock.until("welcome", nil)
+	alice := openTab(t, startChromium(t), "alice")
+	alice.login(s.URL, "alice", "alice-password-1")
+	dir := screenshotDir(t)
+	// The phone's top bar has room for the new link.
+	alice.emulate(375, 740, "light")
+	alice.waitFor("the top bar fits", `document.documentElement.scrollWidth <= innerWidth && [...document.querySelectorAll(".topbar > *")].every(e => e.getBoundingClientRect().right <= innerWidth)`)
+	alice.savePNG(dir, "chat-375-topbar-light.png")
+	alice.emulate(1280, 800, "light")
+	alice.do("open the settings page", chromedp.Click(chromedp.CSS(`a.account-link[href="/settings"]`)), chromedp.WaitVisible(chromedp.ID("end-others")))
+	alice.waitFor("two sessions listed", `document.querySelectorAll("table.sessions tbody tr").length === 2`)
+	for _, size := range []struct{ width, height int64 }{{375, 740}, {1280, 800}} {
+		for _, scheme := range []string{"light", "dark"} {
+			alice.emulate(size.width, size.height, scheme)
+			alice.savePNG(dir, fmt.Sprintf("settings-%d-%s.png", size.width, scheme))
+		}
+	}
+	alice.emulate(1280, 800, "light")
+	start := time.Now()
+	alice.do("end the script's session", chromedp.Click(chromedp.CSS(`table.sessions tbody tr button.end-session`)))
+	alice.do("wait for the answer", chromedp.WaitVisible(chromedp.CSS(".form-done")))
+	mustClose4401(t, "the ended session's socket", sock, start)
+	alice.waitFor("one session left, this one", `document.querySelectorAll("table.sessions tbody tr").length === 1 && document.querySelector("table.sessions tbody tr strong")?.textContent === "This session"`)
+	alice.savePNG(dir, "settings-1280-ended-light.png")
+	alice.checkConsole(false)
+}

@@ -43,6 +43,7 @@ const authLogSummaryEvery = 10 * time.Second
 type backend interface {
 	accounts.Store
 	auth.SessionStore
+	auth.SessionLister
 	auth.RevocationStore
 	auth.PruneStore
 	chat.Store
@@ -89,8 +90,9 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, err
 	}
 	acc := accounts.NewService(db, accounts.NewHasher(cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait), now)
-	return &services{db: db, accounts: acc, tokens: codec,
-		auth:      auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now),
+	au := auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now)
+	au.LimitPATs(cfg.MaxPATsPerUser)
+	return &services{db: db, accounts: acc, tokens: codec, auth: au,
 		twoFactor: twofactor.NewService(db, codec, now)}, nil
 }
 
@@ -149,7 +151,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
-		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(),
+		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(), TrustedProxies: cfg.TrustedProxies,
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 		BodyTimeout:       cfg.BodyTimeout,

@@ -22,6 +22,7 @@ type twoFactorUser struct {
 	password string
 	secret   string
 	recovery []string
+	token    string // a /token session from before two-factor login was on
 }
 
 // codeNow computes the authenticator's code at the server's time, as the app would.
@@ -70,6 +71,7 @@ func enrolTwoFactor(t *testing.T, flags ...string) *twoFactorUser {
 	u := &twoFactorUser{s: s, clk: clk, name: "alice", password: "correct horse"}
 	s.addUser(u.name, u.password)
 	tok := s.token(u.name, u.password)
+	u.token = tok
 
 	status, out := apiCall(t, "POST", s.URL+"/api/2fa/totp", tok, nil)
 	u.secret, _ = out["secret"].(string)
@@ -218,8 +220,12 @@ func TestTwoFactorAttemptLimit(t *testing.T) {
 	}
 }
 
+// TestTwoFactorTokenRefused: /token refuses a user with two-factor login,
+// pointing to personal access tokens on /settings, and starts no session;
+// a personal access token then works on the socket and the API.
 func TestTwoFactorTokenRefused(t *testing.T) {
 	u := enrolTwoFactor(t)
+	before := len(u.s.sessions(u.token))
 	resp, err := http.PostForm(u.s.URL+"/token", url.Values{"username": {u.name}, "password": {u.password}})
 	if err != nil {
 		t.Fatal(err)
@@ -228,8 +234,17 @@ func TestTwoFactorTokenRefused(t *testing.T) {
 	var body map[string]string
 	json.NewDecoder(resp.Body).Decode(&body)
 	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" ||
-		!strings.Contains(body["error_description"], "personal access token") || body["access_token"] != "" {
-		t.Errorf("/token for a 2FA user = %d %v; want 400 invalid_grant pointing to personal access tokens", resp.StatusCode, body)
+		!strings.Contains(body["error_description"], "personal access token") || !strings.Contains(body["error_description"], "/settings") ||
+		body["access_token"] != "" {
+		t.Errorf("/token for a 2FA user = %d %v; want 400 invalid_grant pointing to personal access tokens on /settings", resp.StatusCode, body)
+	}
+	if after := len(u.s.sessions(u.token)); after != before {
+		t.Errorf("the refused /token left %d sessions; want %d (no session started)", after, before)
+	}
+	pat := u.s.createPAT(u.token, `{"name":"ci"}`)
+	u.s.dialBearer(pat.Token).until("welcome", nil)
+	if code, out := u.s.api("GET", "/api/sessions", pat.Token, ""); code != http.StatusOK {
+		t.Errorf("GET /api/sessions with the PAT of a 2FA user: %d %s", code, out)
 	}
 	// A wrong password is still just a wrong password.
 	resp2, _ := http.PostForm(u.s.URL+"/token", url.Values{"username": {u.name}, "password": {"wrong password"}})
@@ -237,6 +252,57 @@ func TestTwoFactorTokenRefused(t *testing.T) {
 	resp2.Body.Close()
 	if body["error_description"] != "unknown username or wrong password" {
 		t.Errorf("/token with a wrong password said %q", body["error_description"])
+	}
+}
+
+// TestTwoFactorLoginSession: the password step starts no session; the code
+// starts one of kind browser that records the client's address and user
+// agent, as a password-only login does. /settings shows the state of
+// two-factor login with a link to /settings/2fa.
+func TestTwoFactorLoginSession(t *testing.T) {
+	u := enrolTwoFactor(t)
+	before := len(u.s.sessions(u.token))
+	b := u.s.newBrowser()
+	_, pending := loginPassword(b, u.name, u.password)
+	if pending == "" || loggedIn(b) {
+		t.Fatal("the password alone: want the second form and no session")
+	}
+	if after := len(u.s.sessions(u.token)); after != before {
+		t.Fatalf("after the password step %d sessions; want %d", after, before)
+	}
+	form := url.Values{"pending": {pending}, "code": {u.codeNow()}, "_csrf": {b.csrf("/login")}}
+	req, _ := http.NewRequest("POST", u.s.URL+"/login/2fa", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "phone-browser/7")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !loggedIn(b) {
+		t.Fatalf("the code: status %d; want 303 and a session", resp.StatusCode)
+	}
+	var found []sessionJSON
+	for _, ss := range u.s.sessions(u.token) {
+		if ss.UserAgent == "phone-browser/7" {
+			found = append(found, ss)
+		}
+	}
+	if len(found) != 1 || found[0].Kind != "browser" || found[0].Address != "127.0.0.1" {
+		t.Errorf("the two-step login's sessions: %+v; want one of kind browser from 127.0.0.1", found)
+	}
+
+	// /settings: on, with the link; another user's: off, with the link.
+	p := b.get("/settings")
+	if !regexp.MustCompile(`id="two-factor-state">Two-factor login is <strong>on</strong>`).MatchString(p) || !strings.Contains(p, `href="/settings/2fa"`) {
+		t.Errorf("/settings of a 2FA user does not say it is on with a link to /settings/2fa")
+	}
+	u.s.addUser("bob", "correct horse")
+	b2 := u.s.newBrowser()
+	b2.login("bob", "correct horse")
+	p = b2.get("/settings")
+	if !regexp.MustCompile(`id="two-factor-state">Two-factor login is <strong>off</strong>`).MatchString(p) || !strings.Contains(p, `href="/settings/2fa"`) {
+		t.Errorf("/settings of a user without 2FA does not say it is off with a link to /settings/2fa")
 	}
 }
 
@@ -415,5 +481,82 @@ func TestTwoFactorAPIMalformed(t *testing.T) {
 	b := s.newBrowser()
 	if status, _ := loginCode(b, strings.Repeat("x", 5000), "123456"); status != http.StatusBadRequest {
 		t.Errorf("/login/2fa with a made-up pending login: status %d; want 400", status)
+	}
+}
+
+// TestTwoFactorLoginBehindProxy: behind a trusted proxy that was reached
+// over https, both login steps use the __Host- cookie names, the cookies the
+// second step sets are Secure, and the session records the address the
+// proxy gave.
+func TestTwoFactorLoginBehindProxy(t *testing.T) {
+	u := enrolTwoFactor(t, "--trusted-proxies", "127.0.0.1/32")
+	proxied := http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Forwarded-Proto": {"https"}}
+	client := from("127.0.0.1")
+	jar := map[string]*http.Cookie{} // by hand: a cookie jar sends no Secure cookie to an http URL
+	send := func(method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, u.s.URL+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for k, vs := range proxied {
+			req.Header[k] = vs
+		}
+		for _, c := range jar {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, c := range resp.Cookies() {
+			jar[c.Name] = c
+		}
+		return resp, string(b)
+	}
+	field := func(page, name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no %s field on the page", name)
+		}
+		return m[1]
+	}
+	_, page := send("GET", "/login", nil)
+	if jar["__Host-csrf"] == nil {
+		t.Fatalf("GET /login over the proxy's https set %v; want __Host-csrf", jar)
+	}
+	resp, page := send("POST", "/login", url.Values{"username": {u.name}, "password": {u.password}, "_csrf": {field(page, "_csrf")}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("password step: status %d; want the second form", resp.StatusCode)
+	}
+	resp, _ = send("POST", "/login/2fa", url.Values{"pending": {field(page, "pending")}, "code": {u.codeNow()}, "_csrf": {field(page, "_csrf")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code step: status %d; want 303", resp.StatusCode)
+	}
+	for _, name := range []string{"__Host-securechat", "__Host-securechat-device"} {
+		if c := jar[name]; c == nil || !c.Secure || c.Value == "" {
+			t.Errorf("cookie %s after the code: %+v; want it set, Secure", name, c)
+		}
+	}
+	if jar["securechat"] != nil {
+		t.Errorf("the plain session cookie was set behind https")
+	}
+	var found bool
+	for _, ss := range u.s.sessions(u.token) {
+		if ss.Kind == "browser" {
+			found = ss.Address == "203.0.113.7"
+			if !found {
+				t.Errorf("the browser session's address %q; want the proxy's client 203.0.113.7", ss.Address)
+			}
+		}
+	}
+	if !found {
+		t.Error("no browser session after the two-step login behind the proxy")
 	}
 }

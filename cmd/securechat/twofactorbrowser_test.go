@@ -9,8 +9,8 @@ import (
 	"github.com/pquerna/otp/totp"
 )
 
-// TestBrowserTwoFactor: enrol on /settings/2fa reading the secret from the
-// page, log out, and log in with the password and then a code computed
+// TestBrowserTwoFactor: enrol on /settings/2fa (reached by the link on
+// /settings) reading the secret from the page, log out, and log in with the password and then a code computed
 // from that secret. Screenshots of the enrolment, the recovery codes and
 // the second login step (see screenshotDir).
 func TestBrowserTwoFactor(t *testing.T) {
@@ -24,8 +24,9 @@ func TestBrowserTwoFactor(t *testing.T) {
 	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
 	alice.login(s.URL, "alice", "alice-password-1")
 
-	alice.do("open /settings/2fa and set up",
-		chromedp.Navigate(s.URL+"/settings/2fa"),
+	alice.do("open /settings/2fa from /settings and set up",
+		chromedp.Navigate(s.URL+"/settings"),
+		chromedp.Click(chromedp.ID("two-factor-link")),
 		chromedp.Click(chromedp.CSS(`form[action="/settings/2fa/start"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("totp-secret")),
 	)

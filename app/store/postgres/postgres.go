@@ -133,6 +133,14 @@ var migrations = []string{
 	CREATE INDEX rooms_name ON rooms(name COLLATE "C");
 	-- What PruneEmptyRooms looks for, without reading the rooms that have messages.
 	CREATE INDEX rooms_empty ON rooms(last_activity) WHERE last_id = 0;`,
+	// What a user sees of their sessions, and personal access tokens (a
+	// session of kind pat whose id is the token's SHA-256). Sessions made
+	// before this were all /token or browser logins; they show as token.
+	`ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
+	ALTER TABLE sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN last_seen TIMESTAMPTZ;`,
 	// Two-factor login: a user's authenticator secret (encrypted by the
 	// service) and the hashes of their unused recovery codes.
 	`CREATE TABLE totp (

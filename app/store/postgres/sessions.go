@@ -14,8 +14,9 @@ import (
 // CreateSession records a new login.
 func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 	_, err := s.pool.Exec(ctx,
-		`INSERT INTO sessions(id, user_id, created_at, expires_at) VALUES($1, $2, $3, $4)`,
-		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.ExpiresAt))
+		`INSERT INTO sessions(id, user_id, created_at, expires_at, kind, name, address, user_agent, last_seen)
+		 VALUES($1, $2, $3, $4, $5, $6, $7, $8, $3)`,
+		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.ExpiresAt), kindOr(sess.Kind), sess.Name, sess.Address, sess.UserAgent)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -30,9 +31,10 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error) {
 	var su store.SessionUser
 	err := s.pool.QueryRow(ctx,
-		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at, s.kind, COALESCE(s.last_seen, s.created_at)
+		 FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id = $1 AND NOT s.revoked AND s.expires_at > $2`, sessionID, ms(now)).
-		Scan(&su.SessionID, &su.UserID, &su.UserName, &su.CreatedAt, &su.ExpiresAt)
+		Scan(&su.SessionID, &su.UserID, &su.UserName, &su.CreatedAt, &su.ExpiresAt, &su.Kind, &su.LastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.SessionUser{}, store.ErrNotFound
 	}
@@ -41,6 +43,7 @@ func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (
 	}
 	su.CreatedAt = su.CreatedAt.UTC()
 	su.ExpiresAt = su.ExpiresAt.UTC()
+	su.LastSeen = su.LastSeen.UTC()
 	return su, nil
 }
 
@@ -155,4 +158,47 @@ func (s *DB) PruneRevocations(ctx context.Context, before time.Time) (int64, err
 		return 0, fmt.Errorf("prune revocations: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// kindOr is a session's kind, token when none is given (as for rows made
+// before kinds were recorded).
+func kindOr(kind string) string {
+	if kind == "" {
+		return store.SessionToken
+	}
+	return kind
+}
+
+// UserSessions returns a user's sessions that are neither revoked nor
+// expired at now, oldest first.
+func (s *DB) UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT id, user_id, created_at, expires_at, kind, name, address, user_agent, COALESCE(last_seen, created_at)
+		 FROM sessions WHERE user_id = $1 AND NOT revoked AND expires_at > $2 ORDER BY created_at, id`, userID, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		var ss store.Session
+		if err := rows.Scan(&ss.ID, &ss.UserID, &ss.CreatedAt, &ss.ExpiresAt, &ss.Kind, &ss.Name, &ss.Address, &ss.UserAgent, &ss.LastSeen); err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		ss.CreatedAt, ss.ExpiresAt, ss.LastSeen = ss.CreatedAt.UTC(), ss.ExpiresAt.UTC(), ss.LastSeen.UTC()
+		out = append(out, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return out, nil
+}
+
+// TouchSession records that a session was used at at.
+func (s *DB) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)`,
+		ms(at), sessionID); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
 }

@@ -13,8 +13,9 @@ import (
 // CreateSession records a new login.
 func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO sessions(id, user_id, created_at, expires_at) VALUES(?, ?, ?, ?)`,
-		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.ExpiresAt))
+		`INSERT INTO sessions(id, user_id, created_at, expires_at, kind, name, address, user_agent, last_seen)
+		 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.ExpiresAt), kindOr(sess.Kind), sess.Name, sess.Address, sess.UserAgent, ms(sess.CreatedAt))
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -28,11 +29,11 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 // with its user; store.ErrNotFound otherwise (also when the user was deleted).
 func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error) {
 	var su store.SessionUser
-	var created, exp int64
+	var created, exp, seen int64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at, s.kind, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id = ? AND s.revoked = 0 AND s.expires_at > ?`, sessionID, ms(now)).
-		Scan(&su.SessionID, &su.UserID, &su.UserName, &created, &exp)
+		Scan(&su.SessionID, &su.UserID, &su.UserName, &created, &exp, &su.Kind, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SessionUser{}, store.ErrNotFound
 	}
@@ -41,6 +42,7 @@ func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (
 	}
 	su.CreatedAt = fromMS(created)
 	su.ExpiresAt = fromMS(exp)
+	su.LastSeen = fromMS(seen)
 	return su, nil
 }
 
@@ -120,4 +122,45 @@ func (s *DB) PruneRevocations(ctx context.Context, before time.Time) (int64, err
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// kindOr is a session's kind, token when none is given (as for rows made
+// before kinds were recorded).
+func kindOr(kind string) string {
+	if kind == "" {
+		return store.SessionToken
+	}
+	return kind
+}
+
+// UserSessions returns a user's sessions that are neither revoked nor
+// expired at now, oldest first.
+func (s *DB) UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, user_id, created_at, expires_at, kind, name, address, user_agent, last_seen FROM sessions
+		 WHERE user_id = ? AND revoked = 0 AND expires_at > ? ORDER BY created_at, id`, userID, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		var ss store.Session
+		var created, exp, seen int64
+		if err := rows.Scan(&ss.ID, &ss.UserID, &created, &exp, &ss.Kind, &ss.Name, &ss.Address, &ss.UserAgent, &seen); err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		ss.CreatedAt, ss.ExpiresAt, ss.LastSeen = fromMS(created), fromMS(exp), fromMS(seen)
+		out = append(out, ss)
+	}
+	return out, rows.Err()
+}
+
+// TouchSession records that a session was used at at.
+func (s *DB) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?`,
+		ms(at), sessionID, ms(at)); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
 }

@@ -121,6 +121,14 @@ var migrations = []string{
 		WHERE user_id IS NULL AND user NOT IN (SELECT name FROM users);
 	-- The room list: most recently active first, one page at a time.
 	CREATE INDEX rooms_activity ON rooms(last_activity, name);`,
+	// What a user sees of their sessions, and personal access tokens (a
+	// session of kind pat whose id is the token's SHA-256). Sessions made
+	// before this were all /token or browser logins; they show as token.
+	`ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
+	ALTER TABLE sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;`,
 	// Two-factor login: a user's authenticator secret (encrypted by the
 	// service) and the hashes of their unused recovery codes.
 	`CREATE TABLE totp (

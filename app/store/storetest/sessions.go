@@ -61,6 +61,51 @@ func sessionIDs(revs []store.Revocation) []string {
 }
 
 var sessionCases = []scenario{
+	{"list a user's live sessions with what was recorded", func(t *testing.T, e *env) {
+		u, err := e.CreateUser(e.ctx, "alice", "h", base)
+		must(t, err, "create alice")
+		b, err := e.CreateUser(e.ctx, "bob", "h", base)
+		must(t, err, "create bob")
+		for _, s := range []store.Session{
+			{ID: "web", UserID: u.ID, CreatedAt: base, ExpiresAt: at(time.Hour), Kind: store.SessionBrowser, Address: "192.0.2.1", UserAgent: "Firefox"},
+			{ID: "pat", UserID: u.ID, CreatedAt: at(time.Second), ExpiresAt: at(48 * time.Hour), Kind: store.SessionPAT, Name: "ci"},
+			{ID: "gone", UserID: u.ID, CreatedAt: at(2 * time.Second), ExpiresAt: at(time.Hour)},
+			{ID: "old", UserID: u.ID, CreatedAt: at(3 * time.Second), ExpiresAt: at(time.Minute)},
+			{ID: "bobs", UserID: b.ID, CreatedAt: base, ExpiresAt: at(time.Hour)},
+		} {
+			must(t, e.CreateSession(e.ctx, s), "create session "+s.ID)
+		}
+		must(t, e.RevokeSession(e.ctx, "gone", at(time.Minute)), "revoke")
+		must(t, e.TouchSession(e.ctx, "web", at(5*time.Minute)), "touch")
+		must(t, e.TouchSession(e.ctx, "web", at(4*time.Minute)), "touch back") // never goes back
+		got, err := e.UserSessions(e.ctx, u.ID, at(10*time.Minute))
+		must(t, err, "list")
+		if len(got) != 2 || got[0].ID != "web" || got[1].ID != "pat" {
+			t.Fatalf("UserSessions = %+v; want web, pat", got)
+		}
+		w, p := got[0], got[1]
+		if w.Kind != store.SessionBrowser || w.Address != "192.0.2.1" || w.UserAgent != "Firefox" || w.UserID != u.ID {
+			t.Errorf("web = %+v", w)
+		}
+		checkTime(t, "web LastSeen", w.LastSeen, at(5*time.Minute))
+		if p.Kind != store.SessionPAT || p.Name != "ci" {
+			t.Errorf("pat = %+v", p)
+		}
+		checkTime(t, "pat LastSeen", p.LastSeen, at(time.Second)) // its creation
+		checkTime(t, "pat ExpiresAt", p.ExpiresAt, at(48*time.Hour))
+		su, err := e.LiveSession(e.ctx, "web", at(10*time.Minute))
+		must(t, err, "live web")
+		if su.Kind != store.SessionBrowser {
+			t.Errorf("LiveSession kind = %q", su.Kind)
+		}
+		checkTime(t, "LiveSession LastSeen", su.LastSeen, at(5*time.Minute))
+		bs, err := e.LiveSession(e.ctx, "bobs", base)
+		must(t, err, "live bobs")
+		if bs.Kind != store.SessionToken {
+			t.Errorf("kind of a session made without one = %q; want token", bs.Kind)
+		}
+	}},
+
 	{"create and find live", func(t *testing.T, e *env) {
 		u := e.withSession(t, "alice", "s1", time.Hour)
 		su, err := e.LiveSession(e.ctx, "s1", at(time.Minute))
