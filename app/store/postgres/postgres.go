@@ -133,6 +133,16 @@ var migrations = []string{
 	CREATE INDEX rooms_name ON rooms(name COLLATE "C");
 	-- What PruneEmptyRooms looks for, without reading the rooms that have messages.
 	CREATE INDEX rooms_empty ON rooms(last_activity) WHERE last_id = 0;`,
+	// The rooms a user has joined, and how far they have read each: they
+	// belong to the account, so every device shows the same.
+	`CREATE TABLE memberships (
+		user_id BIGINT NOT NULL,
+		room TEXT NOT NULL,
+		read_id BIGINT NOT NULL DEFAULT 0,
+		read_at TIMESTAMPTZ NOT NULL,
+		PRIMARY KEY (user_id, room)
+	);
+	CREATE INDEX memberships_read ON memberships(user_id, read_at);`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

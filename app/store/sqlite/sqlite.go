@@ -121,6 +121,16 @@ var migrations = []string{
 		WHERE user_id IS NULL AND user NOT IN (SELECT name FROM users);
 	-- The room list: most recently active first, one page at a time.
 	CREATE INDEX rooms_activity ON rooms(last_activity, name);`,
+	// The rooms a user has joined, and how far they have read each: they
+	// belong to the account, so every device shows the same.
+	`CREATE TABLE memberships (
+		user_id INTEGER NOT NULL,
+		room TEXT NOT NULL,
+		read_id INTEGER NOT NULL DEFAULT 0,
+		read_at INTEGER NOT NULL,
+		PRIMARY KEY (user_id, room)
+	);
+	CREATE INDEX memberships_read ON memberships(user_id, read_at);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs
