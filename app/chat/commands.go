@@ -30,6 +30,7 @@ var clientFrames = map[frameType]clientFrame{
 	typeHistory: {check: checkHistory, handle: (*Client).onHistory},
 	typeRooms:   {check: checkRoomsRequest, handle: (*Client).onRooms},
 	typeRefresh: {check: checkRefresh, handle: (*Client).onRefresh},
+	typeRead:    {check: checkRead, handle: (*Client).onRead},
 }
 
 // handle acts on a frame decodeFrame accepted and admit let through.
@@ -47,10 +48,14 @@ func (c *Client) onSend(_ context.Context, f inbound) error {
 }
 
 func (c *Client) onJoin(ctx context.Context, f inbound) error {
-	return c.join(ctx, f.Room, f.Since)
+	if err := c.join(ctx, f.Room, f.Since); err != nil {
+		return err
+	}
+	c.remember(ctx, f.Room)
+	return nil
 }
 
-func (c *Client) onLeave(_ context.Context, f inbound) error {
+func (c *Client) onLeave(ctx context.Context, f inbound) error {
 	if !c.inRoom(f.Room) {
 		return badFrame("not_joined", "not in %s", f.Room)
 	}
@@ -58,7 +63,7 @@ func (c *Client) onLeave(_ context.Context, f inbound) error {
 	delete(c.rooms, f.Room)
 	c.mu.Unlock()
 	c.hub.leave(c, f.Room)
-	return nil
+	return c.forget(ctx, f.Room)
 }
 
 // onHistory answers one page of a room's messages before f.Before.
