@@ -393,8 +393,8 @@ func (c *unitClient) closeCode() int {
 // test memberships (the conformance suite and the socket tests do).
 type noMemberships struct{}
 
-func (noMemberships) JoinRoom(context.Context, int64, string, time.Time) error { return nil }
-func (noMemberships) LeaveRoom(context.Context, int64, string) error           { return nil }
+func (noMemberships) JoinRoom(context.Context, int64, string, int64, time.Time) error { return nil }
+func (noMemberships) LeaveRoom(context.Context, int64, string) error                  { return nil }
 func (noMemberships) MarkRead(context.Context, int64, string, int64, time.Time) (int64, bool, error) {
 	return 0, false, store.ErrNotFound
 }

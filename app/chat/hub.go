@@ -73,7 +73,7 @@ type Store interface {
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 	// JoinRoom, LeaveRoom, MarkRead and Memberships keep the rooms a user
 	// belongs to and how far they have read each (unread.go).
-	JoinRoom(ctx context.Context, userID int64, room string, now time.Time) error
+	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
 	LeaveRoom(ctx context.Context, userID int64, room string) error
 	MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (readID int64, moved bool, err error)
 	Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error)
@@ -253,7 +253,8 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	go c.recheckSession()
 	c.send(encodeWelcome(p.User))
 	c.sendUnread(ctx)
-	if err := c.join(ctx, DefaultRoom, nil); err != nil {
+	// The default room is already the user's (sendUnread).
+	if err := c.join(ctx, DefaultRoom, nil, false); err != nil {
 		h.log.Error("join default room", "user", p.User, "err", err)
 	}
 	h.read(c, done)

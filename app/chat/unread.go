@@ -36,12 +36,17 @@ func (c *Client) sendUnread(ctx context.Context) {
 			}
 		}
 		// A new user (or one whose list is longer than the frame): the
-		// default room is theirs too.
-		if err := c.hub.store.JoinRoom(ctx, c.peer.UserID, DefaultRoom, c.hub.now()); err != nil {
+		// default room is theirs too, read up to its newest message, as the
+		// join that follows shows its recent history.
+		head, _, err := c.hub.store.RoomHead(ctx, DefaultRoom)
+		if err != nil {
+			return err
+		}
+		if err := c.hub.store.JoinRoom(ctx, c.peer.UserID, DefaultRoom, head, c.hub.now()); err != nil {
 			return err
 		}
 		if len(ms) < maxUnreadRooms {
-			ms = append(ms, store.Membership{Room: DefaultRoom})
+			ms = append(ms, store.Membership{Room: DefaultRoom, ReadID: head})
 		}
 		return nil
 	})
@@ -56,12 +61,12 @@ func (c *Client) sendUnread(ctx context.Context) {
 	c.send(encodeUnread(ms, current))
 }
 
-// remember records that the user joined room. The join has happened on this
-// socket; if the store fails, it is logged and the room is simply not among
-// the user's rooms next time.
-func (c *Client) remember(ctx context.Context, room string) {
+// remember records that the user joined room, read up to readID (what the
+// join showed). The join has happened on this socket; if the store fails, it
+// is logged and the room is simply not among the user's rooms next time.
+func (c *Client) remember(ctx context.Context, room string, readID int64) {
 	err := offload(ctx, func(ctx context.Context) error {
-		return c.hub.store.JoinRoom(ctx, c.peer.UserID, room, c.hub.now())
+		return c.hub.store.JoinRoom(ctx, c.peer.UserID, room, readID, c.hub.now())
 	})
 	if err != nil {
 		c.hub.log.Error("record membership", "user", c.peer.User, "room", room, "err", err)

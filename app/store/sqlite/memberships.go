@@ -11,12 +11,11 @@ import (
 )
 
 // JoinRoom records that a user belongs to room. A new membership starts read
-// up to the room's newest message (a join shows the recent history); joining
+// up to readID (what the join showed: the room's recent history); joining
 // again changes nothing.
-func (s *DB) JoinRoom(ctx context.Context, userID int64, room string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO memberships(user_id, room, read_id, read_at)
-		VALUES(?, ?, COALESCE((SELECT last_id FROM rooms WHERE name = ?), 0), ?)
-		ON CONFLICT(user_id, room) DO NOTHING`, userID, room, room, ms(now))
+func (s *DB) JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO memberships(user_id, room, read_id, read_at) VALUES(?, ?, ?, ?)
+		ON CONFLICT(user_id, room) DO NOTHING`, userID, room, readID, ms(now))
 	if err != nil {
 		return fmt.Errorf("record membership of %s: %w", room, err)
 	}

@@ -17,10 +17,10 @@ func (e *env) members(t *testing.T, userID int64, maxUnread int) []store.Members
 }
 
 var membershipCases = []scenario{
-	{"a join starts read at the room's newest message", func(t *testing.T, e *env) {
+	{"a join starts read where the join said", func(t *testing.T, e *env) {
 		old := e.appendAll(t, msg("dev", "alice", "a", 0), msg("dev", "alice", "b", 1))
-		must(t, e.JoinRoom(e.ctx, 7, "dev", at(time.Second)), "join dev")
-		must(t, e.JoinRoom(e.ctx, 7, "new", at(2*time.Second)), "join a room with no messages")
+		must(t, e.JoinRoom(e.ctx, 7, "dev", old[1].ID, at(time.Second)), "join dev")
+		must(t, e.JoinRoom(e.ctx, 7, "new", 0, at(2*time.Second)), "join a room with no messages")
 		e.appendAll(t, msg("dev", "alice", "c", 3000), msg("dev", "alice", "d", 3001))
 		got := e.members(t, 7, 999)
 		if len(got) != 2 {
@@ -35,7 +35,7 @@ var membershipCases = []scenario{
 		}
 		checkTime(t, "read_at", got[1].ReadAt, at(time.Second))
 		// Joining again keeps the position and the time.
-		must(t, e.JoinRoom(e.ctx, 7, "dev", at(5*time.Second)), "join dev again")
+		must(t, e.JoinRoom(e.ctx, 7, "dev", 0, at(5*time.Second)), "join dev again")
 		if again := e.members(t, 7, 999); again[1] != got[1] {
 			t.Errorf("after a second join: %+v; want %+v", again[1], got[1])
 		}
@@ -45,9 +45,9 @@ var membershipCases = []scenario{
 	}},
 	{"read never moves back nor past the newest message", func(t *testing.T, e *env) {
 		ms := e.appendAll(t, msg("dev", "alice", "a", 0), msg("dev", "alice", "b", 1), msg("dev", "alice", "c", 2))
-		must(t, e.JoinRoom(e.ctx, 7, "dev", at(time.Second)), "join dev")
+		must(t, e.JoinRoom(e.ctx, 7, "dev", ms[2].ID, at(time.Second)), "join dev")
 		must(t, e.LeaveRoom(e.ctx, 7, "dev"), "leave dev")
-		must(t, e.JoinRoom(e.ctx, 7, "dev", at(time.Second)), "join dev")
+		must(t, e.JoinRoom(e.ctx, 7, "dev", ms[2].ID, at(time.Second)), "join dev")
 		_, _, err := e.MarkRead(e.ctx, 7, "dev", ms[0].ID, at(2*time.Second))
 		must(t, err, "mark read")
 		// The join started at the newest: a read of an older one does not move it.
@@ -88,7 +88,7 @@ var membershipCases = []scenario{
 		if _, _, err := e.MarkRead(e.ctx, 7, "dev", 1, base); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("MarkRead of a room never joined: %v; want ErrNotFound", err)
 		}
-		must(t, e.JoinRoom(e.ctx, 7, "dev", base), "join dev")
+		must(t, e.JoinRoom(e.ctx, 7, "dev", 0, base), "join dev")
 		must(t, e.LeaveRoom(e.ctx, 7, "dev"), "leave dev")
 		if _, _, err := e.MarkRead(e.ctx, 7, "dev", 1, base); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("MarkRead of a room left: %v; want ErrNotFound", err)
@@ -100,7 +100,7 @@ var membershipCases = []scenario{
 	}},
 	{"the most recently read room comes first, and counts stop at the bound", func(t *testing.T, e *env) {
 		for _, r := range []string{"a", "b", "c"} {
-			must(t, e.JoinRoom(e.ctx, 7, r, base), "join "+r)
+			must(t, e.JoinRoom(e.ctx, 7, r, 0, base), "join "+r)
 		}
 		var batch []store.NewMessage
 		for i := range 12 {
@@ -123,7 +123,7 @@ var membershipCases = []scenario{
 	{"deleting a user forgets their rooms", func(t *testing.T, e *env) {
 		u, err := e.CreateUser(e.ctx, "bob", "hash", base)
 		must(t, err, "create user")
-		must(t, e.JoinRoom(e.ctx, u.ID, "dev", base), "join dev")
+		must(t, e.JoinRoom(e.ctx, u.ID, "dev", 0, base), "join dev")
 		must(t, e.DeleteUser(e.ctx, u.ID, base), "delete user")
 		if got := e.members(t, u.ID, 999); len(got) != 0 {
 			t.Errorf("a deleted user's memberships = %+v; want none", got)

@@ -43,7 +43,7 @@ type Store interface {
 	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 
-	JoinRoom(ctx context.Context, userID int64, room string, now time.Time) error
+	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
 	LeaveRoom(ctx context.Context, userID int64, room string) error
 	MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (readID int64, moved bool, err error)
 	Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error)
