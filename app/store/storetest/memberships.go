@@ -120,6 +120,20 @@ var membershipCases = []scenario{
 			t.Errorf("Memberships(limit 2) = %d rooms, %v; want 2", len(lim), err)
 		}
 	}},
+	{"a pruned empty room leaves its members' lists", func(t *testing.T, e *env) {
+		e.touch(t, "spam", base)
+		e.appendAll(t, msg("kept", "alice", "a", 0))
+		must(t, e.JoinRoom(e.ctx, 7, "spam", 0, base), "join spam")
+		must(t, e.JoinRoom(e.ctx, 7, "kept", 0, base), "join kept")
+		n, err := e.PruneEmptyRooms(e.ctx, at(time.Hour))
+		must(t, err, "prune empty rooms")
+		if n != 1 {
+			t.Errorf("pruned %d rooms; want 1", n)
+		}
+		if got := e.members(t, 7, 999); len(got) != 1 || got[0].Room != "kept" {
+			t.Errorf("memberships after the prune = %+v; want kept alone", got)
+		}
+	}},
 	{"deleting a user forgets their rooms", func(t *testing.T, e *env) {
 		u, err := e.CreateUser(e.ctx, "bob", "hash", base)
 		must(t, err, "create user")
