@@ -90,6 +90,14 @@ func (c *Client) onRead(ctx context.Context, f inbound) error {
 	var moved bool
 	err := offload(ctx, func(ctx context.Context) (err error) {
 		id, moved, err = c.hub.store.MarkRead(ctx, c.peer.UserID, f.Room, f.ID, c.hub.now())
+		if errors.Is(err, store.ErrNotFound) && c.inRoom(f.Room) {
+			// Joined on this socket but not on record (the record failed,
+			// or the room was pruned while empty): it is the user's.
+			if err := c.hub.store.JoinRoom(ctx, c.peer.UserID, f.Room, 0, c.hub.now()); err != nil {
+				return err
+			}
+			id, moved, err = c.hub.store.MarkRead(ctx, c.peer.UserID, f.Room, f.ID, c.hub.now())
+		}
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {

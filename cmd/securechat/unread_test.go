@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"testing"
+
+	"securechat/app/store/sqlite"
 )
 
 // The rooms a user has joined, and how far they have read each, belong to the
@@ -177,5 +180,45 @@ func TestReadRefusedOutsideTheUsersRooms(t *testing.T) {
 	rooms, current := s.dialBearer(s.token("bob", pw)).welcomeUnread()
 	if len(rooms) != 1 || rooms["general"] == nil || current != "general" {
 		t.Errorf("after leaving dev and general: %v, current %q; want general alone", rooms, current)
+	}
+}
+
+// A room joined on a socket whose membership is missing from the store (its
+// record failed, or the room was pruned while empty) becomes the user's
+// again on a read, instead of the read being refused.
+func TestReadOfAJoinedRoomNotOnRecord(t *testing.T) {
+	s := startServer(t, "")
+	s.addUser("bob", pw)
+	b := s.dialBearer(s.token("bob", pw))
+	b.until("joined", inRoom("general"))
+	b.joinRoom("dev")
+	id := b.sent("dev", "hello")
+
+	db, err := sqlite.Open(context.Background(), s.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u, err := db.UserByName(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LeaveRoom(context.Background(), u.ID, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	b.send(map[string]any{"type": "read", "room": "dev", "id": id})
+	b.send(map[string]any{"type": "rooms"})
+	for {
+		f := b.next()
+		if f["type"] == "error" {
+			t.Fatalf("a read of a room the socket is in: %v", f)
+		}
+		if f["type"] == "rooms" {
+			break
+		}
+	}
+	rooms, current := s.dialBearer(s.token("bob", pw)).welcomeUnread()
+	if rooms["dev"] == nil || rooms["dev"]["last_read"] != float64(id) || current != "dev" {
+		t.Errorf("after the read: %v, current %q; want dev read to %d, current", rooms, current, id)
 	}
 }
