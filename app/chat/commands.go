@@ -30,6 +30,7 @@ var clientFrames = map[frameType]clientFrame{
 	typeHistory: {check: checkHistory, handle: (*Client).onHistory},
 	typeRooms:   {check: checkRoomsRequest, handle: (*Client).onRooms},
 	typeRefresh: {check: checkRefresh, handle: (*Client).onRefresh},
+	typeRead:    {check: checkRead, handle: (*Client).onRead},
 }
 
 // handle acts on a frame decodeFrame accepted and admit let through.
@@ -47,10 +48,10 @@ func (c *Client) onSend(_ context.Context, f inbound) error {
 }
 
 func (c *Client) onJoin(ctx context.Context, f inbound) error {
-	return c.join(ctx, f.Room, f.Since)
+	return c.join(ctx, f.Room, f.Since, true)
 }
 
-func (c *Client) onLeave(_ context.Context, f inbound) error {
+func (c *Client) onLeave(ctx context.Context, f inbound) error {
 	if !c.inRoom(f.Room) {
 		return badFrame("not_joined", "not in %s", f.Room)
 	}
@@ -58,7 +59,7 @@ func (c *Client) onLeave(_ context.Context, f inbound) error {
 	delete(c.rooms, f.Room)
 	c.mu.Unlock()
 	c.hub.leave(c, f.Room)
-	return nil
+	return c.forget(ctx, f.Room)
 }
 
 // onHistory answers one page of a room's messages before f.Before.
@@ -87,10 +88,12 @@ func (c *Client) onRefresh(ctx context.Context, f inbound) error {
 // history; with since it replays every later message as message frames. Live
 // messages that arrive meanwhile are held back and sent after, so the socket
 // sees each id once and in order. Joining a room again with since replays what
-// came after since and before the socket's live delivery began.
-func (c *Client) join(ctx context.Context, name string, since *int64) error {
+// came after since and before the socket's live delivery began. With
+// remember, the room becomes the user's (read up to what the join showed)
+// before joined is sent.
+func (c *Client) join(ctx context.Context, name string, since *int64, remember bool) error {
 	if since == nil {
-		return c.joinRecent(ctx, name)
+		return c.joinRecent(ctx, name, remember)
 	}
 	var r *room
 	var m *member
@@ -125,6 +128,9 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 		return fmt.Errorf("join %s: %w", name, err)
 	}
 	r.finishReplay(c, m, last)
+	if remember {
+		c.remember(ctx, name, last)
+	}
 	c.send(encodeJoined(name, last))
 	c.send(r.presenceFrame())
 	return nil
@@ -133,7 +139,7 @@ func (c *Client) join(ctx context.Context, name string, since *int64) error {
 // joinRecent joins without since: the room's recent history comes from
 // memory, queued in the same step that makes the socket a member, so it needs
 // no store query and no replay.
-func (c *Client) joinRecent(ctx context.Context, name string) error {
+func (c *Client) joinRecent(ctx context.Context, name string, remember bool) error {
 	for {
 		r, err := c.hub.openRoom(ctx, name, c.peer.User)
 		if err != nil {
@@ -146,6 +152,9 @@ func (c *Client) joinRecent(ctx context.Context, name string) error {
 		c.mu.Lock()
 		c.rooms[name] = struct{}{}
 		c.mu.Unlock()
+		if remember {
+			c.remember(ctx, name, last)
+		}
 		c.send(encodeJoined(name, last))
 		c.send(r.presenceFrame())
 		return nil

@@ -8,14 +8,16 @@
 // the tickers) and its entry points; room.go a room's members, delivery in
 // order and presence; conn.go a socket's queue, write pump, close and
 // expiry; read.go its read loop and rate limits; commands.go the dispatch
-// table of client frames and what each does; frames.go decoding and
-// encoding; close.go the close codes.
+// table of client frames and what each does; unread.go the user's rooms
+// and read positions (kept by the store, so every device sees the same);
+// frames.go decoding and encoding; close.go the close codes.
 //
 // # Goroutines of a socket
 //
 //   - Setup runs on the HTTP handler's goroutine: app/web calls Hub.Serve (or
 //     ServeEcho) after the upgrade; it registers the socket, queues the
-//     welcome, joins the default room, starts the read loop and returns.
+//     welcome and the unread frame, joins the default room, starts the read
+//     loop and returns.
 //   - The read loop (Hub.read, Client.readLoop) is the only reader. It is
 //     started by Serve and ends when a read fails: the peer closed, nothing
 //     arrived for pongWait, a frame passed the read limit, or someone closed
@@ -29,7 +31,7 @@
 //     socket has no writer goroutine. A write error ends it and closes the
 //     connection.
 //   - Offload goroutines run one store call each for the read loop (join,
-//     history, rooms, refresh, opening a room) so the store's deep stacks do
+//     history, rooms, refresh, opening a room, memberships and reads) so the store's deep stacks do
 //     not stay on the long-lived reader; the read loop waits for each, and
 //     storeTimeout bounds it.
 //   - The session recheck (Client.recheckSession), started by Serve once the

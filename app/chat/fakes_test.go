@@ -35,6 +35,7 @@ import (
 // afterAppend, if set, runs once messages are stored and before the hub has
 // them back to deliver.
 type unitStore struct {
+	noMemberships
 	mu          sync.Mutex
 	msgs        []store.Message
 	seqs        map[string]int64
@@ -386,4 +387,17 @@ func (c *unitClient) closeCode() int {
 		return ce.Code
 	}
 	return -1
+}
+
+// noMemberships keeps no rooms for anyone: the unit tests' stores do not
+// test memberships (the conformance suite and the socket tests do).
+type noMemberships struct{}
+
+func (noMemberships) JoinRoom(context.Context, int64, string, int64, time.Time) error { return nil }
+func (noMemberships) LeaveRoom(context.Context, int64, string) error                  { return nil }
+func (noMemberships) MarkRead(context.Context, int64, string, int64, time.Time) (int64, bool, error) {
+	return 0, false, store.ErrNotFound
+}
+func (noMemberships) Memberships(context.Context, int64, int, int) ([]store.Membership, error) {
+	return nil, nil
 }

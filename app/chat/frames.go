@@ -33,6 +33,7 @@ const (
 	typeHistory frameType = "history" // also the server's answer, and the history sent on a join
 	typeRooms   frameType = "rooms"   // also the server's answer
 	typeRefresh frameType = "refresh"
+	typeRead    frameType = "read" // also the server's echo to the user's other sockets
 )
 
 // Server frames (besides history and rooms above).
@@ -44,6 +45,7 @@ const (
 	typeRefreshed frameType = "refreshed"
 	typeError     frameType = "error"
 	typeRoom      frameType = "room" // a room's first message, to every socket
+	typeUnread    frameType = "unread"
 )
 
 // inbound is every field a client frame may carry; which ones matter depends on Type.
@@ -58,6 +60,7 @@ type inbound struct {
 	Ref    string    `json:"ref"`    // the client's name for a send, echoed on the frames that answer it
 	Prefix string    `json:"prefix"` // rooms: only names that start with it
 	Cursor string    `json:"cursor"` // rooms: the next page, as the previous answer's next
+	ID     int64     `json:"id"`     // read: the newest message the user has seen
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -149,6 +152,17 @@ func checkHistory(f *inbound, _ int) error {
 	return nil
 }
 
+// checkRead: a read names a room and a message id.
+func checkRead(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if f.ID < 1 {
+		return badFrame("bad_frame", "read needs the id of a message (1 or more)")
+	}
+	return nil
+}
+
 // checkRefresh: a refresh carries a token.
 func checkRefresh(f *inbound, _ int) error {
 	if f.Token == "" {
@@ -180,6 +194,8 @@ func frameKey(name []byte) uint16 {
 		return 1 << 8
 	case "ref":
 		return 1 << 9
+	case "id":
+		return 1 << 10
 	}
 	return 0
 }
@@ -498,6 +514,34 @@ func encodeJoined(room string, lastID int64) []byte {
 		Room   string    `json:"room"`
 		LastID int64     `json:"last_id"`
 	}{typeJoined, room, lastID})
+}
+
+// encodeRead tells a user's other sockets how far they have read a room.
+func encodeRead(room string, id int64) []byte {
+	return mustJSON(struct {
+		Type frameType `json:"type"`
+		Room string    `json:"room"`
+		ID   int64     `json:"id"`
+	}{typeRead, room, id})
+}
+
+// encodeUnread lists the user's rooms with their unread counts, most
+// recently read first; current is the one the user read last.
+func encodeUnread(ms []store.Membership, current string) []byte {
+	type roomJSON struct {
+		Room     string `json:"room"`
+		Count    int    `json:"count"`
+		LastRead int64  `json:"last_read"`
+	}
+	list := make([]roomJSON, len(ms))
+	for i, m := range ms {
+		list[i] = roomJSON{m.Room, m.Unread, m.ReadID}
+	}
+	return mustJSON(struct {
+		Type    frameType  `json:"type"`
+		Rooms   []roomJSON `json:"rooms"`
+		Current string     `json:"current"`
+	}{typeUnread, list, current})
 }
 
 func encodeRefreshed(expires time.Time) []byte {

@@ -71,6 +71,12 @@ type Store interface {
 	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	// RoomHead is the id and seq of a room's newest message (zeros if none).
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
+	// JoinRoom, LeaveRoom, MarkRead and Memberships keep the rooms a user
+	// belongs to and how far they have read each (unread.go).
+	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
+	LeaveRoom(ctx context.Context, userID int64, room string) error
+	MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (readID int64, moved bool, err error)
+	Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error)
 }
 
 // Broker carries stored messages and presence between the nodes that share a
@@ -142,7 +148,8 @@ type Hub struct {
 	rooms     map[string]*room
 	clients   map[*Client]struct{}
 	bySession map[string]map[*Client]struct{}
-	perUser   map[string]int // admitted sockets per user
+	byUser    map[int64]map[*Client]struct{} // a user's sockets, for the echo of a read
+	perUser   map[string]int                 // admitted sockets per user
 
 	batchSize int // persistBatch, or half the send queue if that is smaller
 	pageBytes int // maxPageBytes, or a quarter of a socket's byte bound if that is smaller
@@ -208,6 +215,7 @@ func NewHub(d Deps, lim Limits) *Hub {
 		rooms:     make(map[string]*room),
 		clients:   make(map[*Client]struct{}),
 		bySession: make(map[string]map[*Client]struct{}),
+		byUser:    make(map[int64]map[*Client]struct{}),
 		sends:     make(chan sendRequest, 4*persistBatch),
 		stop:      make(chan struct{}),
 		persisted: make(chan struct{}),
@@ -248,7 +256,9 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	h.log.Info("connect", "user", p.User, "remote", p.Remote)
 	go c.recheckSession()
 	c.send(encodeWelcome(p.User))
-	if err := c.join(ctx, DefaultRoom, nil); err != nil {
+	c.sendUnread(ctx)
+	// The default room is already the user's (sendUnread).
+	if err := c.join(ctx, DefaultRoom, nil, false); err != nil {
 		h.log.Error("join default room", "user", p.User, "err", err)
 	}
 	h.read(c, done)
@@ -284,6 +294,12 @@ func (h *Hub) register(c *Client) bool {
 		h.bySession[c.peer.SessionID] = set
 	}
 	set[c] = struct{}{}
+	mine := h.byUser[c.peer.UserID]
+	if mine == nil {
+		mine = make(map[*Client]struct{})
+		h.byUser[c.peer.UserID] = mine
+	}
+	mine[c] = struct{}{}
 	return true
 }
 
@@ -297,6 +313,12 @@ func (h *Hub) unregister(c *Client) {
 		delete(set, c)
 		if len(set) == 0 {
 			delete(h.bySession, c.peer.SessionID)
+		}
+	}
+	if mine := h.byUser[c.peer.UserID]; mine != nil {
+		delete(mine, c)
+		if len(mine) == 0 {
+			delete(h.byUser, c.peer.UserID)
 		}
 	}
 	h.mu.Unlock()

@@ -251,6 +251,7 @@ func TestReplayBatchBoundedByBytes(t *testing.T) {
 
 // memStore is a Store in memory, enough for a hub in tests.
 type memStore struct {
+	noMemberships
 	mu   sync.Mutex
 	msgs []store.Message
 }

@@ -141,3 +141,13 @@ type TOTP struct {
 	Confirmed bool
 	LastStep  int64
 }
+
+// Membership is a user's place in a room: the rooms a user has joined belong
+// to the account, so every device sees the same ones, read up to the same
+// message.
+type Membership struct {
+	Room   string
+	ReadID int64     // the newest message the user has seen; never moves back
+	ReadAt time.Time // when the user last read the room (or joined it)
+	Unread int       // messages after ReadID, counted up to the bound asked for
+}

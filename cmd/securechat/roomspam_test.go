@@ -257,6 +257,9 @@ func TestDefaultRoomNotCharged(t *testing.T) {
 	if f := b.next(); f["type"] != "welcome" {
 		t.Fatalf("first frame %v", f)
 	}
+	if f := b.next(); f["type"] != "unread" {
+		t.Fatalf("after the welcome: %v; want the user's rooms (unread)", f)
+	}
 	if f := b.next(); f["type"] != "history" || f["room"] != "general" {
 		t.Fatalf("after the welcome: %v; want general's history (the join, not a refusal)", f)
 	}

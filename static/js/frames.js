@@ -2,21 +2,25 @@
 // message may carry several frames: handle records what they changed, and
 // flush draws it once.
 
-import { GENERAL, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
+import { GENERAL, NEW, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
 import { clip } from "./view.js";
 
-// createFrames returns {handle, flush, join, requestRooms, closed}. join(name)
-// joins a room on the socket, resuming after the last id seen; requestRooms
-// asks for the room list, narrowed by state.roomFilter.
-export function createFrames(cfg, state, view, conn, sends) {
+// createFrames returns {handle, flush, join, requestRooms, closed, seen}.
+// join(name) joins a room on the socket, resuming after the last id seen;
+// requestRooms asks for the room list, narrowed by state.roomFilter; seen
+// tells the server the reader has seen the shown room's newest message, if
+// they can. open(name) shows a room (the one the unread frame says the user
+// read last).
+export function createFrames(cfg, state, view, conn, sends, open) {
   const me = cfg.user;
   let everConnected = false;
+  let opened = false; // the first unread frame has opened the room read last
   let roomsTimer = 0;
   // Joins still to be answered on this socket before every room has caught
   // up with what was missed: room -> count.
   const catchingUp = new Map();
   // What one socket message changed, drawn once by flush.
-  const dirty = { rooms: false, online: false, marker: false, add: [], follow: false, fresh: [] };
+  const dirty = { rooms: false, online: false, marker: false, add: [], follow: false, fresh: [], open: "" };
 
   function join(name) {
     const r = state.rooms.get(name);
@@ -26,6 +30,37 @@ export function createFrames(cfg, state, view, conn, sends) {
 
   function requestRooms() {
     conn.send(state.roomFilter ? { type: "rooms", prefix: state.roomFilter } : { type: "rooms" });
+  }
+
+  // seen sends a read for the shown room when the reader sees its newest
+  // message: the page is visible and the list is at its end. opening: the
+  // room was just opened.
+  function seen(opening) {
+    const r = state.rooms.get(state.current);
+    if (opening && r) r.openRead = true;
+    if (document.visibilityState !== "visible" || !view.atBottom()) return;
+    markRead(state.current);
+  }
+
+  // markRead tells the server (and so the user's other pages) that a room is
+  // read up to its newest message: once per new message at most, and at most
+  // once a second per room (a busy room would otherwise send a read per
+  // message). Opening a room sends one at once, even with nothing new: the
+  // server then knows it as the room read last, which a reload opens. A room
+  // without messages has nothing to read.
+  function markRead(name) {
+    const r = state.rooms.get(name);
+    if (!r || !live(r) || !r.lastId || (!r.openRead && r.lastId <= r.readId)) return;
+    const wait = r.readSentAt + 1000 - Date.now();
+    if (wait > 0 && !r.openRead) {
+      if (!r.readTimer) r.readTimer = setTimeout(() => { r.readTimer = 0; seen(); }, wait);
+      return;
+    }
+    if (conn.send({ type: "read", room: name, id: r.lastId })) {
+      r.readId = Math.max(r.readId, r.lastId);
+      r.readSentAt = Date.now();
+      r.openRead = false;
+    }
   }
 
   function handle(f) {
@@ -53,6 +88,44 @@ export function createFrames(cfg, state, view, conn, sends) {
         roomsTimer = setInterval(requestRooms, 60000);
         dirty.marker = true; // the start of the list tells the connection state
         dirty.online = true;
+        break;
+      }
+      case "unread": {
+        // The user's rooms, kept by the server: each is joined, with the
+        // server's count of what is unread. A room this page already follows
+        // (after a reconnect) keeps its own count: the replay of what it
+        // missed is counted as it comes.
+        if (!Array.isArray(f.rooms)) break;
+        for (const u of f.rooms) {
+          if (!u || typeof u.room !== "string" || !cfg.roomName.test(u.room)) continue;
+          const r = state.addRoom(u.room);
+          if (Number.isInteger(u.last_read) && u.last_read > r.readId) r.readId = u.last_read;
+          if (!primed(r) && Number.isInteger(u.count) && u.count >= 0) r.unread = u.count;
+          if (r.state === NEW) {
+            join(u.room);
+            catchingUp.set(u.room, (catchingUp.get(u.room) || 0) + 1);
+          }
+        }
+        // What is shown is not unread (seen sends the read once it is live).
+        state.rooms.get(state.current).unread = 0;
+        // On the page's first socket, the room the user read last is shown.
+        if (!opened) {
+          opened = true;
+          if (typeof f.current === "string" && state.rooms.has(f.current) && f.current !== state.current) dirty.open = f.current;
+        }
+        dirty.rooms = true;
+        break;
+      }
+      case "read": {
+        // Another page of this user read the room up to f.id: what is left
+        // unread here is what this page has after it, by others.
+        const r = state.rooms.get(f.room);
+        if (!r || !Number.isInteger(f.id)) break;
+        if (f.id > r.readId) r.readId = f.id;
+        let left = 0;
+        for (const m of r.msgs.values()) if (m.id > r.readId && m.user !== me) left++;
+        if (left < r.unread) r.unread = left;
+        dirty.rooms = true;
         break;
       }
       case "history": {
@@ -161,6 +234,13 @@ export function createFrames(cfg, state, view, conn, sends) {
     dirty.rooms = dirty.online = dirty.marker = dirty.follow = false;
     dirty.add = [];
     dirty.fresh = [];
+    if (dirty.open) {
+      const name = dirty.open;
+      dirty.open = "";
+      open(name); // shows it, and reads it if its newest message is there
+    } else {
+      seen();
+    }
   }
 
   // closed forgets what the socket had joined; the page shows it is away
@@ -175,5 +255,5 @@ export function createFrames(cfg, state, view, conn, sends) {
     view.updateMarker();
   }
 
-  return { handle, flush, join, requestRooms, closed };
+  return { handle, flush, join, requestRooms, closed, seen };
 }

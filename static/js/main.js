@@ -28,7 +28,7 @@ const ui = {
 };
 const cfg = readConfig(document.body);
 
-const state = createState(cfg.user);
+const state = createState();
 // The socket hands frames to the frames handler, which sends on the socket:
 // frames is set before the socket connects.
 let frames = null;
@@ -39,7 +39,7 @@ const conn = createSocket({
 });
 const view = createView(ui, state, cfg.user, { connected: () => conn.connected, loadOlder });
 const sends = createSends(ui, state, view);
-frames = createFrames(cfg, state, view, conn, sends);
+frames = createFrames(cfg, state, view, conn, sends, select);
 
 // ---- actions -----------------------------------------------------------------
 
@@ -57,11 +57,11 @@ function select(name) {
   }
   state.current = name;
   state.rooms.get(name).unread = 0;
-  state.save();
   view.showRoom();
   view.renderMessages();
   view.renderRooms();
   view.renderOnline();
+  frames.seen(true);
   closeDrawer();
   // The message box, wherever the switch came from: the next thing is to write.
   ui.text.focus();
@@ -169,6 +169,7 @@ let stick = true;
 ui.list.addEventListener("scroll", () => {
   stick = view.atBottom();
   if (view.newBelow() && stick) view.setNewBelow(0);
+  if (stick) frames.seen();
   view.loadOlderIfNeeded();
 }, { passive: true });
 if (window.ResizeObserver) {
@@ -177,6 +178,7 @@ if (window.ResizeObserver) {
 ui.hint.addEventListener("click", () => { view.scrollToBottom(); ui.text.focus(); });
 ui.retry.addEventListener("click", conn.retryNow);
 window.addEventListener("online", conn.retryNow);
+document.addEventListener("visibilitychange", () => frames.seen());
 window.addEventListener("pagehide", () => { conn.leaving = true; });
 window.addEventListener("pageshow", (ev) => {
   if (ev.persisted) { conn.leaving = false; conn.retryNow(); }
@@ -186,7 +188,8 @@ keepSessionAlive(conn);
 
 // ---- start -------------------------------------------------------------------
 
-state.restore((name) => cfg.roomName.test(name));
+// The rooms come from the server (the unread frame after welcome).
+state.addRoom(GENERAL);
 view.showRoom();
 view.renderMessages();
 view.renderRooms();

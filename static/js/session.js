@@ -27,7 +27,10 @@ export function keepSessionAlive(conn) {
     } catch { refreshDue = true; /* try again on the next activity */ } finally { refreshing = false; }
   }
 
-  function active() {
+  function active(ev) {
+    // A press on "Log out" is not activity: a renewal racing the logout
+    // would come back 401 after it.
+    if (ev.target instanceof Element && ev.target.closest("form.logout")) return;
     if (refreshDue && !refreshing && !conn.leaving) refreshSession();
   }
   document.addEventListener("keydown", active, { passive: true });

@@ -31,7 +31,11 @@ export function newRoom(name) {
     oldestId: 0, // the oldest id shown, where older messages are asked from
     lastTs: null, // when the newest message was written (a Date)
     noMore: false, // the oldest message of the room is shown
-    unread: 0, // new messages while another room was shown
+    unread: 0, // new messages while another room was shown (the server's count at first)
+    readId: 0, // the newest id the server has as read, by this page or another
+    readSentAt: 0, // when this page last sent a read for the room (ms), to send at most one a second
+    readTimer: 0, // a read held back by that second
+    openRead: false, // the room was opened: one read is due (so the server knows the room read last), even with nothing new
     users: [], // who is online, as the last presence frame listed them
     userCount: 0, // how many are online (a large room lists only some)
   };
@@ -42,10 +46,11 @@ export const primed = (r) => r.state !== NEW && r.state !== JOINING;
 // live reports whether r is joined on this socket.
 export const live = (r) => r.state === LIVE || r.state === LOADING;
 
-// createState makes the page's state; localStorage keeps the rooms and the
-// shown room per user across visits.
-export function createState(me) {
-  const storeKey = "securechat." + me + ".";
+// createState makes the page's state. The rooms a user is in, how far they
+// have read each, and the room read last belong to the account: the server
+// sends them after welcome (the unread frame), so a reload or another device
+// shows the same; nothing is kept in this browser's storage.
+export function createState() {
   const s = {
     // Rooms this page is in, in the order they were joined (general first).
     rooms: new Map(),
@@ -63,7 +68,6 @@ export function createState(me) {
       if (!r) {
         r = newRoom(name);
         s.rooms.set(name, r);
-        s.save();
       }
       return r;
     },
@@ -95,27 +99,6 @@ export function createState(me) {
       let at = k && k.lastId ? k.at : null;
       if (r && r.lastTs && (!at || r.lastTs > at)) at = r.lastTs;
       return at;
-    },
-
-    saved(key) {
-      try { return localStorage.getItem(storeKey + key); } catch { return null; }
-    },
-    save() {
-      try {
-        localStorage.setItem(storeKey + "rooms", JSON.stringify([...s.rooms.keys()]));
-        localStorage.setItem(storeKey + "current", s.current);
-      } catch { /* storage off: the page still works, it just forgets */ }
-    },
-
-    // restore brings back the rooms and the shown room of the last visit.
-    // Both are read before general is added, as adding a room saves the list.
-    restore(validRoom) {
-      let restored = [];
-      try { restored = JSON.parse(s.saved("rooms") || "[]"); } catch { /* ignore */ }
-      const last = s.saved("current");
-      s.addRoom(GENERAL);
-      if (Array.isArray(restored)) for (const name of restored) if (typeof name === "string" && validRoom(name)) s.addRoom(name);
-      s.current = last && s.rooms.has(last) ? last : GENERAL;
     },
   };
   return s;

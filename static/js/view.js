@@ -202,7 +202,8 @@ export function createView(ui, state, me, on) {
     }
     time.hidden = unread > 0;
     badge.hidden = unread === 0;
-    badge.firstChild.textContent = String(unread);
+    // The server counts at most 999 unread messages in a room.
+    badge.firstChild.textContent = unread >= 999 ? "999+" : String(unread);
     return li;
   }
 

@@ -233,12 +233,20 @@ func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 // PruneEmptyRooms deletes the rooms that never had a message and were created
 // before before; it returns how many. An append racing it either commits
 // first (and the re-checked row no longer matches) or waits and re-creates it.
-func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM rooms WHERE last_activity < $1 AND last_id = 0 AND last_seq = 0`, ms(before))
+//
+// The memberships of a pruned room go with it: a user's list would otherwise
+// bring back (and create again) a room nobody ever wrote in.
+func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (n int64, err error) {
+	err = s.pool.QueryRow(ctx, `WITH pruned AS (
+			DELETE FROM rooms WHERE last_activity < $1 AND last_id = 0 AND last_seq = 0 RETURNING name
+		), forgotten AS (
+			DELETE FROM memberships WHERE room IN (SELECT name FROM pruned)
+		)
+		SELECT COUNT(*) FROM pruned`, ms(before)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("prune empty rooms: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // RoomHead returns the id and seq of a room's newest message (zeros if it has none).

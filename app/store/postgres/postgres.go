@@ -141,6 +141,16 @@ var migrations = []string{
 	ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sessions ADD COLUMN last_seen TIMESTAMPTZ;`,
+	// The rooms a user has joined, and how far they have read each: they
+	// belong to the account, so every device shows the same.
+	`CREATE TABLE memberships (
+		user_id BIGINT NOT NULL,
+		room TEXT NOT NULL,
+		read_id BIGINT NOT NULL DEFAULT 0,
+		read_at TIMESTAMPTZ NOT NULL,
+		PRIMARY KEY (user_id, room)
+	);
+	CREATE INDEX memberships_read ON memberships(user_id, read_at);`,
 	// Two-factor login: a user's authenticator secret (encrypted by the
 	// service) and the hashes of their unused recovery codes.
 	`CREATE TABLE totp (

@@ -153,16 +153,23 @@ func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 
 // PruneEmptyRooms deletes the rooms that never had a message and were created
 // before before; it returns how many.
-func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM rooms WHERE last_activity < ? AND last_id = 0 AND last_seq = 0`, ms(before))
-	if err != nil {
-		return 0, fmt.Errorf("prune empty rooms: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("prune empty rooms: %w", err)
-	}
-	return n, nil
+//
+// The memberships of a pruned room go with it: a user's list would otherwise
+// bring back (and create again) a room nobody ever wrote in.
+func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (n int64, err error) {
+	err = s.inTx(ctx, "prune empty rooms", func(tx *sql.Tx) error {
+		const empty = `last_activity < ? AND last_id = 0 AND last_seq = 0`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE room IN (SELECT name FROM rooms WHERE `+empty+`)`, ms(before)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM rooms WHERE `+empty, ms(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {

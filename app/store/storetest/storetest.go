@@ -45,6 +45,11 @@ type Store interface {
 	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 
+	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
+	LeaveRoom(ctx context.Context, userID int64, room string) error
+	MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (readID int64, moved bool, err error)
+	Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error)
+
 	PutTOTP(ctx context.Context, userID int64, secret string, now time.Time) error
 	TOTP(ctx context.Context, userID int64) (store.TOTP, error)
 	ConfirmTOTP(ctx context.Context, userID, step int64, recoveryHashes []string) error
@@ -78,6 +83,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Messages", messageCases},
 		{"Rooms", roomCases},
 		{"RoomPages", roomPageCases},
+		{"Memberships", membershipCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 	} {
