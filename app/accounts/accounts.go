@@ -29,6 +29,7 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]store.User, error)
 	SetPasswordHash(ctx context.Context, userID int64, hash string, now time.Time) error
 	DeleteUser(ctx context.Context, userID int64, now time.Time) error
+	SetUserRole(ctx context.Context, userID int64, role string) error
 }
 
 // Service manages accounts.
@@ -176,6 +177,24 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	}
 	if err := s.store.DeleteUser(ctx, u.ID, s.now()); err != nil {
 		return fmt.Errorf("delete %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// ErrBadRole is a role other than store.RoleMember and store.RoleAdmin.
+var ErrBadRole = errors.New("the role is admin or member")
+
+// SetRole makes an account an admin or a member.
+func (s *Service) SetRole(ctx context.Context, name, role string) error {
+	if role != store.RoleAdmin && role != store.RoleMember {
+		return ErrBadRole
+	}
+	u, err := s.lookup(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetUserRole(ctx, u.ID, role); err != nil {
+		return fmt.Errorf("set the role of %q: %w", u.Name, err)
 	}
 	return nil
 }

@@ -20,7 +20,15 @@ type User struct {
 	Name         string
 	PasswordHash string
 	CreatedAt    time.Time
+	Role         string // RoleMember or RoleAdmin
 }
+
+// The roles of an account. An admin may read the audit log; everything else
+// is the same for both.
+const (
+	RoleMember = "member"
+	RoleAdmin  = "admin"
+)
 
 // Session is one login; revoking it ends every token issued for it.
 type Session struct {

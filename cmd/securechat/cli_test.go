@@ -110,3 +110,44 @@ func TestCLIKeysRotate(t *testing.T) {
 		t.Errorf("with SECURECHAT_TOKEN_KEYS set: stderr %q, %v; want a warning", errOut, err)
 	}
 }
+
+// TestCLIUserRole: user add --admin makes an admin, user role changes it
+// either way, and user list shows it; a role other than admin or member is
+// refused before anything is opened.
+func TestCLIUserRole(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	steps := []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"ann-password-1\n", []string{"user", "--admin", "add", "Ann", "--data", dir}, "created ann (admin)\n"},
+		{"bob-password-1\n", []string{"user", "add", "bob", "--data", dir}, "created bob\n"},
+		{"", []string{"user", "list", "--data", dir}, "\tadmin\nbob\t"},
+		{"", []string{"user", "role", "BOB", "admin", "--data", dir}, "bob is now admin\n"},
+		{"", []string{"user", "role", "ann", "member", "--data", dir}, "ann is now member\n"},
+	}
+	for _, st := range steps {
+		out, _, err := runCLI(t, nil, st.stdin, st.args...)
+		if err != nil || !strings.Contains(out, st.want) {
+			t.Errorf("%q: %q, %v; want %q", st.args, out, err, st.want)
+		}
+	}
+	out, _, err := runCLI(t, nil, "", "user", "list", "--data", dir)
+	if err != nil || !strings.Contains(out, "\tmember\nbob\t") || !strings.HasSuffix(out, "\tadmin\n") {
+		t.Errorf("user list after the changes: %q, %v; want ann member, bob admin", out, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "role", "bob", "root"}, "the role is admin or member"},
+		{[]string{"user", "role", "nobody", "admin"}, "no such user"},
+		{[]string{"user", "role", "bob"}, "usage: securechat user"},
+		{[]string{"user", "list", "--admin"}, "--admin goes with user add only"},
+	} {
+		if _, _, err := runCLI(t, nil, "", append(tc.args, "--data", dir)...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v; want %q", tc.args, err, tc.want)
+		}
+	}
+}

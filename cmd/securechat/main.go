@@ -6,6 +6,7 @@
 //	securechat user passwd NAME
 //	securechat user delete NAME [--yes]
 //	securechat user 2fa-reset NAME   turn off a user's two-factor login
+//	securechat user role NAME admin|member
 //	securechat keys rotate      put a new signing key first, keep the old ones for verification
 //	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
 //	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
@@ -67,6 +68,9 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	if cmd.yes && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "delete") {
 		return errors.New("--yes goes with user delete only")
 	}
+	if cmd.admin && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "add") {
+		return errors.New("--admin goes with user add only")
+	}
 	if (cmd.tokenName != "" || cmd.tokenDays != 0) && !(len(rest) >= 2 && rest[0] == "token" && rest[1] == "create") {
 		return errors.New("--name and --expires-in-days go with token create only")
 	}
@@ -103,7 +107,8 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 // cmdFlags are the flags of one command, parsed with the server's settings so
 // they too may stand anywhere on the line.
 type cmdFlags struct {
-	yes bool // user delete without asking
+	yes   bool // user delete without asking
+	admin bool // user add: make the account an admin
 
 	tokenName string // token create: the token's name
 	tokenDays int    // token create: its lifetime (0: the default)
@@ -111,6 +116,7 @@ type cmdFlags struct {
 
 func (c *cmdFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.yes, "yes", false, "user delete: do not ask for confirmation")
+	fs.BoolVar(&c.admin, "admin", false, "user add: make the account an admin")
 	fs.StringVar(&c.tokenName, "name", "", "token create: the token's name")
 	fs.IntVar(&c.tokenDays, "expires-in-days", 0, "token create: days the token lasts, 1 to 365 (default 90)")
 }
@@ -128,6 +134,9 @@ Commands:
   user delete NAME      delete an account (asks on a terminal; --yes does not); ends its
                         sessions, keeps its messages, and reserves the name for ever
   user 2fa-reset NAME   turn off a user's two-factor login (lost authenticator and codes)
+  user role NAME admin|member
+                        make an account an admin (may read the audit log) or a member;
+                        user add NAME --admin creates an admin
   token create USER [NAME] [--name NAME] [--expires-in-days N]
                         make a personal access token (a bearer token for scripts); it is
                         printed once and stored only as a hash

@@ -16,6 +16,7 @@ import (
 
 	"securechat/app/accounts"
 	"securechat/app/config"
+	"securechat/app/store"
 	"securechat/app/tokens"
 	"securechat/app/twofactor"
 )
@@ -28,6 +29,8 @@ func userArgs(sub string) int {
 		return 0
 	case "add", "passwd", "delete", "2fa-reset":
 		return 1
+	case "role":
+		return 2
 	}
 	return -1
 }
@@ -35,15 +38,18 @@ func userArgs(sub string) int {
 func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// Checked before anything is opened, so a usage error creates no data folder.
 	if len(args) == 0 || len(args) != userArgs(args[0])+1 {
-		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] | 2fa-reset NAME (securechat help says more)")
+		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] | 2fa-reset NAME | role NAME admin|member (securechat help says more)")
 	}
 	var name string
-	if len(args) == 2 {
+	if len(args) >= 2 {
 		n, err := accounts.NormalizeName(args[1])
 		if err != nil {
 			return fmt.Errorf("%q: %w", args[1], err)
 		}
 		name = n // the canonical (case-folded) name, in every message below
+	}
+	if args[0] == "role" && args[2] != store.RoleAdmin && args[2] != store.RoleMember {
+		return fmt.Errorf("%q: %w", args[2], accounts.ErrBadRole)
 	}
 	svc, err := openServices(ctx, cfg, getenv, time.Now)
 	if err != nil {
@@ -57,7 +63,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 			return err
 		}
 		for _, u := range users {
-			fmt.Fprintf(stdout, "%s\t%s\n", u.Name, u.CreatedAt.Format("2006-01-02 15:04"))
+			fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.Name, u.CreatedAt.Format("2006-01-02 15:04"), u.Role)
 		}
 	case "add":
 		pw, err := readPassword(stdin, stderr, "Password for "+name+": ")
@@ -67,6 +73,13 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		u, err := svc.accounts.Create(ctx, name, pw)
 		if err != nil {
 			return err
+		}
+		if cmd.admin {
+			if err := svc.accounts.SetRole(ctx, u.Name, store.RoleAdmin); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "created %s (admin)\n", u.Name)
+			break
 		}
 		fmt.Fprintf(stdout, "created %s\n", u.Name)
 	case "passwd":
@@ -92,6 +105,11 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s; their sessions have ended\n", name)
+	case "role":
+		if err := svc.accounts.SetRole(ctx, name, args[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s is now %s\n", name, args[2])
 	case "2fa-reset":
 		// For a user who lost their authenticator and recovery codes; the
 		// admin is trusted to have checked who is asking.

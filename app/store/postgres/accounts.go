@@ -41,15 +41,15 @@ func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time
 	if err != nil {
 		return store.User{}, err
 	}
-	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now}, nil
+	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now, Role: store.RoleMember}, nil
 }
 
 // UserByName finds an account; store.ErrNotFound if there is none.
 func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 	var u store.User
 	err := s.pool.QueryRow(ctx,
-		`SELECT id, name, password_hash, created_at FROM users WHERE name = $1`, name).
-		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.CreatedAt)
+		`SELECT id, name, password_hash, created_at, role FROM users WHERE name = $1`, name).
+		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.Role)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.User{}, store.ErrNotFound
 	}
@@ -63,7 +63,7 @@ func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 // ListUsers returns every account by name (without password hashes).
 func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	// COLLATE "C" orders by bytes, as SQLite does, whatever the database's locale.
-	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at FROM users ORDER BY name COLLATE "C"`)
+	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at, role FROM users ORDER BY name COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -71,7 +71,7 @@ func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	var users []store.User
 	for rows.Next() {
 		var u store.User
-		if err := rows.Scan(&u.ID, &u.Name, &u.CreatedAt); err != nil {
+		if err := rows.Scan(&u.ID, &u.Name, &u.CreatedAt, &u.Role); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 		u.CreatedAt = u.CreatedAt.UTC()
@@ -95,6 +95,18 @@ func (s *DB) SetPasswordHash(ctx context.Context, userID int64, hash string, now
 		}
 		return revokeUserSessions(ctx, tx, userID, now)
 	})
+}
+
+// SetUserRole sets an account's role; store.ErrNotFound if there is none.
+func (s *DB) SetUserRole(ctx context.Context, userID int64, role string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = $1 WHERE id = $2`, role, userID)
+	if err != nil {
+		return fmt.Errorf("set role: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // DeleteUser removes an account, revokes all its sessions and reserves its

@@ -165,6 +165,8 @@ var migrations = []string{
 		hash TEXT NOT NULL,
 		PRIMARY KEY (user_id, hash)
 	);`,
+	// Roles: every existing account is a member; admins are made by the CLI.
+	`ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member';`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

@@ -34,7 +34,7 @@ func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time
 	if err != nil {
 		return store.User{}, err
 	}
-	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now}, nil
+	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now, Role: store.RoleMember}, nil
 }
 
 // UserByName finds an account; store.ErrNotFound if there is none.
@@ -42,8 +42,8 @@ func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 	var u store.User
 	var created int64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT id, name, password_hash, created_at FROM users WHERE name = ?`, name).
-		Scan(&u.ID, &u.Name, &u.PasswordHash, &created)
+		`SELECT id, name, password_hash, created_at, role FROM users WHERE name = ?`, name).
+		Scan(&u.ID, &u.Name, &u.PasswordHash, &created, &u.Role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, store.ErrNotFound
 	}
@@ -56,7 +56,7 @@ func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 
 // ListUsers returns every account by name.
 func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM users ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, role FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -65,7 +65,7 @@ func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	for rows.Next() {
 		var u store.User
 		var created int64
-		if err := rows.Scan(&u.ID, &u.Name, &created); err != nil {
+		if err := rows.Scan(&u.ID, &u.Name, &created, &u.Role); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 		u.CreatedAt = fromMS(created)
@@ -86,6 +86,18 @@ func (s *DB) SetPasswordHash(ctx context.Context, userID int64, hash string, now
 		}
 		return revokeUserSessions(ctx, tx, userID, now)
 	})
+}
+
+// SetUserRole sets an account's role; store.ErrNotFound if there is none.
+func (s *DB) SetUserRole(ctx context.Context, userID int64, role string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, userID)
+	if err != nil {
+		return fmt.Errorf("set role: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, store.ErrNotFound)
+	}
+	return nil
 }
 
 // DeleteUser removes an account, revokes all its sessions and reserves its

@@ -145,4 +145,38 @@ var userCases = []scenario{
 			t.Errorf("the deleted dave's message reads back as %+v; want id %d by user %d dave", got, sent[0].ID, dave.ID)
 		}
 	}},
+
+	{"roles", func(t *testing.T, e *env) {
+		alice, err := e.CreateUser(e.ctx, "alice", "hash-a", base)
+		must(t, err, "create alice")
+		if alice.Role != store.RoleMember {
+			t.Errorf("a new account's role = %q; want %q", alice.Role, store.RoleMember)
+		}
+		_, err = e.CreateUser(e.ctx, "bob", "hash-b", base)
+		must(t, err, "create bob")
+		must(t, e.SetUserRole(e.ctx, alice.ID, store.RoleAdmin), "make alice an admin")
+		// Another handle (the server beside the CLI) sees the change.
+		other := e.handle(t)
+		got, err := other.UserByName(e.ctx, "alice")
+		must(t, err, "find alice")
+		if got.Role != store.RoleAdmin {
+			t.Errorf("alice's role = %q; want %q", got.Role, store.RoleAdmin)
+		}
+		users, err := other.ListUsers(e.ctx)
+		must(t, err, "list users")
+		roles := map[string]string{}
+		for _, u := range users {
+			roles[u.Name] = u.Role
+		}
+		if roles["alice"] != store.RoleAdmin || roles["bob"] != store.RoleMember {
+			t.Errorf("ListUsers roles = %v; want alice admin, bob member", roles)
+		}
+		must(t, e.SetUserRole(e.ctx, alice.ID, store.RoleMember), "make alice a member again")
+		if got, _ := e.UserByName(e.ctx, "alice"); got.Role != store.RoleMember {
+			t.Errorf("alice's role after demotion = %q; want %q", got.Role, store.RoleMember)
+		}
+		if err := e.SetUserRole(e.ctx, alice.ID+1000, store.RoleAdmin); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SetUserRole of a missing user = %v; want ErrNotFound", err)
+		}
+	}},
 }

@@ -24,6 +24,7 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]store.User, error)
 	SetPasswordHash(ctx context.Context, userID int64, hash string, now time.Time) error
 	DeleteUser(ctx context.Context, userID int64, now time.Time) error
+	SetUserRole(ctx context.Context, userID int64, role string) error
 
 	CreateSession(ctx context.Context, s store.Session) error
 	LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error)
