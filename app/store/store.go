@@ -150,6 +150,33 @@ type TOTP struct {
 	LastStep  int64
 }
 
+// AuditEvent is one row of the audit log: a security event, who did it, to
+// whom, and from where. Users are recorded by name, so a row stays readable
+// after its account is deleted; Actor is "cli" for the command line.
+type AuditEvent struct {
+	ID        int64
+	Time      time.Time
+	Event     string
+	Actor     string
+	Subject   string
+	Address   string
+	UserAgent string
+	SessionID string
+	Detail    string
+}
+
+// AuditQuery selects a page of the audit log, newest first.
+type AuditQuery struct {
+	User   string // only rows whose actor or subject is this name ("" all)
+	Event  string // only this event ("" all)
+	Before int64  // only ids below it (0: from the newest)
+	Limit  int    // most rows; at most MaxAuditPage (0 or more: MaxAuditPage)
+}
+
+// MaxAuditPage is the most audit rows one query returns, so that an admin's
+// request cannot make the server read the whole log.
+const MaxAuditPage = 200
+
 // Membership is a user's place in a room: the rooms a user has joined belong
 // to the account, so every device sees the same ones, read up to the same
 // message.

@@ -155,6 +155,21 @@ var migrations = []string{
 	);`,
 	// Roles: every existing account is a member; admins are made by the CLI.
 	`ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member';`,
+	// The audit log. Names, not ids: a row outlives its account.
+	`CREATE TABLE audit (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		at INTEGER NOT NULL,
+		event TEXT NOT NULL,
+		actor TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		address TEXT NOT NULL,
+		user_agent TEXT NOT NULL,
+		session_id TEXT NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_at ON audit(at);
+	CREATE INDEX audit_subject ON audit(subject, id);
+	CREATE INDEX audit_actor ON audit(actor, id);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs

@@ -60,6 +60,10 @@ type Store interface {
 	DeleteTOTP(ctx context.Context, userID int64) error
 	ResealTOTP(ctx context.Context, userID int64, old, sealed string) error
 
+	AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error)
+	AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+
 	Close() error
 }
 
@@ -87,6 +91,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Memberships", membershipCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
+		{"Audit", auditCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
