@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/store"
 	"securechat/views"
 )
@@ -43,9 +44,10 @@ func (s *Server) checkOwnPassword(c echo.Context, password string) (u store.User
 	if password == "" {
 		return u, http.StatusBadRequest, "Enter your password.", nil
 	}
-	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, user))
+	attempt := s.newLoginAttempt(c, user)
+	finish, wait, refused := s.beginLogin(attempt)
 	if refused {
-		s.authFailure(c, "account", "reason", "rate limited", "user", truncateName(user))
+		s.loginRefused(c, "account", user, s.authFailure(c, "account", "reason", "rate limited", "user", truncateName(user)))
 		retryAfter(c, wait)
 		return u, http.StatusTooManyRequests, "Too many wrong passwords. Wait a minute and try again.", nil
 	}
@@ -54,6 +56,7 @@ func (s *Server) checkOwnPassword(c echo.Context, password string) (u store.User
 	switch {
 	case errors.Is(err, accounts.ErrBadCredentials):
 		s.authFailure(c, "account", "user", truncateName(user))
+		s.loginFailed(c, "account", user, attempt)
 		return u, http.StatusUnauthorized, "That is not your password.", nil
 	case errors.Is(err, accounts.ErrBusy):
 		s.hashBusy(c, "login")
@@ -96,6 +99,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, audit.PasswordChanged, u.Name, u.Name, issued.Identity.SessionID, "all other sessions ended")
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
 	s.renewCSRF(c)
 	return c.Redirect(http.StatusSeeOther, "/account?done=password")
@@ -117,6 +121,7 @@ func (s *Server) deleteAccount(c echo.Context) error {
 	if err := s.deps.Accounts.Delete(c.Request().Context(), p.User); err != nil {
 		return err
 	}
+	s.record(c, audit.AccountDeleted, p.User, p.User, identity(c).SessionID, "")
 	s.clearSessionCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }

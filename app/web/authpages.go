@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/store"
 	"securechat/views"
@@ -70,9 +71,10 @@ func (s *Server) login(c echo.Context) error {
 		f.Error = "Enter your username and password."
 		return render(c, http.StatusBadRequest, views.Login(f))
 	}
-	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, f.Username))
+	attempt := s.newLoginAttempt(c, f.Username)
+	finish, wait, refused := s.beginLogin(attempt)
 	if refused {
-		s.authFailure(c, "login", "reason", "rate limited", "user", truncateName(f.Username))
+		s.loginRefused(c, "login", f.Username, s.authFailure(c, "login", "reason", "rate limited", "user", truncateName(f.Username)))
 		retryAfter(c, wait)
 		f.Error = "Too many failed attempts. Wait a minute and try again."
 		return render(c, http.StatusTooManyRequests, views.Login(f))
@@ -82,6 +84,7 @@ func (s *Server) login(c echo.Context) error {
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.authFailure(c, "login", "user", truncateName(f.Username))
+		s.loginFailed(c, "login", f.Username, attempt)
 		f.Error = "Unknown username or wrong password."
 		return render(c, http.StatusUnauthorized, views.Login(f))
 	}
@@ -99,7 +102,7 @@ func (s *Server) login(c echo.Context) error {
 		return s.askSecondFactor(c, f.Next, u)
 	}
 	// A login replaces whatever session the browser had.
-	if err := s.startBrowserSession(c, u); err != nil {
+	if err := s.startBrowserSession(c, u, "password"); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, f.Next)
@@ -167,6 +170,7 @@ func (s *Server) signup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, audit.Signup, u.Name, u.Name, issued.Identity.SessionID, "")
 	s.setDeviceCookie(c, issued.Identity.User)
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
 	s.renewCSRF(c)
@@ -179,6 +183,7 @@ func (s *Server) logout(c echo.Context) error {
 		if err := s.deps.Auth.Logout(c.Request().Context(), id.SessionID); err != nil {
 			return err
 		}
+		s.record(c, audit.Logout, id.User, id.User, id.SessionID, "")
 	}
 	s.clearSessionCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
@@ -219,9 +224,10 @@ func (s *Server) token(c echo.Context) error {
 	if user == "" || password == "" {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 	}
-	finish, wait, refused := s.beginLogin(s.newLoginAttempt(c, user))
+	attempt := s.newLoginAttempt(c, user)
+	finish, wait, refused := s.beginLogin(attempt)
 	if refused {
-		s.authFailure(c, "token", "reason", "rate limited", "user", truncateName(user))
+		s.loginRefused(c, "token", user, s.authFailure(c, "token", "reason", "rate limited", "user", truncateName(user)))
 		retryAfter(c, wait)
 		return oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry later")
 	}
@@ -230,6 +236,7 @@ func (s *Server) token(c echo.Context) error {
 	finish(errors.Is(err, accounts.ErrBadCredentials))
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.authFailure(c, "token", "user", truncateName(user))
+		s.loginFailed(c, "token", user, attempt)
 		return oauthErr(http.StatusBadRequest, "invalid_grant", "unknown username or wrong password")
 	}
 	if errors.Is(err, accounts.ErrBusy) {
@@ -250,6 +257,7 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.record(c, audit.Login, u.Name, u.Name, issued.Identity.SessionID, "token")
 	// A client that keeps cookies is remembered like a browser.
 	s.setDeviceCookie(c, issued.Identity.User)
 	return c.JSON(http.StatusOK, map[string]any{

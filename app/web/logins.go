@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/throttle"
 	"securechat/app/tokens"
 )
@@ -144,4 +145,37 @@ func (s *Server) setDeviceCookie(c echo.Context, user string) {
 		Secure:   s.secure(c),
 		SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// loginRefused records a login refused by a limit, when its log line was
+// written (see authFailure).
+func (s *Server) loginRefused(c echo.Context, where, username string, logged bool) {
+	if logged {
+		s.record(c, audit.LoginFailed, "", truncateName(username), "", audit.ReasonRateLimited+" ("+where+")")
+	}
+}
+
+// loginFailed records a wrong password, and that throttling engaged if this
+// failure is the one that tipped a limit of the attempt into refusing.
+func (s *Server) loginFailed(c echo.Context, where, username string, a loginAttempt) {
+	name := truncateName(username)
+	s.record(c, audit.LoginFailed, "", name, "", audit.ReasonBadCredentials+" ("+where+")")
+	for _, l := range []struct {
+		name string
+		k    *throttle.Keyed
+		key  string
+	}{
+		{"addr", s.failsByAddr, a.addr},
+		{"user_addr", s.failsByPair, a.pair},
+		{"user", s.failsByUser, a.user},
+		{"device", s.failsByPair, a.device},
+	} {
+		if l.key == "" {
+			continue
+		}
+		if blocked, _ := l.k.Blocked(l.key); blocked {
+			s.record(c, audit.Throttled, "", name, "", "login limit "+l.name)
+			return
+		}
+	}
 }

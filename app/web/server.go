@@ -21,11 +21,13 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/forwarded"
 	"securechat/app/metrics"
 	"securechat/app/ratelog"
+	"securechat/app/store"
 	"securechat/app/throttle"
 	"securechat/app/tokens"
 	"securechat/app/twofactor"
@@ -61,6 +63,7 @@ type Deps struct {
 	AuthLog  *ratelog.Logger  // writes the auth failure lines (nil: 5 a second per client address)
 
 	TwoFactor *twofactor.Service // nil: nobody is asked for a second factor
+	Audit     *audit.Recorder    // nil records nothing
 }
 
 // Server holds the handlers' dependencies.
@@ -295,12 +298,27 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // request, a socket's credentials) is counted and logged. Every one is
 // counted; the lines are rate-limited per client address (--auth-log-rate),
 // so that a client sending bad tokens in a loop cannot flood the log.
-func (s *Server) authFailure(c echo.Context, where string, attrs ...any) {
+//
+// It reports whether the line was written: refused attempts (which cost the
+// server nothing else) go to the audit log only then, so a client looping
+// against a limit cannot make the server write a row per request.
+func (s *Server) authFailure(c echo.Context, where string, attrs ...any) bool {
 	s.deps.Metrics.AuthFailed(where)
 	remote := c.RealIP()
 	if !s.deps.AuthLog.Log(remote, append([]any{"where", where, "remote", remote}, attrs...)...) {
 		s.deps.Metrics.AuthLogSuppressed()
+		return false
 	}
+	return true
+}
+
+// record appends a security event to the audit log with the request's
+// client address (the one the limits use) and user agent.
+func (s *Server) record(c echo.Context, event, actor, subject, sessionID, detail string) {
+	s.deps.Audit.Record(c.Request().Context(), store.AuditEvent{
+		Event: event, Actor: actor, Subject: subject, SessionID: sessionID, Detail: detail,
+		Address: c.RealIP(), UserAgent: c.Request().UserAgent(),
+	})
 }
 
 // bodyDeadline gives a request's body --body-timeout to arrive, so that a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/store"
 	"securechat/views"
@@ -108,6 +109,7 @@ func (s *Server) endByID(c echo.Context, kind string) error {
 	if err != nil {
 		return err
 	}
+	s.recordEnded(c, c.Param("id"), kind, "api")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -116,6 +118,7 @@ func (s *Server) endOtherSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.recordEnded(c, "", "", fmt.Sprintf("all others (%d), api", n))
 	return c.JSON(http.StatusOK, map[string]int{"ended": n})
 }
 
@@ -163,6 +166,9 @@ func (s *Server) createPAT(c echo.Context) error {
 func (s *Server) newPAT(c echo.Context, name string, days int) (token string, info auth.SessionInfo, status int, msg string, err error) {
 	id := identity(c)
 	token, info, err = s.deps.Auth.CreatePAT(c.Request().Context(), store.User{ID: id.UserID, Name: id.User}, name, days, meta(c, store.SessionPAT))
+	if err == nil {
+		s.record(c, audit.PATCreated, id.User, id.User, id.SessionID, fmt.Sprintf("token %s %q, %d days", info.ID, name, days))
+	}
 	switch {
 	case errors.Is(err, auth.ErrPATName), errors.Is(err, auth.ErrPATDays):
 		return "", info, http.StatusBadRequest, err.Error(), nil
@@ -252,13 +258,16 @@ func (s *Server) settingsEnd(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.recordEnded(c, c.Param("id"), "", "settings")
 	return c.Redirect(http.StatusSeeOther, "/settings?done=ended")
 }
 
 func (s *Server) settingsEndOthers(c echo.Context) error {
-	if _, err := s.deps.Auth.EndOtherSessions(c.Request().Context(), identity(c)); err != nil {
+	n, err := s.deps.Auth.EndOtherSessions(c.Request().Context(), identity(c))
+	if err != nil {
 		return err
 	}
+	s.recordEnded(c, "", "", fmt.Sprintf("all others (%d), settings", n))
 	return c.Redirect(http.StatusSeeOther, "/settings?done=others")
 }
 
@@ -309,4 +318,16 @@ func atoiBounded(v string) (int, error) {
 		n = n*10 + int(r-'0')
 	}
 	return n, nil
+}
+
+// recordEnded records that the caller ended one of their sessions (or, with
+// id "", all the others); the row's session is the one ended, the actor the
+// caller (whose own session is in detail).
+func (s *Server) recordEnded(c echo.Context, id, kind, detail string) {
+	caller := identity(c)
+	event := audit.SessionEnded
+	if kind == store.SessionPAT {
+		event = audit.PATRevoked
+	}
+	s.record(c, event, caller.User, caller.User, id, detail+"; by session "+caller.SessionID)
 }

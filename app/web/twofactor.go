@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"securechat/app/audit"
 	"securechat/app/store"
 	"securechat/app/throttle"
 	"securechat/app/tokens"
@@ -76,12 +77,14 @@ func (s *Server) askSecondFactor(c echo.Context, next string, u store.User) erro
 
 // startBrowserSession logs this browser in as u: a new session, the device
 // cookie, the old session ended, a new CSRF token.
-func (s *Server) startBrowserSession(c echo.Context, u store.User) error {
+// how says which factors it took, for the audit log.
+func (s *Server) startBrowserSession(c echo.Context, u store.User, how string) error {
 	ctx := c.Request().Context()
 	issued, err := s.deps.Auth.StartSession(ctx, u, meta(c, store.SessionBrowser))
 	if err != nil {
 		return err
 	}
+	s.record(c, audit.Login, u.Name, u.Name, issued.Identity.SessionID, how)
 	s.setDeviceCookie(c, issued.Identity.User)
 	if old, ok := s.cookieIdentity(c); ok {
 		s.deps.Auth.Logout(ctx, old.SessionID)
@@ -142,7 +145,9 @@ func (s *Server) loginSecondFactor(c echo.Context) error {
 	}
 	finish, wait, refused := s.beginCode(p.UserID, p.ID)
 	if refused != "" {
-		s.authFailure(c, "2fa", "reason", "rate limited", "limit", refused, "user", p.User)
+		if s.authFailure(c, "2fa", "reason", "rate limited", "limit", refused, "user", p.User) {
+			s.record(c, audit.LoginFailed, "", p.User, "", audit.ReasonRateLimited+" (2fa "+refused+")")
+		}
 		retryAfter(c, wait)
 		return startOver(http.StatusTooManyRequests, "Too many wrong codes. Log in again.")
 	}
@@ -152,6 +157,7 @@ func (s *Server) loginSecondFactor(c echo.Context) error {
 	switch {
 	case errors.Is(err, twofactor.ErrBadCode):
 		s.authFailure(c, "2fa", "user", p.User)
+		s.record(c, audit.LoginFailed, "", p.User, "", audit.ReasonSecondFactor)
 		f.Error = "Wrong or already used code."
 		return render(c, http.StatusUnauthorized, views.SecondFactor(f))
 	case errors.Is(err, twofactor.ErrNotEnrolled):
@@ -163,10 +169,13 @@ func (s *Server) loginSecondFactor(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	how := "password and code"
 	if recovery {
 		s.log.Info("recovery code used", "user", p.User, "remote", c.RealIP())
+		s.record(c, audit.RecoveryCodeUsed, p.User, p.User, "", "")
+		how = "password and recovery code"
 	}
-	if err := s.startBrowserSession(c, store.User{ID: p.UserID, Name: p.User}); err != nil {
+	if err := s.startBrowserSession(c, store.User{ID: p.UserID, Name: p.User}, how); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, f.Next)
@@ -284,6 +293,7 @@ func (s *Server) twoFactorConfirmForm(c echo.Context) error {
 		}
 		return render(c, status, views.TwoFactor(p))
 	}
+	s.record(c, audit.TwoFactorOn, id.User, id.User, id.SessionID, "")
 	p.On, p.RecoveryCodes = true, codes
 	p.Done = "Two-factor login is on."
 	return render(c, http.StatusOK, views.TwoFactor(p))
@@ -306,6 +316,7 @@ func (s *Server) twoFactorDisableForm(c echo.Context) error {
 		p.Error = msg
 		return render(c, status, views.TwoFactor(p))
 	}
+	s.record(c, audit.TwoFactorOff, id.User, id.User, id.SessionID, "")
 	return c.Redirect(http.StatusSeeOther, "/settings/2fa?done=off")
 }
 
@@ -367,6 +378,7 @@ func (s *Server) apiTwoFactorConfirm(c echo.Context) error {
 	if msg != "" {
 		return apiError(c, status, msg)
 	}
+	s.record(c, audit.TwoFactorOn, id.User, id.User, id.SessionID, "")
 	return c.JSON(http.StatusOK, map[string][]string{"recovery_codes": codes})
 }
 
@@ -385,5 +397,6 @@ func (s *Server) apiTwoFactorDisable(c echo.Context) error {
 	if msg != "" {
 		return apiError(c, status, msg)
 	}
+	s.record(c, audit.TwoFactorOff, id.User, id.User, id.SessionID, "")
 	return c.NoContent(http.StatusNoContent)
 }

@@ -80,9 +80,9 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	}
 	switch rest[0] {
 	case "user":
-		return userCommand(ctx, cfg, getenv, cmd, rest[1:], stdin, stdout, stderr)
+		return userCommand(ctx, cfg, getenv, cmd, rest[1:], stdin, stdout, stderr, log)
 	case "token":
-		return tokenCommand(ctx, cfg, getenv, cmd, rest[1:], stdout)
+		return tokenCommand(ctx, cfg, getenv, cmd, rest[1:], stdout, log)
 	case "keys":
 		return keysCommand(cfg, getenv, rest[1:], stdout, stderr)
 	case "serve":

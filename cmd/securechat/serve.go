@@ -15,6 +15,7 @@ import (
 
 	"securechat"
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/config"
@@ -23,6 +24,7 @@ import (
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
+	"securechat/app/store"
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 	"securechat/app/tokens"
@@ -42,6 +44,7 @@ const authLogSummaryEvery = 10 * time.Second
 // PostgreSQL with --database-url.
 type backend interface {
 	accounts.Store
+	audit.Store
 	auth.SessionStore
 	auth.SessionLister
 	auth.RevocationStore
@@ -66,11 +69,19 @@ type services struct {
 	tokens   *tokens.Codec
 
 	twoFactor *twofactor.Service
+	audit     *audit.Recorder
 }
 
 func (s *services) close() { s.db.Close() }
 
-func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, now func() time.Time) (*services, error) {
+// cliEvent records what the command line did, with actor "cli".
+func (s *services) cliEvent(ctx context.Context, event, subject, detail string) {
+	s.audit.Record(ctx, store.AuditEvent{Event: event, Actor: audit.ActorCLI, Subject: subject, Address: "command line", Detail: detail})
+}
+
+// openServices builds the services; log is where the audit recorder reports
+// a row it could not write.
+func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, now func() time.Time, log *slog.Logger) (*services, error) {
 	envKeys := getenv(config.EnvPrefix + "TOKEN_KEYS")
 	if cfg.NATSURL != "" && envKeys == "" {
 		return nil, errors.New("several nodes need the same token keys: set SECURECHAT_TOKEN_KEYS on every node")
@@ -93,7 +104,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	au := auth.NewService(acc, db, codec, cfg.TokenTTL, cfg.SessionMaxAge, now)
 	au.LimitPATs(cfg.MaxPATsPerUser)
 	return &services{db: db, accounts: acc, tokens: codec, auth: au,
-		twoFactor: twofactor.NewService(db, codec, now)}, nil
+		twoFactor: twofactor.NewService(db, codec, now), audit: audit.New(db, now, log)}, nil
 }
 
 // clock is the server's time: what the services read, and what the sockets'
@@ -112,7 +123,7 @@ func (systemClock) AfterFunc(d time.Duration, f func()) chat.Timer { return time
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, clk clock, log *slog.Logger, stdout io.Writer) error {
 	// Files an older version, a copy or an umask left readable by others.
 	datadir.Tighten(cfg.Data, []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm", tokens.KeyFile}, log)
-	svc, err := openServices(ctx, cfg, getenv, clk.Now)
+	svc, err := openServices(ctx, cfg, getenv, clk.Now, log)
 	if err != nil {
 		return err
 	}
@@ -158,7 +169,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		TwoFactorAttempts: cfg.TwoFactorAttempts, TwoFactorLimit: cfg.TwoFactorLimit,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
-		AuthLog: authLog, TwoFactor: svc.twoFactor,
+		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit,
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/config"
 	"securechat/app/store"
@@ -16,7 +18,7 @@ import (
 const tokenUsage = "usage: securechat token create USER [NAME] [--name NAME] [--expires-in-days N] | list USER | revoke USER ID (securechat help says more)"
 
 // tokenCommand makes, lists and revokes a user's personal access tokens.
-func tokenCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdout io.Writer) error {
+func tokenCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdout io.Writer, log *slog.Logger) error {
 	// Every usage error is found before anything is opened, so it creates no
 	// data folder and no token.
 	if len(args) < 2 {
@@ -45,7 +47,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return fmt.Errorf("%q: %w", args[1], err)
 	}
-	svc, err := openServices(ctx, cfg, getenv, time.Now)
+	svc, err := openServices(ctx, cfg, getenv, time.Now, log)
 	if err != nil {
 		return err
 	}
@@ -64,6 +66,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, getenv func(string) st
 		if err != nil {
 			return err
 		}
+		svc.cliEvent(ctx, audit.PATCreated, u.Name, fmt.Sprintf("token %s %q, %d days", info.ID, name, days))
 		fmt.Fprintf(stdout, "%s\n", token)
 		fmt.Fprintf(stdout, "# id %s, name %s, expires %s; the token is not shown again\n", info.ID, info.Name, info.Expires.Format(time.DateOnly))
 	case "list":
@@ -84,6 +87,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, getenv func(string) st
 		if err != nil {
 			return err
 		}
+		svc.cliEvent(ctx, audit.PATRevoked, u.Name, "token "+args[2])
 		fmt.Fprintf(stdout, "revoked %s; its sockets close\n", args[2])
 	}
 	return nil

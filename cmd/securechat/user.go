@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"securechat/app/accounts"
+	"securechat/app/audit"
 	"securechat/app/config"
 	"securechat/app/store"
 	"securechat/app/tokens"
@@ -35,7 +37,7 @@ func userArgs(sub string) int {
 	return -1
 }
 
-func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) error {
 	// Checked before anything is opened, so a usage error creates no data folder.
 	if len(args) == 0 || len(args) != userArgs(args[0])+1 {
 		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] | 2fa-reset NAME | role NAME admin|member (securechat help says more)")
@@ -51,7 +53,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 	if args[0] == "role" && args[2] != store.RoleAdmin && args[2] != store.RoleMember {
 		return fmt.Errorf("%q: %w", args[2], accounts.ErrBadRole)
 	}
-	svc, err := openServices(ctx, cfg, getenv, time.Now)
+	svc, err := openServices(ctx, cfg, getenv, time.Now, log)
 	if err != nil {
 		return err
 	}
@@ -78,6 +80,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 			if err := svc.accounts.SetRole(ctx, u.Name, store.RoleAdmin); err != nil {
 				return err
 			}
+			svc.cliEvent(ctx, audit.RoleChanged, u.Name, store.RoleAdmin)
 			fmt.Fprintf(stdout, "created %s (admin)\n", u.Name)
 			break
 		}
@@ -90,6 +93,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		if err := svc.accounts.SetPassword(ctx, name, pw); err != nil {
 			return err
 		}
+		svc.cliEvent(ctx, audit.PasswordChanged, name, "all sessions ended")
 		fmt.Fprintf(stdout, "password changed; %s's sessions have ended\n", name)
 	case "delete":
 		if !cmd.yes {
@@ -104,11 +108,13 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		if err := svc.accounts.Delete(ctx, name); err != nil {
 			return err
 		}
+		svc.cliEvent(ctx, audit.AccountDeleted, name, "")
 		fmt.Fprintf(stdout, "deleted %s; their sessions have ended\n", name)
 	case "role":
 		if err := svc.accounts.SetRole(ctx, name, args[2]); err != nil {
 			return err
 		}
+		svc.cliEvent(ctx, audit.RoleChanged, name, args[2])
 		fmt.Fprintf(stdout, "%s is now %s\n", name, args[2])
 	case "2fa-reset":
 		// For a user who lost their authenticator and recovery codes; the
@@ -124,6 +130,7 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		if err != nil {
 			return err
 		}
+		svc.cliEvent(ctx, audit.TwoFactorReset, name, "")
 		fmt.Fprintf(stdout, "two-factor login is off for %s; their password alone logs them in\n", name)
 	}
 	return nil
