@@ -88,6 +88,27 @@ func (r *Recorder) List(ctx context.Context, q store.AuditQuery) ([]store.AuditE
 	return r.store.AuditEvents(ctx, q)
 }
 
+// PruneEvery deletes the rows older than retention at once and then every
+// interval, until ctx ends. Every node may do it; the deletes are idempotent.
+func (r *Recorder) PruneEvery(ctx context.Context, interval, retention time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := r.store.PruneAudit(ctx, r.now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.Warn("prune audit log", "err", err)
+		case n > 0:
+			r.log.Info("pruned", "audit_rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // truncate cuts s to maxField bytes without splitting a character.
 func truncate(s string) string {
 	if len(s) <= maxField {

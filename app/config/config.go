@@ -47,6 +47,7 @@ type Config struct {
 	LoginLimitPair    throttle.Limit // failed logins per username and address together, and per device cookie
 	SignupLimitAddr   throttle.Limit // sign-up attempts per client address
 	SessionMaxAge     time.Duration  // a session ends this long after login, however often refreshed
+	AuditRetention    time.Duration  // audit log rows are deleted this long after they were written
 	RefreshLimit      throttle.Limit // /token/refresh calls per session
 	TwoFactorAttempts int            // wrong codes per pending two-factor login before it must start over
 	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
@@ -108,6 +109,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
 	fs.StringVar(&r.signupAddr, "signup-limit-addr", "10/1h", "sign-up attempts per client address: N/DURATION[:BURST]")
 	duration(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after login, however often it is refreshed")
+	duration(&c.AuditRetention, "audit-retention", 365*24*time.Hour, "audit log rows are deleted this long after they were written (checked hourly)")
 	fs.StringVar(&r.refresh, "refresh-limit", "10/1h", "/token/refresh calls per session: N/DURATION[:BURST]")
 	fs.IntVar(&c.TwoFactorAttempts, "2fa-attempts", 5, "wrong codes one two-factor login may have before it must start again with the password")
 	fs.StringVar(&r.twoFactor, "2fa-limit", "10/1h", "wrong two-factor codes per user, across logins and the settings page: N/DURATION[:BURST]")
@@ -217,6 +219,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	}
 	if c.EmptyRoomTTL < 0 {
 		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")
+	}
+	if c.AuditRetention < time.Hour {
+		return Config{}, nil, errors.New("--audit-retention must be at least 1h")
 	}
 	if c.TokenTTL < time.Second || c.SessionMaxAge < time.Second {
 		return Config{}, nil, errors.New("--token-ttl and --session-max-age must be at least 1s")

@@ -31,6 +31,7 @@ func (s *Server) registerSessions(e *echo.Echo) {
 	e.POST("/api/tokens", s.createPAT, s.requireAPI)
 	e.DELETE("/api/tokens/:id", s.revokePAT, s.requireAPI)
 	e.POST("/token/revoke", s.revokeToken)
+	e.GET("/api/audit", s.listAudit, s.requireAPI)
 
 	e.GET("/settings", s.settingsPage, s.requireLogin)
 	e.POST("/settings/sessions/:id/end", s.settingsEnd, s.requireLogin)

@@ -7,6 +7,7 @@
 //	securechat user delete NAME [--yes]
 //	securechat user 2fa-reset NAME   turn off a user's two-factor login
 //	securechat user role NAME admin|member
+//	securechat audit [--user NAME] [--since 24h]   print the audit log
 //	securechat keys rotate      put a new signing key first, keep the old ones for verification
 //	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
 //	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"securechat/app/config"
 	"securechat/app/store/postgres"
@@ -71,6 +73,9 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	if cmd.admin && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "add") {
 		return errors.New("--admin goes with user add only")
 	}
+	if (cmd.auditUser != "" || cmd.auditSince != 0) && !(len(rest) >= 1 && rest[0] == "audit") {
+		return errors.New("--user and --since go with audit only")
+	}
 	if (cmd.tokenName != "" || cmd.tokenDays != 0) && !(len(rest) >= 2 && rest[0] == "token" && rest[1] == "create") {
 		return errors.New("--name and --expires-in-days go with token create only")
 	}
@@ -83,6 +88,8 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		return userCommand(ctx, cfg, getenv, cmd, rest[1:], stdin, stdout, stderr, log)
 	case "token":
 		return tokenCommand(ctx, cfg, getenv, cmd, rest[1:], stdout, log)
+	case "audit":
+		return auditCommand(ctx, cfg, getenv, cmd, rest[1:], stdout, log)
 	case "keys":
 		return keysCommand(cfg, getenv, rest[1:], stdout, stderr)
 	case "serve":
@@ -100,7 +107,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, user, token, keys, migrate, help)", rest[0])
+		return fmt.Errorf("unknown command %q (commands: serve, user, token, audit, keys, migrate, help)", rest[0])
 	}
 }
 
@@ -110,6 +117,9 @@ type cmdFlags struct {
 	yes   bool // user delete without asking
 	admin bool // user add: make the account an admin
 
+	auditUser  string        // audit: only rows about this user
+	auditSince time.Duration // audit: only rows this recent
+
 	tokenName string // token create: the token's name
 	tokenDays int    // token create: its lifetime (0: the default)
 }
@@ -117,6 +127,8 @@ type cmdFlags struct {
 func (c *cmdFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.yes, "yes", false, "user delete: do not ask for confirmation")
 	fs.BoolVar(&c.admin, "admin", false, "user add: make the account an admin")
+	fs.StringVar(&c.auditUser, "user", "", "audit: only the rows whose actor or subject is this user")
+	fs.DurationVar(&c.auditSince, "since", 0, "audit: only the rows of this last while, e.g. 24h (default: all kept)")
 	fs.StringVar(&c.tokenName, "name", "", "token create: the token's name")
 	fs.IntVar(&c.tokenDays, "expires-in-days", 0, "token create: days the token lasts, 1 to 365 (default 90)")
 }
@@ -142,6 +154,9 @@ Commands:
                         printed once and stored only as a hash
   token list USER       list a user's personal access tokens (never the tokens)
   token revoke USER ID  revoke one; its sockets close
+  audit [--user NAME] [--since 24h]
+                        print the audit log, newest first: time, event, actor, user,
+                        address, session, detail (tab-separated)
   keys rotate           put a new signing key first in DATA/token-keys, keep the previous
                         ones for verification (3 keys in all); restart the server after it
   keys new              print a fresh key for SECURECHAT_TOKEN_KEYS

@@ -176,6 +176,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 	bg.Go(func(ctx context.Context) {
 		auth.PruneEvery(ctx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, clk.Now, log)
 	})
+	bg.Go(func(ctx context.Context) { svc.audit.PruneEvery(ctx, auth.PruneInterval, cfg.AuditRetention) })
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

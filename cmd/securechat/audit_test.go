@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// forwardedFor is a transport that sends every request as a trusted proxy
+// would, naming the client it stands for.
+type forwardedFor struct {
+	addr, ua string
+}
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.addr)
+	r.Header.Set("User-Agent", f.ua)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type auditJSON struct {
+	ID        int64  `json:"id"`
+	Event     string `json:"event"`
+	Actor     string `json:"actor"`
+	User      string `json:"user"`
+	Address   string `json:"address"`
+	UserAgent string `json:"user_agent"`
+	SessionID string `json:"session_id"`
+	Detail    string `json:"detail"`
+}
+
+// TestAuditLog: a failed login, a login, a logout and a PAT's creation are
+// in /api/audit for an admin, each with the client address the server
+// believes (the one a trusted proxy gave, or the connection's) and the user
+// agent; a member gets 403, no credentials 401; the CLI prints the same log,
+// and its own actions are in it with actor cli.
+func TestAuditLog(t *testing.T) {
+	s := startServer(t, "", "--trusted-proxies", "127.0.0.1/32")
+	if out, err := s.cli("boss-password-1\n", "user", "add", "boss", "--admin"); err != nil {
+		t.Fatalf("user add boss --admin: %v (%s)", err, out)
+	}
+	s.addUser("alice", "alice-password-1")
+
+	b := s.newBrowser()
+	b.client.Transport = forwardedFor{addr: "203.0.113.9", ua: "audit-test/1"}
+	if resp := b.post("/login", "/login", url.Values{"username": {"alice"}, "password": {"wrong-password"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong password: status %d; want 401", resp.StatusCode)
+	}
+	b.login("alice", "alice-password-1")
+	if resp := b.post("/logout", "/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: status %d", resp.StatusCode)
+	}
+	alice := s.token("alice", "alice-password-1") // from the connection's own address
+	pat := s.createPAT(alice, `{"name":"ci"}`)
+
+	boss := s.token("boss", "boss-password-1")
+	code, body := s.api("GET", "/api/audit?user=alice", boss, "")
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/audit as an admin: %d %s", code, body)
+	}
+	var rows []auditJSON
+	if err := json.Unmarshal([]byte(body), &rows); err != nil {
+		t.Fatalf("GET /api/audit: %v in %s", err, body)
+	}
+	// Newest first; the oldest rows are the ones the browser made.
+	want := []struct {
+		event, actor, addr, ua, detail string
+	}{
+		{"pat_created", "alice", "127.0.0.1", "sessions-test/1", `"ci"`},
+		{"login", "alice", "127.0.0.1", "Go-http-client/1.1", "token"},
+		{"logout", "alice", "203.0.113.9", "audit-test/1", ""},
+		{"login", "alice", "203.0.113.9", "audit-test/1", "password"},
+		{"login_failed", "", "203.0.113.9", "audit-test/1", "bad credentials"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("alice's audit rows: %+v; want %d", rows, len(want))
+	}
+	for i, w := range want {
+		r := rows[i]
+		if r.Event != w.event || r.Actor != w.actor || r.User != "alice" || r.Address != w.addr || r.UserAgent != w.ua || !strings.Contains(r.Detail, w.detail) {
+			t.Errorf("row %d = %+v; want %+v about alice", i, r, w)
+		}
+		if i > 0 && r.ID >= rows[i-1].ID {
+			t.Errorf("row %d has id %d after %d; want newest first", i, r.ID, rows[i-1].ID)
+		}
+	}
+	if rows[0].SessionID == "" || rows[2].SessionID != rows[3].SessionID || rows[2].SessionID == "" {
+		t.Errorf("session ids: PAT made from %q; logout of %q, login of %q; want the logout's session the login's", rows[0].SessionID, rows[2].SessionID, rows[3].SessionID)
+	}
+	if !strings.Contains(rows[0].Detail, pat.ID) {
+		t.Errorf("pat_created detail %q does not name the token %s", rows[0].Detail, pat.ID)
+	}
+
+	for _, tc := range []struct {
+		path, bearer string
+		want         int
+	}{
+		{"/api/audit", alice, http.StatusForbidden},
+		{"/api/audit", pat.Token, http.StatusForbidden},
+		{"/api/audit", "", http.StatusUnauthorized},
+		{"/api/audit?before=x", boss, http.StatusBadRequest},
+		{"/api/audit?before=-1", boss, http.StatusBadRequest},
+		{"/api/audit?limit=201", boss, http.StatusBadRequest},
+		{"/api/audit?event=" + strings.Repeat("e", 100), boss, http.StatusBadRequest},
+	} {
+		if code, body := s.api("GET", tc.path, tc.bearer, ""); code != tc.want {
+			t.Errorf("GET %.40s with %.12q: %d %s; want %d", tc.path, tc.bearer, code, body, tc.want)
+		}
+	}
+	code, body = s.api("GET", "/api/audit?event=logout", boss, "")
+	if code != http.StatusOK || strings.Count(body, `"event":"logout"`) != 1 || strings.Contains(body, `"event":"login"`) {
+		t.Errorf("GET /api/audit?event=logout: %d %s; want the one logout", code, body)
+	}
+	code, body = s.api("GET", "/api/audit?user=alice&limit=2&before="+jsonInt(rows[1].ID), boss, "")
+	if code != http.StatusOK || !strings.Contains(body, `"id":`+jsonInt(rows[2].ID)+`,`) || !strings.Contains(body, `"id":`+jsonInt(rows[3].ID)+`,`) || strings.Count(body, `"id":`) != 2 {
+		t.Errorf("the next page: %d %s; want rows %d and %d", code, body, rows[2].ID, rows[3].ID)
+	}
+
+	// The command line: a role change is recorded with actor cli, and takes
+	// effect at the next request.
+	if out, err := s.cli("", "user", "role", "alice", "admin"); err != nil {
+		t.Fatalf("user role alice admin: %v (%s)", err, out)
+	}
+	if code, body := s.api("GET", "/api/audit", alice, ""); code != http.StatusOK {
+		t.Errorf("GET /api/audit as the promoted alice: %d %s; want 200", code, body)
+	}
+	out, err := s.cli("", "audit", "--user", "ALICE", "--since", "1h")
+	if err != nil {
+		t.Fatalf("audit: %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(want)+1 || !strings.Contains(lines[0], "\trole_changed\tcli\talice\tcommand line\t") ||
+		!strings.Contains(lines[len(lines)-1], "\tlogin_failed\t\talice\t203.0.113.9\t") {
+		t.Errorf("securechat audit --user alice:\n%s\nwant the role change first and the failed login last (%d lines)", out, len(want)+1)
+	}
+	out, err = s.cli("", "audit", "--user", "boss")
+	if err != nil || !strings.Contains(out, "\trole_changed\tcli\tboss\t") || !strings.Contains(out, "\tlogin\tboss\tboss\t127.0.0.1\t") {
+		t.Errorf("securechat audit --user boss: %v\n%s\nwant the --admin of user add and boss's login", err, out)
+	}
+	if _, err := s.cli("", "user", "list", "--since", "1h"); err == nil || !strings.Contains(err.Error(), "go with audit only") {
+		t.Errorf("user list --since: %v; want a usage error", err)
+	}
+}
+
+func jsonInt(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
