@@ -16,6 +16,8 @@ type fakeStore struct {
 	rows []store.AuditEvent
 	err  error
 	ctx  context.Context
+
+	prunes chan time.Time // the cut-offs PruneAudit was given
 }
 
 func (f *fakeStore) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
@@ -31,7 +33,12 @@ func (f *fakeStore) AuditEvents(ctx context.Context, q store.AuditQuery) ([]stor
 	return f.rows, nil
 }
 
-func (f *fakeStore) PruneAudit(ctx context.Context, before time.Time) (int64, error) { return 0, nil }
+func (f *fakeStore) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	if f.prunes != nil {
+		f.prunes <- before
+	}
+	return 0, nil
+}
 
 func TestRecord(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -75,4 +82,32 @@ func TestRecord(t *testing.T) {
 	}
 	var nilRecorder *Recorder
 	nilRecorder.Record(t.Context(), store.AuditEvent{Event: Login}) // records nothing, does not panic
+}
+
+// TestPruneEvery: the first prune runs at once, with the cut-off retention
+// before now, and the loop ends with its context.
+func TestPruneEvery(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	fs := &fakeStore{prunes: make(chan time.Time, 1)}
+	r := New(fs, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		r.PruneEvery(ctx, time.Hour, 48*time.Hour)
+		close(done)
+	}()
+	select {
+	case before := <-fs.prunes:
+		if want := now.Add(-48 * time.Hour); !before.Equal(want) {
+			t.Errorf("pruned before %v; want %v", before, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no prune at start")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("PruneEvery did not return when its context ended")
+	}
 }

@@ -149,3 +149,133 @@ func jsonInt(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// auditRows reads the audit log about user through the API as an admin.
+func (s *testServer) auditRows(admin, user string) []auditJSON {
+	s.t.Helper()
+	code, body := s.api("GET", "/api/audit?user="+url.QueryEscape(user), admin, "")
+	if code != http.StatusOK {
+		s.t.Fatalf("GET /api/audit?user=%s: %d %s", user, code, body)
+	}
+	var rows []auditJSON
+	if err := json.Unmarshal([]byte(body), &rows); err != nil {
+		s.t.Fatalf("GET /api/audit: %v in %s", err, body)
+	}
+	return rows
+}
+
+// hasEvent reports whether rows has event with a detail containing detail.
+func hasEvent(rows []auditJSON, event, actor, detail string) bool {
+	for _, r := range rows {
+		if r.Event == event && r.Actor == actor && strings.Contains(r.Detail, detail) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAuditEvents: the other security events are recorded where they
+// happen: two-factor enrolment, a wrong code, a recovery code, turning it
+// off and the admin's reset; a session and a PAT ended through the API; a
+// login refused by a limit and the failure that engaged it; a sign-up, a
+// password change and an account deletion.
+func TestAuditEvents(t *testing.T) {
+	u := enrolTwoFactor(t, "--login-limit-user-addr", "2/1h")
+	s := u.s
+	if out, err := s.cli("boss-password-1\n", "user", "add", "boss", "--admin"); err != nil {
+		t.Fatalf("user add boss --admin: %v (%s)", err, out)
+	}
+	boss := s.token("boss", "boss-password-1")
+
+	// Second factor: a wrong code, then a recovery code.
+	b := s.newBrowser()
+	_, pending := loginPassword(b, u.name, u.password)
+	if status, _ := loginCode(b, pending, "000000"); status != http.StatusUnauthorized {
+		t.Fatalf("wrong code: status %d", status)
+	}
+	if status, _ := loginCode(b, pending, u.recovery[0]); status != http.StatusSeeOther {
+		t.Fatalf("recovery code: status %d", status)
+	}
+	u.nextStep()
+	if status, out := apiCall(t, "DELETE", s.URL+"/api/2fa/totp", u.token, map[string]string{"code": u.codeNow()}); status != http.StatusNoContent {
+		t.Fatalf("disable 2FA = %d %v", status, out)
+	}
+	u.nextStep()
+	_, out := apiCall(t, "POST", s.URL+"/api/2fa/totp", u.token, nil)
+	u.secret, _ = out["secret"].(string)
+	if status, out := apiCall(t, "POST", s.URL+"/api/2fa/totp/confirm", u.token, map[string]string{"code": u.codeNow()}); status != http.StatusOK {
+		t.Fatalf("enrol again = %d %v", status, out)
+	}
+	if out, err := s.cli("", "user", "2fa-reset", "alice"); err != nil {
+		t.Fatalf("user 2fa-reset: %v (%s)", err, out)
+	}
+
+	// Sessions and tokens ended through the API.
+	other := s.token(u.name, u.password)
+	var ended string
+	for _, ss := range s.sessions(other) {
+		if !ss.Current && ss.Kind == "token" {
+			ended = ss.ID
+		}
+	}
+	if code, body := s.api("DELETE", "/api/sessions/"+ended, other, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE /api/sessions/%s: %d %s", ended, code, body)
+	}
+	pat := s.createPAT(other, `{"name":"deploy"}`)
+	if code, body := s.api("DELETE", "/api/tokens/"+pat.ID, other, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE /api/tokens: %d %s", code, body)
+	}
+
+	// Wrong passwords until the per-pair limit engages, then a refusal.
+	for range 2 {
+		if code, _ := s.postToken(http.DefaultClient, u.name, "wrong-password"); code != http.StatusBadRequest {
+			t.Fatalf("wrong password: %d", code)
+		}
+	}
+	if code, _ := s.postToken(http.DefaultClient, u.name, "wrong-password"); code != http.StatusTooManyRequests {
+		t.Fatalf("past the limit: %d; want 429", code)
+	}
+
+	rows := s.auditRows(boss, "alice")
+	for _, w := range []struct{ event, actor, detail string }{
+		{"2fa_enrolled", "alice", ""},
+		{"login_failed", "", "2fa"},
+		{"recovery_code_used", "alice", ""},
+		{"login", "alice", "password and recovery code"},
+		{"2fa_disabled", "alice", ""},
+		{"2fa_reset", "cli", ""},
+		{"session_ended", "alice", "by session"},
+		{"pat_created", "alice", `"deploy"`},
+		{"pat_revoked", "alice", "by session"},
+		{"login_failed", "", "bad credentials (token)"},
+		{"throttled", "", "login limit user_addr"},
+		{"login_failed", "", "rate limited (token)"},
+	} {
+		if !hasEvent(rows, w.event, w.actor, w.detail) {
+			t.Errorf("no %s by %q with %q in alice's audit log:\n%+v", w.event, w.actor, w.detail, rows)
+		}
+	}
+	for _, r := range rows {
+		if r.Address == "" || r.User != "alice" {
+			t.Errorf("row %+v: want alice as the subject and an address", r)
+		}
+	}
+
+	// Sign-up, password change and deletion through the pages.
+	c := s.newBrowser()
+	if resp := c.post("/signup", "/signup", url.Values{"username": {"carol"}, "password": {"carol-password-1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-up: %d", resp.StatusCode)
+	}
+	if resp := c.post("/account/password", "/account", url.Values{"password": {"carol-password-1"}, "new_password": {"carol-password-2"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("password change: %d", resp.StatusCode)
+	}
+	if resp := c.post("/account/delete", "/account", url.Values{"password": {"carol-password-2"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	rows = s.auditRows(boss, "carol")
+	for _, event := range []string{"signup", "password_changed", "account_deleted"} {
+		if !hasEvent(rows, event, "carol", "") {
+			t.Errorf("no %s in carol's audit log: %+v", event, rows)
+		}
+	}
+}
