@@ -200,8 +200,18 @@ func (s *Server) revokeToken(c echo.Context) error {
 		return c.JSON(http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "token is required"})
 	}
 	if len(tok) <= 4096 {
+		// Only a live token's end is recorded: anyone may post garbage here,
+		// and it must not write rows.
+		id, idErr := s.deps.Auth.Authenticate(c.Request().Context(), tok)
 		if err := s.deps.Auth.RevokeToken(c.Request().Context(), tok); err != nil {
 			return err
+		}
+		if idErr == nil {
+			event := audit.SessionEnded
+			if id.Kind == store.SessionPAT {
+				event = audit.PATRevoked
+			}
+			s.record(c, event, id.User, id.User, id.SessionID, "token revocation (RFC 7009)")
 		}
 	}
 	return c.NoContent(http.StatusOK)

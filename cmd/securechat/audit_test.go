@@ -226,6 +226,16 @@ func TestAuditEvents(t *testing.T) {
 		t.Fatalf("DELETE /api/tokens: %d %s", code, body)
 	}
 
+	// RFC 7009 revocation of a live token is recorded; garbage is not.
+	revoked := s.token(u.name, u.password)
+	for _, tok := range []string{revoked, "not-a-token"} {
+		resp, err := http.PostForm(s.URL+"/token/revoke", url.Values{"token": {tok}})
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /token/revoke: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+
 	// Wrong passwords until the per-pair limit engages, then a refusal.
 	for range 2 {
 		if code, _ := s.postToken(http.DefaultClient, u.name, "wrong-password"); code != http.StatusBadRequest {
@@ -247,6 +257,7 @@ func TestAuditEvents(t *testing.T) {
 		{"session_ended", "alice", "by session"},
 		{"pat_created", "alice", `"deploy"`},
 		{"pat_revoked", "alice", "by session"},
+		{"session_ended", "alice", "token revocation (RFC 7009)"},
 		{"login_failed", "", "bad credentials (token)"},
 		{"throttled", "", "login limit user_addr"},
 		{"login_failed", "", "rate limited (token)"},
