@@ -246,6 +246,11 @@ func TestAuditEvents(t *testing.T) {
 		t.Fatalf("past the limit: %d; want 429", code)
 	}
 
+	// "Log out everywhere else" on the settings page.
+	if resp := b.post("/settings/sessions/others", "/settings", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("end the other sessions on /settings: %d", resp.StatusCode)
+	}
+
 	rows := s.auditRows(boss, "alice")
 	for _, w := range []struct{ event, actor, detail string }{
 		{"2fa_enrolled", "alice", ""},
@@ -258,6 +263,7 @@ func TestAuditEvents(t *testing.T) {
 		{"pat_created", "alice", `"deploy"`},
 		{"pat_revoked", "alice", "by session"},
 		{"session_ended", "alice", "token revocation (RFC 7009)"},
+		{"session_ended", "alice", "all others ("},
 		{"login_failed", "", "bad credentials (token)"},
 		{"throttled", "", "login limit user_addr"},
 		{"login_failed", "", "rate limited (token)"},
