@@ -32,6 +32,7 @@ func (s *Server) registerSessions(e *echo.Echo) {
 	e.DELETE("/api/tokens/:id", s.revokePAT, s.requireAPI)
 	e.POST("/token/revoke", s.revokeToken)
 	e.GET("/api/audit", s.listAudit, s.requireAPI)
+	e.GET("/admin/audit", s.auditPage, s.requireLogin)
 
 	e.GET("/settings", s.settingsPage, s.requireLogin)
 	e.POST("/settings/sessions/:id/end", s.settingsEnd, s.requireLogin)
@@ -243,6 +244,11 @@ func (s *Server) settingsView(c echo.Context) (views.SettingsPage, error) {
 			return views.SettingsPage{}, fmt.Errorf("settings: two-factor state: %w", err)
 		}
 		p.TwoFactor, p.TwoFactorOn = true, on
+	}
+	if s.deps.Audit != nil {
+		if p.Admin, err = s.isAdmin(c); err != nil {
+			return views.SettingsPage{}, err
+		}
 	}
 	return p, nil
 }
