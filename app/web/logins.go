@@ -78,18 +78,7 @@ func (s *Server) beginLogin(a loginAttempt) (finish func(failed bool), wait time
 		refuse("addr", d)
 	}
 	var dones []func(bool)
-	for _, l := range []struct {
-		name string
-		k    *throttle.Keyed
-		key  string
-	}{
-		{"user_addr", s.failsByPair, a.pair},
-		{"user", s.failsByUser, a.user},
-		{"device", s.failsByPair, a.device},
-	} {
-		if l.key == "" {
-			continue
-		}
+	for _, l := range s.nameLimits(a) {
 		done, d, ok := l.k.Begin(l.key)
 		if !ok {
 			refuse(l.name, d)
@@ -111,6 +100,31 @@ func (s *Server) beginLogin(a loginAttempt) (finish func(failed bool), wait time
 		return nil, wait, true
 	}
 	return finish, 0, false
+}
+
+// attemptLimit is one limit of login failures and the key an attempt counts
+// against; the name labels refusals in the metric and the audit log.
+type attemptLimit struct {
+	name string
+	k    *throttle.Keyed
+	key  string
+}
+
+// nameLimits are the limits on the name an attempt tries (per username and
+// address, per username, per device cookie), leaving out those the attempt
+// has no key for; the limit per address is apart, counted differently.
+func (s *Server) nameLimits(a loginAttempt) []attemptLimit {
+	var out []attemptLimit
+	for _, l := range []attemptLimit{
+		{"user_addr", s.failsByPair, a.pair},
+		{"user", s.failsByUser, a.user},
+		{"device", s.failsByPair, a.device},
+	} {
+		if l.key != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // deviceOf returns the request's device cookie, if it is valid.
@@ -160,19 +174,8 @@ func (s *Server) loginRefused(c echo.Context, where, username string, logged boo
 func (s *Server) loginFailed(c echo.Context, where, username string, a loginAttempt) {
 	name := truncateName(username)
 	s.record(c, audit.LoginFailed, "", name, "", audit.ReasonBadCredentials+" ("+where+")")
-	for _, l := range []struct {
-		name string
-		k    *throttle.Keyed
-		key  string
-	}{
-		{"addr", s.failsByAddr, a.addr},
-		{"user_addr", s.failsByPair, a.pair},
-		{"user", s.failsByUser, a.user},
-		{"device", s.failsByPair, a.device},
-	} {
-		if l.key == "" {
-			continue
-		}
+	limits := append([]attemptLimit{{"addr", s.failsByAddr, a.addr}}, s.nameLimits(a)...)
+	for _, l := range limits {
 		if blocked, _ := l.k.Blocked(l.key); blocked {
 			s.record(c, audit.Throttled, "", name, "", "login limit "+l.name)
 			return
