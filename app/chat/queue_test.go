@@ -249,67 +249,6 @@ func TestReplayBatchBoundedByBytes(t *testing.T) {
 	}
 }
 
-// memStore is a Store in memory, enough for a hub in tests.
-type memStore struct {
-	noMemberships
-	mu   sync.Mutex
-	msgs []store.Message
-}
-
-func (s *memStore) AppendMessages(_ context.Context, in []store.NewMessage) ([]store.Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Message
-	for _, m := range in {
-		id := int64(len(s.msgs) + 1)
-		sm := store.Message{ID: id, Seq: id, Room: m.Room, User: m.User, Text: m.Text, TS: m.TS}
-		s.msgs = append(s.msgs, sm)
-		out = append(out, sm)
-	}
-	return out, nil
-}
-
-func (s *memStore) MessagesBefore(_ context.Context, room string, before int64, limit int) ([]store.Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Message
-	for i := len(s.msgs) - 1; i >= 0 && len(out) < limit; i-- {
-		if m := s.msgs[i]; m.Room == room && (before == 0 || m.ID < before) {
-			out = append([]store.Message{m}, out...)
-		}
-	}
-	return out, nil
-}
-
-func (s *memStore) MessagesAfter(_ context.Context, room string, after int64, limit int) ([]store.Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Message
-	for _, m := range s.msgs {
-		if m.Room == room && m.ID > after && len(out) < limit {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
-
-func (s *memStore) TouchRoom(context.Context, string, time.Time) (bool, error) { return false, nil }
-func (s *memStore) RoomExists(context.Context, string) (bool, error)           { return true, nil }
-func (s *memStore) Rooms(context.Context, store.RoomQuery) ([]store.Room, error) {
-	return nil, nil
-}
-func (s *memStore) PruneEmptyRooms(context.Context, time.Time) (int64, error) { return 0, nil }
-func (s *memStore) RoomHead(_ context.Context, room string) (int64, int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.msgs) - 1; i >= 0; i-- {
-		if s.msgs[i].Room == room {
-			return s.msgs[i].ID, s.msgs[i].Seq, nil
-		}
-	}
-	return 0, 0, nil
-}
-
 // endedSessions reports every session as ended: revoked after the gate let
 // the socket through.
 type endedSessions struct{}
@@ -326,7 +265,7 @@ func (endedSessions) Expiry(context.Context, string) (time.Time, error) {
 // rechecks its session after registering.
 func TestSessionRevokedBeforeRegisterCloses(t *testing.T) {
 	for _, echo := range []bool{false, true} {
-		h := NewHub(Deps{Store: &memStore{}, Sessions: endedSessions{}, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		h := NewHub(Deps{Store: &unitStore{}, Sessions: endedSessions{}, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 			Limits{ReadLimit: 1 << 16, MaxText: 4000, SendQueue: 64, SendQueueBytes: 1 << 20,
 				MessageRate: throttle.Limit{Rate: 10, Burst: 10}, RequestRate: throttle.Limit{Rate: 10, Burst: 10}, MaxSocketsPerUser: 5})
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
