@@ -79,6 +79,11 @@ type NewMessage struct {
 	User   string
 	Text   string
 	TS     time.Time
+	// Kind is KindMessage, or a change of the message Target of the same
+	// room: KindEdit (Text is the new text; only the author's own message)
+	// or KindDelete (Text empty). The caller has checked who may do it.
+	Kind   string
+	Target int64
 }
 
 // Message is a stored chat message. IDs are unique and increase across all
@@ -99,6 +104,14 @@ type Message struct {
 	User   string
 	Text   string
 	TS     time.Time
+
+	// Kind and Target: see NewMessage. A message row (KindMessage) shows its
+	// current text: EditedAt is when it was last edited (zero: never), and
+	// Deleted means it was deleted: Text and User are empty, UserID is 0.
+	Kind     string
+	Target   int64
+	EditedAt time.Time
+	Deleted  bool
 }
 
 // Room is a room with its latest activity: its last message, or when it was
@@ -107,6 +120,7 @@ type Room struct {
 	Name         string
 	LastID       int64
 	LastActivity time.Time
+	Kind         string // RoomPublic, RoomPrivate or RoomDM
 }
 
 // RoomQuery selects one page of the room list, most recently active first
@@ -120,6 +134,9 @@ type RoomQuery struct {
 	// EmptyBefore leaves out rooms that never had a message and were created
 	// before it (zero: none left out), so spam rooms drop off the list.
 	EmptyBefore time.Time
+	// UserID is who asks: the list holds public rooms and the private rooms
+	// and dms this user is a member of, never another's.
+	UserID int64
 }
 
 // RoomCursor is a position in the room list: the room it names and every room
@@ -186,3 +203,52 @@ type Membership struct {
 	ReadAt time.Time // when the user last read the room (or joined it)
 	Unread int       // messages after ReadID, counted up to the bound asked for
 }
+
+// The kinds of room. A public room is readable by every account; a private
+// room and a dm only by their members (RoomMember rows). A dm is a
+// conversation of 2 to 8 users fixed when it is opened: nobody is added or
+// removed, and it has no owner.
+const (
+	RoomPublic  = "public"
+	RoomPrivate = "private"
+	RoomDM      = "dm"
+)
+
+// The roles of a room member. The owner (the creator of a private room) may
+// invite and remove members and delete any message of the room.
+const (
+	MemberOwner  = "owner"
+	MemberMember = "member"
+)
+
+// DMPrefix starts the name of every dm room (the server chooses it); no user
+// may create a room whose name starts with it.
+const DMPrefix = "dm-"
+
+// Access is what one user may do in one room: its kind, and the user's role
+// there ("" if not a member). A public room is readable without a role.
+type Access struct {
+	Kind string // RoomPublic, RoomPrivate or RoomDM
+	Role string // MemberOwner, MemberMember or "" (not a member)
+}
+
+// CanRead reports whether the user may read and write the room.
+func (a Access) CanRead() bool { return a.Kind == RoomPublic || a.Role != "" }
+
+// RoomMember is one member of a private room or dm.
+type RoomMember struct {
+	UserID int64
+	Name   string
+	Role   string
+}
+
+// The kinds of stored row in a room's sequence. A change (an edit or a
+// delete of an earlier message) is stored in the room's sequence like a
+// message, with an id and a Seq of its own, so that everything that carries
+// messages in order (delivery, gap fill, replay with since, the bus) carries
+// changes in the same order; its Target is the message it changes.
+const (
+	KindMessage = "" // an ordinary message
+	KindEdit    = "edit"
+	KindDelete  = "delete"
+)
