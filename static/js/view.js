@@ -392,7 +392,7 @@ export function createView(ui, state, me, on) {
   function showRoom() {
     const name = state.current, r = state.rooms.get(name);
     const text = roomText(r, name);
-    ui.title.replaceChildren(...(r && r.kind === "private" ? [lockIcon("Private room"), " "] : []), text);
+    ui.title.replaceChildren(...(r && r.kind === "private" ? [lockIcon("Private room")] : []), text);
     ui.leave.hidden = name === GENERAL; // everyone is in general
     ui.leave.setAttribute("aria-label", "Leave " + text);
     ui.list.setAttribute("aria-label", "Messages in " + text);
