@@ -151,6 +151,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
           if (!u || typeof u.room !== "string" || !cfg.roomName.test(u.room)) continue;
           const r = state.addRoom(u.room);
           if (typeof u.kind === "string") r.kind = u.kind;
+          else if (u.room.startsWith(cfg.dmPrefix)) r.kind = "dm"; // only the server names a room so
           if (Number.isInteger(u.last_read) && u.last_read > r.readId) r.readId = u.last_read;
           if (!primed(r) && Number.isInteger(u.count) && u.count >= 0) r.unread = u.count;
           if (r.state === NEW) {

@@ -131,9 +131,12 @@ export function createView(ui, state, me, on) {
   }
 
   // refreshActions redraws every shown message's actions (the reader's role
-  // in the room is known once it is joined).
+  // in the room is known once it is joined), except where the reader is
+  // editing or confirming a delete.
   function refreshActions() {
-    for (const li of ui.list.querySelectorAll("li.msg:not(.editing)")) fillFoot(li);
+    for (const li of ui.list.querySelectorAll("li.msg:not(.editing)")) {
+      if (!li.querySelector(".actions.asking")) fillFoot(li);
+    }
   }
 
   // updateMessages redraws messages that changed (edited, deleted) in their
