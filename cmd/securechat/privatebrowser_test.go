@@ -97,7 +97,7 @@ func (tb *tab) editMessage(text, edited string) {
 	tb.messageAction(text, "edit")
 	tb.waitFor("the edit box, focused", `document.activeElement?.classList.contains("edit-box")`)
 	tb.do("type the edit",
-		chromedp.SetValue(chromedp.CSS("#messages .edit-box"), ""),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#messages .edit-box").value = ""`),
 		chromedp.SendKeys(chromedp.CSS("#messages .edit-box"), edited),
 		pressEnter)
 }

@@ -217,6 +217,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         if (typeof f.ref === "string") sends.changeDone(f.ref);
         const r = state.rooms.get(f.room);
         if (!r || !Number.isInteger(f.id)) break;
+        view.unannounce(f.id);
         state.seenId(r, f.change);
         const m = state.applyChange(r, f.type === "deleted" ? { id: f.id, deleted: true } : f);
         if (m && f.room === state.current) dirty.changed.push(m);
@@ -345,7 +346,9 @@ export function createFrames(cfg, state, view, conn, sends, on) {
   function took(r, m, isLive) {
     const got = state.addMessage(r, m);
     if (got === "new") placed(r, m, isLive);
-    else if (got === "changed" && m.room === state.current) dirty.changed.push(r.msgs.get(m.id));
+    if (got !== "changed") return;
+    view.unannounce(m.id);
+    if (m.room === state.current) dirty.changed.push(r.msgs.get(m.id));
   }
 
   // placed files a message that was new to the page: into the view when it is
@@ -372,7 +375,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
     if (dirty.rooms) view.renderRooms();
     if (dirty.online) view.renderOnline();
     if (dirty.fresh.length > 3) view.announce(dirty.fresh.length + " new messages in #" + state.current);
-    else for (const m of dirty.fresh) view.announce(m.user + ": " + clip(m.text, 300));
+    else for (const m of dirty.fresh) view.announce(m.user + ": " + clip(m.text, 300), m.id);
     dirty.rooms = dirty.online = dirty.marker = dirty.follow = dirty.head = dirty.members = false;
     dirty.add = [];
     dirty.fresh = [];

@@ -429,7 +429,7 @@ export function createView(ui, state, me, on) {
       const li = el("li");
       li.dataset.user = m.user;
       li.append(el("span", "name", m.user));
-      if (m.user === me) li.append(el("span", "role", "you"));
+      if (m.user === me) li.append(el("span", "you", "(you)"));
       if (m.role === "owner") li.append(el("span", "role", "owner"));
       if (canManage && m.user !== me && m.role !== "owner") li.append(button("act", "Remove", "Remove " + m.user, { remove: m.user }));
       return li;
@@ -443,9 +443,19 @@ export function createView(ui, state, me, on) {
     return r.kind === "dm" ? "the conversation with " + (r.label || "them") : "#" + r.name;
   }
 
-  function announce(text) {
-    ui.announcer.append(el("p", "", text));
+  // announce reads text out politely; id names the message it quotes, so an
+  // edit or delete of it takes the old text out of the page.
+  function announce(text, id) {
+    const p = el("p", "", text);
+    if (id) p.dataset.id = id;
+    ui.announcer.append(p);
     while (ui.announcer.childElementCount > 5) ui.announcer.firstElementChild.remove();
+  }
+
+  // unannounce takes what was read out of message id out of the page: it no
+  // longer says that (edited), or is gone (deleted).
+  function unannounce(id) {
+    for (const p of ui.announcer.querySelectorAll('p[data-id="' + Number(id) + '"]')) p.remove();
   }
 
   let noticeTimer = 0;
@@ -500,6 +510,6 @@ export function createView(ui, state, me, on) {
     updateMarker, renderMessages, insertMessages, loadOlderIfNeeded,
     updateMessages, startEdit, endEdit, confirmDelete, fillFoot,
     renderRooms, renderOnline, showRoom, showMembers, membersOpen, renderMembers, roomLabel,
-    announce, showNotice, showInfo, showInvite, showOfflineNotice, clearNotice, showBanner,
+    announce, unannounce, showNotice, showInfo, showInvite, showOfflineNotice, clearNotice, showBanner,
   };
 }
