@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
 	"securechat/app/store"
+	"securechat/app/store/sqlite"
 )
 
 // TestChatPageRole: the chat page tells its script whether the account is
@@ -173,8 +178,12 @@ func TestBrowserPrivateRoom(t *testing.T) {
 	}
 
 	// Escape cancels an edit: nothing is sent, the text is as it was.
+	dir := screenshotDir(t)
+	alice.emulate(1280, 800, "light")
 	alice.messageAction("the last word", "edit")
-	alice.do("type and cancel", chromedp.SendKeys(chromedp.CSS("#messages .edit-box"), " not sent"), chromedp.KeyEvent(kb.Escape))
+	alice.do("type", chromedp.SendKeys(chromedp.CSS("#messages .edit-box"), " not sent"))
+	alice.savePNG(dir, "private-editing-1280-light.png")
+	alice.do("cancel", chromedp.KeyEvent(kb.Escape))
 	alice.waitFor("the edit box gone", `!document.querySelector("#messages .edit-box")`)
 	alice.waitMessage("alice", "the last word")
 
@@ -187,6 +196,7 @@ func TestBrowserPrivateRoom(t *testing.T) {
 	// A delete, after its confirm step: its place stays, its text is gone.
 	id := value(alice, "read the id", chromedp.Evaluate[string](jsMessage("something to take back")+`.dataset.id`))
 	alice.messageAction("something to take back", "delete")
+	alice.savePNG(dir, "private-confirm-1280-light.png")
 	alice.messageAction("something to take back", "delete-yes")
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitFor("message deleted", fmt.Sprintf(`(() => {
@@ -204,7 +214,6 @@ func TestBrowserPrivateRoom(t *testing.T) {
 	}
 
 	alice.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
-	dir := screenshotDir(t)
 	for _, width := range []int64{375, 1280} {
 		alice.emulate(width, map[int64]int64{375: 740, 1280: 800}[width], "light")
 		alice.checkLayout(width)
@@ -280,4 +289,109 @@ func TestBrowserDirectMessage(t *testing.T) {
 	for _, tb := range []*tab{alice, bob} {
 		tb.checkConsole(false)
 	}
+}
+
+// recordSends makes the tab keep every frame its page sends on a socket, as
+// JSON text in window.sentFrames; before the page loads.
+func recordSends(tb *tab) {
+	tb.t.Helper()
+	tb.do("record the page's frames", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const send = WebSocket.prototype.send;
+			WebSocket.prototype.send = function (data) { (window.sentFrames ||= []).push(String(data)); return send.call(this, data); };`})
+		return err
+	}))
+}
+
+// jsLastJoinSince is a page expression for the since of the last join of
+// room the page sent (0 if none had one).
+func jsLastJoinSince(room string) string {
+	return fmt.Sprintf(`(window.sentFrames || []).map(s => JSON.parse(s)).filter(f => f.type === "join" && f.room === %s).map(f => f.since || 0).pop() ?? 0`, jsString(room))
+}
+
+// TestBrowserResumeCoversChanges: a page that was away resumes a room after
+// the highest id it saw, of a message or of a change (an edit, a delete):
+// the edit and the delete of older messages made while it was away show in
+// place, each message once, and its next resume starts after them.
+func TestBrowserResumeCoversChanges(t *testing.T) {
+	requireChromium(t)
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.addUser("alice", "alice-password-1")
+	s.addUser("bob", "bob-password-1")
+	alice := s.dialBearer(s.token("alice", "alice-password-1"))
+	alice.until("joined", aboutRoom("general"))
+	alice.send(map[string]any{"type": "join", "room": "dev"})
+	alice.until("joined", aboutRoom("dev"))
+
+	bob := openTab(t, startChromium(t), "bob")
+	recordSends(bob)
+	bob.login(s.URL, "bob", "bob-password-1")
+	bob.waitOnline("bob")
+	bob.joinRoom("dev")
+	bob.waitOnline("alice")
+
+	ids := map[string]int64{}
+	for _, text := range []string{"one", "two", "three"} {
+		alice.send(map[string]any{"type": "send", "room": "dev", "text": text})
+		f := alice.until("message", func(f map[string]any) bool { return f["text"] == text })
+		ids[text] = int64(f["id"].(float64))
+	}
+	bob.waitMessage("alice", "three")
+	alice.send(map[string]any{"type": "edit", "room": "dev", "id": ids["one"], "text": "one, edited"})
+	edited := alice.until("edited", aboutRoom("dev"))
+	change, ok := edited["change"].(float64)
+	if !ok || int64(change) <= ids["three"] {
+		t.Fatalf("edited frame %v: want a change id above the last message's %d", edited, ids["three"])
+	}
+	bob.waitEdited("one, edited")
+
+	// Away: while the server is down, an edit and a delete of older
+	// messages, stored as the hub stores them.
+	addr := strings.TrimPrefix(s.URL, "http://")
+	s.Stop()
+	bob.do("wait for the reconnecting banner", chromedp.WaitVisible(chromedp.ID("banner")))
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, err := db.UserByName(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.AppendMessages(ctx, []store.NewMessage{
+		{Room: "dev", UserID: author.ID, User: "alice", Text: "two, edited", TS: time.Now(), Kind: store.KindEdit, Target: ids["two"]},
+		{Room: "dev", UserID: author.ID, User: "alice", TS: time.Now(), Kind: store.KindDelete, Target: ids["three"]},
+	})
+	db.Close()
+	if err != nil || len(rows) != 2 || rows[1].ID == 0 {
+		t.Fatalf("store the changes: %v %+v", err, rows)
+	}
+	last := rows[1].ID
+
+	s2 := startServer(t, dir, "--addr", addr)
+	bob.waitFor("the banner to hide", `document.getElementById("banner").hidden`)
+	if since := value(bob, "read the resume", chromedp.Evaluate[int64](jsLastJoinSince("dev"))); since != int64(change) {
+		t.Errorf("bob resumed #dev after %d, want %d (the edit seen live, above every message)", since, int64(change))
+	}
+	bob.waitMessage("alice", "two, edited")
+	bob.waitEdited("two, edited")
+	bob.waitFor("three deleted in its place", fmt.Sprintf(`document.querySelector('#messages li.msg[data-id="%d"]')?.classList.contains("deleted")`, ids["three"]))
+	for _, text := range []string{"one, edited", "two, edited"} {
+		if n := bob.countMessages(text); n != 1 {
+			t.Errorf("bob: %q shown %d times, want once; page: %s", text, n, bob.state())
+		}
+	}
+	if n := value(bob, "count messages", chromedp.Evaluate[int](`document.querySelectorAll("#messages li.msg").length`)); n != 3 {
+		t.Errorf("bob's page shows %d messages, want 3: %s", n, bob.state())
+	}
+
+	// The next resume starts after the changes the replay brought.
+	s2.Stop()
+	bob.do("wait for the reconnecting banner", chromedp.WaitVisible(chromedp.ID("banner")))
+	startServer(t, dir, "--addr", addr)
+	bob.waitFor("the banner to hide", `document.getElementById("banner").hidden`)
+	bob.waitFor("a resume of #dev after the delete", fmt.Sprintf(`%s === %d`, jsLastJoinSince("dev"), last))
+	bob.checkConsole(true)
 }
