@@ -395,3 +395,39 @@ func TestBrowserResumeCoversChanges(t *testing.T) {
 	bob.waitFor("a resume of #dev after the delete", fmt.Sprintf(`%s === %d`, jsLastJoinSince("dev"), last))
 	bob.checkConsole(true)
 }
+
+// TestBrowserAdminDeletes: an admin's page offers delete on anyone's
+// message, and the delete reaches the others; a member's page offers it
+// only on their own.
+func TestBrowserAdminDeletes(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	for _, u := range []string{"boss", "alice", "bob"} {
+		s.addUser(u, u+"-password-1")
+	}
+	if out, err := s.cli("", "user", "role", "boss", "admin"); err != nil {
+		t.Fatalf("user role boss admin: %v (%s)", err, out)
+	}
+	bob := s.dialBearer(s.token("bob", "bob-password-1"))
+	bob.until("joined", aboutRoom("general"))
+	post(bob, "general", "spam, spam, spam")
+
+	browser := startChromium(t)
+	boss := openTab(t, browser, "boss", chromedp.WithNewBrowserContext())
+	boss.login(s.URL, "boss", "boss-password-1")
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	for _, tb := range []*tab{boss, alice} {
+		tb.waitMessage("bob", "spam, spam, spam")
+	}
+	if got := value(alice, "read alice's buttons", chromedp.Evaluate[string](jsMessage("spam, spam, spam")+`.querySelector(".actions")?.textContent ?? ""`)); got != "" {
+		t.Errorf("alice's page offers %q on bob's message", got)
+	}
+	boss.messageAction("spam, spam, spam", "delete")
+	boss.messageAction("spam, spam, spam", "delete-yes")
+	bob.until("deleted", aboutRoom("general"))
+	for _, tb := range []*tab{boss, alice} {
+		tb.waitFor("the message deleted", `document.querySelector("#messages li.msg.deleted") && !document.body.textContent.includes("spam, spam")`)
+		tb.checkConsole(false)
+	}
+}
