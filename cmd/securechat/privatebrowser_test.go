@@ -276,13 +276,24 @@ func TestBrowserDirectMessage(t *testing.T) {
 	bob.waitFor("the dm shown", `document.getElementById("room-title").textContent === "@alice"`)
 	bob.waitMessage("alice", "just between us")
 
-	// bob's Message beside alice (in general) opens the same conversation.
+	// On a phone, bob's Message beside alice (in general, in the room
+	// drawer's online list) opens the same conversation.
 	bob.clickRoom("general")
-	bob.do("message alice", chromedp.Click(chromedp.CSS(`#online button[data-dm="alice"]`)))
+	bob.emulate(375, 740, "light")
+	bob.do("open the room drawer", chromedp.Click(chromedp.ID("rooms-toggle")), chromedp.WaitVisible(chromedp.ID("sidebar")))
+	bob.savePNG(screenshotDir(t), "dm-375-drawer-light.png")
+	bob.do("message alice", chromedp.Click(chromedp.CSS(`#drawer-online button[data-dm="alice"]`)))
 	bob.waitFor("the same dm shown", fmt.Sprintf(`document.getElementById("room-title").textContent === "@alice" &&
 		document.querySelector('#rooms button[aria-current="true"]')?.dataset.room === %q`, room))
+	bob.do("wait for the drawer to close", chromedp.WaitNotVisible(chromedp.ID("sidebar")))
 	bob.send("agreed")
 	alice.waitMessage("bob", "agreed")
+	bob.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	bob.checkLayout(375)
+	bob.savePNG(screenshotDir(t), "dm-375-light.png")
+	alice.emulate(1280, 800, "light")
+	alice.checkLayout(1280)
+	alice.savePNG(screenshotDir(t), "dm-1280-light.png")
 	if n := value(bob, "count dms", chromedp.Evaluate[int](`document.querySelectorAll('#rooms button[data-kind="dm"]').length`)); n != 1 {
 		t.Errorf("bob's list has %d dms, want 1", n)
 	}

@@ -20,6 +20,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   list: $("messages"), rooms: $("rooms"), others: $("other-rooms"), othersHeading: $("other-heading"),
   online: $("online"), onlineHeading: $("online-heading"), onlineSummary: $("online-summary"),
+  drawerOnline: $("drawer-online"), drawerOnlineHeading: $("drawer-online-heading"),
   banner: $("banner"), retry: $("retry"), title: $("room-title"), leave: $("leave"), text: $("text"),
   hint: $("new-hint"), notice: $("notice"), announcer: $("announcer"),
   layout: $("layout"), sidebar: $("sidebar"), toggle: $("rooms-toggle"), toggleUnread: $("toggle-unread"),
@@ -217,6 +218,8 @@ ui.leave.addEventListener("click", leave);
 ui.sidebar.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-room]");
   if (b) select(b.dataset.room);
+  const dm = ev.target.closest("button[data-dm]"); // the phone's online list
+  if (dm) frames.openDM(dm.dataset.dm);
 });
 // The notice's Open button: a room the user was just invited to.
 ui.notice.addEventListener("click", (ev) => {

@@ -370,6 +370,7 @@ export function createView(ui, state, me, on) {
     if (!on.connected() || !r || !live(r)) {
       const why = on.connected() ? "Joining…" : "Unknown while offline";
       ui.online.replaceChildren(el("li", "unknown", why));
+      ui.drawerOnline.replaceChildren(el("li", "unknown", why));
       ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + state.current));
       ui.onlineSummary.textContent = on.connected() ? "" : "Offline: who is online is unknown";
       return;
@@ -377,15 +378,18 @@ export function createView(ui, state, me, on) {
     const users = r.users;
     const count = r.userCount > users.length ? r.userCount : users.length;
     const more = count - users.length;
-    ui.online.replaceChildren(...users.map((u) => {
-      const li = el("li", u === me ? "self" : "");
-      li.dataset.user = u;
-      li.append(el("span", "name", u));
-      // A conversation with anyone else online, one press away.
-      if (u !== me) li.append(button("dm-button", "Message", "Message " + u, { dm: u }));
-      return li;
-    }),
-      ...(more > 0 ? [el("li", "more", (users.length ? "and " : "") + more + " more")] : []));
+    // The column's list, and the phone's copy in the room drawer.
+    for (const ul of [ui.online, ui.drawerOnline]) {
+      ul.replaceChildren(...users.map((u) => {
+        const li = el("li", u === me ? "self" : "");
+        li.dataset.user = u;
+        li.append(el("span", "name", u));
+        // A conversation with anyone else online, one press away.
+        if (u !== me) li.append(button("dm-button", "Message", "Message " + u, { dm: u }));
+        return li;
+      }), ...(more > 0 ? [el("li", "more", (users.length ? "and " : "") + more + " more")] : []));
+    }
+    ui.drawerOnlineHeading.replaceChildren("Online in " + roomText(r, state.current));
     ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + state.current), " (" + count + ")");
     ui.onlineSummary.textContent = !count ? "" : users.length ?
       count + " online: " + users.join(", ") + (more > 0 ? " and " + more + " more" : "") : count + " online";
