@@ -201,7 +201,7 @@ export function createView(ui, state, me, on) {
   function updateMarker() {
     const r = state.rooms.get(state.current), name = state.current;
     if (!r || !primed(r)) marker.replaceChildren(on.connected() ? "Loading…" : "Waiting for the connection…");
-    else if (r.noMore) marker.replaceChildren(r.msgs.size ? "This is the start of #" + name + "." : "No messages in #" + name + " yet. Say hello!");
+    else if (r.noMore) marker.replaceChildren(r.msgs.size ? "This is the start of " + roomLabel(r) + "." : "No messages in " + roomLabel(r) + " yet. Say hello!");
     else if (r.state === LOADING) marker.replaceChildren("Loading older messages…");
     else if (!live(r)) marker.replaceChildren("Older messages load once connected.");
     else marker.replaceChildren(olderButton);
