@@ -239,18 +239,16 @@ ui.membersToggle.addEventListener("click", () => {
 ui.members.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-remove]");
   if (!b) return;
-  if (conn.send({ type: "remove", room: state.current, user: b.dataset.remove })) frames.requestMembers(state.current);
+  // The server answers with the members as they are now.
+  conn.send({ type: "remove", room: state.current, user: b.dataset.remove });
 });
 ui.inviteForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const user = ui.inviteInput.value.trim();
   if (!user) return;
   if (!conn.connected) { view.showOfflineNotice("Not connected: invite them once the connection is back."); return; }
-  if (conn.send({ type: "invite", room: state.current, user })) {
-    ui.inviteInput.value = "";
-    view.showInfo("Invited " + user + " to #" + state.current + ".");
-    frames.requestMembers(state.current);
-  }
+  // The server answers with the members as they are now (or an error, in the notice).
+  if (conn.send({ type: "invite", room: state.current, user })) ui.inviteInput.value = "";
 });
 // A message's own buttons: edit (inline), delete (after a confirm step).
 ui.list.addEventListener("click", (ev) => {
