@@ -20,6 +20,7 @@ type Config struct {
 	Addr           string
 	Data           string
 	Signup         bool
+	FirstUserAdmin bool // the first account made at /signup on a store that never had one is an admin
 	AllowedOrigins []string
 	TrustedProxies []*net.IPNet // reverse proxies whose X-Forwarded-For and -Proto are believed (none: the connection's)
 	TokenTTL       time.Duration
@@ -84,6 +85,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
 	fs.StringVar(&c.Data, "data", "./data", "folder for the database and keys (created if missing)")
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
+	fs.BoolVar(&c.FirstUserAdmin, "first-user-admin", false, "the first account made at /signup, on a store that never had an account, is an admin (off: a member; securechat user add NAME --admin makes one)")
 	fs.StringVar(&r.origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
 	duration(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
 	fs.StringVar(&r.trustedProxies, "trusted-proxies", "", "comma-separated networks (CIDR) or addresses of reverse proxies: only from them are X-Forwarded-For (the client address) and X-Forwarded-Proto (https) believed; none when empty")
