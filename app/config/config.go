@@ -154,15 +154,15 @@ func valueHint(f *flag.Flag) string {
 // A flag given on the command line wins over the environment, which wins over the default.
 // Flags may stand before, between or after the positional arguments (the
 // subcommand and its arguments), which it returns in order; "--" ends the
-// flags. extra registers a command's own flags on the same set. --help gives
-// flag.ErrHelp; an unknown flag, an error naming the nearest known one.
+// flags. extra registers a command's own flags on the same set; those are
+// read from args only, never from the environment: a SECURECHAT_ADMIN or
+// SECURECHAT_YES left set would otherwise make every user add an admin, or
+// every user delete go unasked. --help gives flag.ErrHelp; an unknown flag,
+// an error naming the nearest known one.
 func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	var r raw
 	fs := define(&c, &r)
-	for _, x := range extra {
-		x(fs)
-	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -174,6 +174,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	})
 	if envErr != nil {
 		return Config{}, nil, envErr
+	}
+	for _, x := range extra {
+		x(fs)
 	}
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
