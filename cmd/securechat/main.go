@@ -174,7 +174,8 @@ Commands:
                         make an account an admin (may read the audit log, delete any
                         message, remove anyone from a private room) or a member;
                         user add NAME --admin creates an admin. Taking the last admin's
-                        role is allowed (this command can always give it back); it warns
+                        role is allowed (this command can always give it back), with a
+                        warning that no admin is left
   token create USER [NAME] [--name NAME] [--expires-in-days N]
                         make a personal access token (a bearer token for scripts); it is
                         printed once and stored only as a hash
