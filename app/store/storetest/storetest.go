@@ -98,6 +98,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Rooms", roomCases},
 		{"RoomPages", roomPageCases},
 		{"Memberships", membershipCases},
+		{"Private", privateCases},
+		{"Changes", changeCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
