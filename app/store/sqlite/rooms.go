@@ -163,14 +163,29 @@ func (s *DB) OpenDM(ctx context.Context, userIDs []int64, now time.Time) (room s
 	return room, created, nil
 }
 
+// scrubWait bounds how long Scrub waits for readers and writers to let the
+// checkpoint finish; the caller retries rather than block a connection for
+// the full busy timeout.
+const scrubWait = time.Second
+
 // Scrub makes deleted text unrecoverable from the files: secure_delete has
 // zeroed it in the pages, and a truncating checkpoint copies those pages into
 // the database file and empties the WAL, which held earlier versions of them.
 // It fails if the checkpoint could not finish (a reader or writer was busy),
 // so the caller can try again.
 func (s *DB) Scrub(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("scrub: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", scrubWait.Milliseconds())); err != nil {
+		return fmt.Errorf("scrub: %w", err)
+	}
+	// The connection goes back to the pool: give it back its usual wait.
+	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds()))
 	var busy, logFrames, done int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
 		return fmt.Errorf("scrub: checkpoint: %w", err)
 	}
 	if busy != 0 || logFrames != done {

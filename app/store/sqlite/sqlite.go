@@ -21,6 +21,9 @@ import (
 // FileName is the database file inside the data folder.
 const FileName = "securechat.db"
 
+// busyTimeout is how long a statement waits for another connection's lock.
+const busyTimeout = 10 * time.Second
+
 // DB is the SQLite store.
 type DB struct {
 	db *sql.DB
@@ -45,7 +48,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	// commit durable before a message is acknowledged. secure_delete(ON) zeroes
 	// what a delete or a shrinking update frees, so a deleted message's text
 	// does not linger in free space of the file (Scrub then clears the WAL).
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(ON)"} {
+	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // write transactions take the lock up front: no upgrade deadlocks
