@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,6 +254,44 @@ var privateCases = []scenario{
 		}
 		if want := []string{dm, "secret", "town"}; !slices.Equal(got, want) {
 			t.Errorf("alice's pages = %v; want %v", got, want)
+		}
+	}},
+
+	{"a dm opened from several nodes at once is one room", func(t *testing.T, e *env) {
+		handles := make([]Store, nodes)
+		for n := range handles {
+			handles[n] = e.handle(t)
+		}
+		rooms := make([]string, nodes)
+		created := make([]bool, nodes)
+		errs := make([]error, nodes)
+		var wg sync.WaitGroup
+		for n, s := range handles {
+			wg.Go(func() {
+				// Each node gives the users in its own order.
+				ids := []int64{1, 2, 3}
+				ids[0], ids[n%3] = ids[n%3], ids[0]
+				rooms[n], created[n], errs[n] = s.OpenDM(e.ctx, ids, base)
+			})
+		}
+		wg.Wait()
+		creators := 0
+		for n := range handles {
+			if errs[n] != nil {
+				t.Fatalf("node %d: OpenDM: %v", n, errs[n])
+			}
+			if rooms[n] != rooms[0] {
+				t.Errorf("node %d opened %q; node 0 %q", n, rooms[n], rooms[0])
+			}
+			if created[n] {
+				creators++
+			}
+		}
+		if creators != 1 {
+			t.Errorf("%d nodes report creating the dm; want 1", creators)
+		}
+		if got := e.access(t, rooms[0], 3); got != (store.Access{Kind: store.RoomDM, Role: store.MemberMember}) {
+			t.Errorf("user 3's access to the dm = %+v", got)
 		}
 	}},
 
