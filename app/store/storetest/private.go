@@ -100,6 +100,17 @@ var privateCases = []scenario{
 				t.Errorf("CreateRoom(%s, %s) of a taken name: %v; want ErrExists", tc.name, tc.kind, err)
 			}
 		}
+		for _, tc := range []struct {
+			kind  string
+			owner int64
+		}{{store.RoomDM, 1}, {"", 1}, {"secret", 1}, {store.RoomPrivate, 0}} {
+			if err := e.CreateRoom(e.ctx, "odd", tc.kind, tc.owner, base); err == nil {
+				t.Errorf("CreateRoom(kind %q, owner %d) succeeded", tc.kind, tc.owner)
+			}
+		}
+		if ok, _ := e.RoomExists(e.ctx, "odd"); ok {
+			t.Errorf("a refused CreateRoom created its room")
+		}
 		// The failed creations changed nothing: the owner is still the only member.
 		if got := e.access(t, "secret", 2); got.Role != "" {
 			t.Errorf("a refused CreateRoom made user 2 %q", got.Role)
