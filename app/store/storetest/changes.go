@@ -241,8 +241,8 @@ var changeCases = []scenario{
 		withText.Text = "leaked"
 		m2 := e.appendAll(t, by("dev", alice, "alice", "later", 49))
 		withText.Target = m2[0].ID
-		if got := e.change(t, withText); got[0].Text != "" {
-			t.Errorf("a delete with text returned %q", got[0].Text)
+		if got := e.change(t, withText, withText); got[0].Text != "" || got[1].ID != 0 || got[1].Text != "" {
+			t.Errorf("two deletes with text returned %+v; want the first stored, both without text", got)
 		}
 		for _, r := range e.everything(t, "dev") {
 			for _, text := range []string{"version", "batch", "later", "leaked"} {
