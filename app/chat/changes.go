@@ -110,6 +110,11 @@ func (h *Hub) scrubLoop() {
 				return
 			case <-time.After(wait):
 			}
+			// This scrub covers every delete stored before it starts.
+			select {
+			case <-h.scrubs:
+			default:
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			err := h.store.Scrub(ctx)
 			cancel()

@@ -51,11 +51,15 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 // to the room (the sender's copy is its acknowledgement).
 // A socket is in a room only if the user could read it when it joined, and
 // a removal takes it out, so being in the room is the check; the store is
-// asked only to tell a refusal apart from a room not yet joined.
+// asked only to tell a refusal (a private room or dm of others) apart from a
+// room not yet joined (join creates a room that does not exist, so its
+// existence is no secret to a sender).
 func (c *Client) onSend(ctx context.Context, f inbound) error {
 	if !c.inRoom(f.Room) {
-		if _, err := c.mustRead(ctx, f.Room); err != nil {
+		if a, exists, err := c.access(ctx, f.Room); err != nil {
 			return err
+		} else if exists && !a.CanRead() {
+			return forbidden(f.Room)
 		}
 		return badFrame("not_joined", "join %s before sending to it", f.Room)
 	}

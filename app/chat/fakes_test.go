@@ -54,6 +54,17 @@ type unitStore struct {
 	dms      map[string]string // sorted ids → room
 	scrubs   int               // Scrub calls that succeeded
 	scrubErr error             // what Scrub answers while set
+	readable bool              // MarkRead moves every read position (noMemberships refuses them)
+}
+
+func (s *unitStore) MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (int64, bool, error) {
+	s.mu.Lock()
+	readable := s.readable
+	s.mu.Unlock()
+	if readable {
+		return id, true, nil
+	}
+	return s.noMemberships.MarkRead(ctx, userID, room, id, now)
 }
 
 // addUser records an account (UserByName finds it).
@@ -398,8 +409,26 @@ type unitHub struct {
 
 func newUnitHub(t *testing.T, lim Limits) *unitHub {
 	t.Helper()
-	u := &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}
-	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Now: time.Now,
+	return startUnitHub(t, lim, &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}, nil)
+}
+
+// newUnitCluster is n hubs (nodes) over one store, one session table and one
+// in-memory bus, as nodes share a database and NATS.
+func newUnitCluster(t *testing.T, n int, lim Limits) []*unitHub {
+	t.Helper()
+	bus := newUnitBus(t)
+	first := &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}
+	hubs := make([]*unitHub, n)
+	for i := range hubs {
+		u := &unitHub{store: first.store, sessions: first.sessions, ids: first.ids}
+		hubs[i] = startUnitHub(t, lim, u, bus.node(fmt.Sprintf("node%d", i)))
+	}
+	return hubs
+}
+
+func startUnitHub(t *testing.T, lim Limits, u *unitHub, b Broker) *unitHub {
+	t.Helper()
+	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Broker: b, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lim)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -510,7 +539,29 @@ type frame struct {
 	Count   int      `json:"count"`
 	LastID  int64    `json:"last_id"`
 	Expires string   `json:"expires"`
-	at      time.Time
+	// Private rooms, dms and changes.
+	Kind     string        `json:"kind"`
+	Role     string        `json:"role"`
+	By       string        `json:"by"`
+	Change   int64         `json:"change"`
+	EditedAt string        `json:"edited_at"`
+	Deleted  bool          `json:"deleted"`
+	UserID   *int64        `json:"user_id"`
+	Members  []memberFrame `json:"members"`
+	Messages []frame       `json:"messages"`
+	Rooms    []roomFrame   `json:"rooms"`
+	raw      string
+	at       time.Time
+}
+
+type memberFrame struct {
+	User string `json:"user"`
+	Role string `json:"role"`
+}
+
+type roomFrame struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
 }
 
 // unitClient is the client end of a socket. Its reader collects every frame
@@ -551,6 +602,7 @@ func (c *unitClient) read() {
 				continue
 			}
 			f.at = time.Now()
+			f.raw = line
 			c.mu.Lock()
 			c.frames = append(c.frames, f)
 			c.mu.Unlock()
@@ -627,4 +679,110 @@ func (noMemberships) MarkRead(context.Context, int64, string, int64, time.Time) 
 }
 func (noMemberships) Memberships(context.Context, int64, int, int) ([]store.Membership, error) {
 	return nil, nil
+}
+
+// unitBus is NATS in memory: what a node publishes reaches the other nodes'
+// subscribers in publish order, on the bus's own goroutine (a publisher
+// never waits for a subscriber, as with NATS).
+type unitBus struct {
+	mu    sync.Mutex
+	queue chan func()
+	rooms map[string]map[*unitSub]struct{}
+	users map[*unitSub]struct{}
+}
+
+type unitSub struct {
+	node       string
+	onMessage  func(store.Message)
+	onPresence func(string, []string)
+	onUser     func(UserEvent)
+}
+
+func newUnitBus(t *testing.T) *unitBus {
+	b := &unitBus{queue: make(chan func(), 1<<16), rooms: make(map[string]map[*unitSub]struct{}), users: make(map[*unitSub]struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for fn := range b.queue {
+			fn()
+		}
+	}()
+	// Registered first, so it runs after every hub has shut down.
+	t.Cleanup(func() {
+		close(b.queue)
+		<-done
+	})
+	return b
+}
+
+// unitNode is one node's connection to a unitBus.
+type unitNode struct {
+	bus  *unitBus
+	name string
+}
+
+func (b *unitBus) node(name string) *unitNode { return &unitNode{bus: b, name: name} }
+
+// publish runs deliver for each subscriber of another node, on the bus's goroutine.
+func (n *unitNode) publish(subs func() []*unitSub, deliver func(*unitSub)) error {
+	n.bus.queue <- func() {
+		for _, s := range subs() {
+			if s.node != n.name {
+				deliver(s)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *unitNode) roomSubs(room string) func() []*unitSub {
+	return func() []*unitSub {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		return slices.Collect(maps.Keys(n.bus.rooms[room]))
+	}
+}
+
+func (n *unitNode) PublishMessage(m store.Message) error {
+	return n.publish(n.roomSubs(m.Room), func(s *unitSub) { s.onMessage(m) })
+}
+
+func (n *unitNode) PublishPresence(room string, users []string) error {
+	users = slices.Clone(users)
+	return n.publish(n.roomSubs(room), func(s *unitSub) { s.onPresence(n.name, users) })
+}
+
+func (n *unitNode) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(string, []string)) (func(), error) {
+	s := &unitSub{node: n.name, onMessage: onMessage, onPresence: onPresence}
+	n.bus.mu.Lock()
+	defer n.bus.mu.Unlock()
+	if n.bus.rooms[room] == nil {
+		n.bus.rooms[room] = make(map[*unitSub]struct{})
+	}
+	n.bus.rooms[room][s] = struct{}{}
+	return func() {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		delete(n.bus.rooms[room], s)
+	}, nil
+}
+
+func (n *unitNode) PublishUserEvent(e UserEvent) error {
+	return n.publish(func() []*unitSub {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		return slices.Collect(maps.Keys(n.bus.users))
+	}, func(s *unitSub) { s.onUser(e) })
+}
+
+func (n *unitNode) SubscribeUserEvents(fn func(UserEvent)) (func(), error) {
+	s := &unitSub{node: n.name, onUser: fn}
+	n.bus.mu.Lock()
+	defer n.bus.mu.Unlock()
+	n.bus.users[s] = struct{}{}
+	return func() {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		delete(n.bus.users, s)
+	}, nil
 }

@@ -63,20 +63,20 @@ const (
 
 // inbound is every field a client frame may carry; which ones matter depends on Type.
 type inbound struct {
-	Type   frameType `json:"type"`
-	Room   string    `json:"room"`
-	Text   string    `json:"text"`
-	Since  *int64    `json:"since"`
-	Before int64     `json:"before"`
-	Limit  int       `json:"limit"`
-	Token  string    `json:"token"`
-	Ref    string    `json:"ref"`    // the client's name for a send, echoed on the frames that answer it
-	Prefix string    `json:"prefix"` // rooms: only names that start with it
-	Cursor string    `json:"cursor"` // rooms: the next page, as the previous answer's next
-	ID     int64     `json:"id"`     // read: the newest message the user has seen; edit, delete: the message
-	User   string    `json:"user"`    // invite, remove: whom
-	Users  []string  `json:"users"`   // dm: the others in the conversation
-	Private bool `json:"private"` // create: a private room (absent: public)
+	Type    frameType `json:"type"`
+	Room    string    `json:"room"`
+	Text    string    `json:"text"`
+	Since   *int64    `json:"since"`
+	Before  int64     `json:"before"`
+	Limit   int       `json:"limit"`
+	Token   string    `json:"token"`
+	Ref     string    `json:"ref"`     // the client's name for a send, echoed on the frames that answer it
+	Prefix  string    `json:"prefix"`  // rooms: only names that start with it
+	Cursor  string    `json:"cursor"`  // rooms: the next page, as the previous answer's next
+	ID      int64     `json:"id"`      // read: the newest message the user has seen; edit, delete: the message
+	User    string    `json:"user"`    // invite, remove: whom
+	Users   []string  `json:"users"`   // dm: the others in the conversation
+	Private bool      `json:"private"` // create: a private room (absent: public)
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
