@@ -59,10 +59,11 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // Memberships lists a user's rooms, most recently read first, at most limit
 // of them, each with its unread messages counted up to maxUnread (a count
 // stops there, so a room of a million unread costs no more than one of 999).
+// Only messages count: not edits and deletes, nor deleted messages.
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.room, m.read_id, m.read_at, c.n
 		FROM memberships m, LATERAL (SELECT COUNT(*) AS n FROM
-			(SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id ORDER BY id LIMIT $1) x) c
+			(SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND NOT deleted ORDER BY id LIMIT $1) x) c
 		WHERE m.user_id = $2 ORDER BY m.read_at DESC, m.room LIMIT $3`, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)

@@ -182,6 +182,32 @@ var migrations = []string{
 	CREATE INDEX audit_at ON audit(at);
 	CREATE INDEX audit_subject ON audit(subject, id);
 	CREATE INDEX audit_actor ON audit(actor, id);`,
+	// Private rooms and dms: a room's kind and owner, who may read it
+	// (room_members; public rooms have no rows), and the dm of each set of
+	// users (key: their sorted ids joined by commas). Edits and deletes are
+	// rows of the room's sequence (kind, target); a message row keeps its
+	// current text, when it was last edited (NULL: never) and whether it was
+	// deleted.
+	`ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'public';
+	ALTER TABLE rooms ADD COLUMN owner_id BIGINT;
+	CREATE TABLE room_members (
+		room TEXT NOT NULL,
+		user_id BIGINT NOT NULL,
+		role TEXT NOT NULL,
+		added_at TIMESTAMPTZ NOT NULL,
+		PRIMARY KEY (room, user_id)
+	);
+	CREATE INDEX room_members_user ON room_members(user_id);
+	CREATE TABLE dms (
+		key TEXT PRIMARY KEY,
+		room TEXT NOT NULL
+	);
+	ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	ALTER TABLE messages ADD COLUMN target BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE messages ADD COLUMN edited_at TIMESTAMPTZ;
+	ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
+	-- A delete wipes the text of the edits of its message.
+	CREATE INDEX messages_target ON messages(target) WHERE target > 0;`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

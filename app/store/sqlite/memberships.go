@@ -58,9 +58,10 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // Memberships lists a user's rooms, most recently read first, at most limit
 // of them, each with its unread messages counted up to maxUnread (a count
 // stops there, so a room of a million unread costs no more than one of 999).
+// Only messages count: not edits and deletes, nor deleted messages.
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT m.room, m.read_id, m.read_at,
-			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id ORDER BY id LIMIT ?))
+			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND deleted = 0 ORDER BY id LIMIT ?))
 		FROM memberships m WHERE m.user_id = ? ORDER BY m.read_at DESC, m.room LIMIT ?`, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)

@@ -14,6 +14,13 @@ import (
 // AppendMessages stores messages in one transaction, in order, and returns them
 // with their ids. One transaction (one fsync) for a batch is what lets history
 // keep up with fan-out.
+//
+// A change (KindEdit, KindDelete) is stored as a row of the room's sequence
+// and applied to its target in the same transaction. If the target does not
+// qualify (no such message in the room, a change row, already deleted, or an
+// edit by someone other than its author) nothing is stored for it and its
+// Message has ID 0. A delete also wipes the text of the edits of its target,
+// so no version of the text is left. Changes do not move the room's activity.
 func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error) {
 	out := make([]store.Message, 0, len(msgs))
 	err := s.inTx(ctx, "append messages", func(tx *sql.Tx) error {
@@ -24,7 +31,13 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			return err
 		}
 		defer next.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, seq, user_id, user, text, ts) VALUES(?, ?, ?, ?, ?, ?)`)
+		// A change's room exists: its target is in it.
+		nextChange, err := tx.PrepareContext(ctx, `UPDATE rooms SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq`)
+		if err != nil {
+			return err
+		}
+		defer nextChange.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, seq, user_id, user, text, ts, kind, target) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -36,10 +49,30 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		defer last.Close()
 		for _, m := range msgs {
 			var seq int64
-			if err := next.QueryRowContext(ctx, m.Room, ms(m.TS)).Scan(&seq); err != nil {
-				return err
+			switch m.Kind {
+			case store.KindMessage:
+				if err := next.QueryRowContext(ctx, m.Room, ms(m.TS)).Scan(&seq); err != nil {
+					return err
+				}
+			case store.KindEdit, store.KindDelete:
+				ok, err := applyChange(ctx, tx, m)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					out = append(out, store.Message{Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS, Kind: m.Kind, Target: m.Target})
+					continue
+				}
+				if m.Kind == store.KindDelete {
+					m.Text = ""
+				}
+				if err := nextChange.QueryRowContext(ctx, m.Room).Scan(&seq); err != nil {
+					return fmt.Errorf("number change of %d: %w", m.Target, err)
+				}
+			default:
+				return fmt.Errorf("unknown kind of message %q", m.Kind)
 			}
-			res, err := ins.ExecContext(ctx, m.Room, seq, m.UserID, m.User, m.Text, ms(m.TS))
+			res, err := ins.ExecContext(ctx, m.Room, seq, m.UserID, m.User, m.Text, ms(m.TS), m.Kind, m.Target)
 			if err != nil {
 				return err
 			}
@@ -50,7 +83,7 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			if _, err := last.ExecContext(ctx, id, m.Room); err != nil {
 				return err
 			}
-			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS})
+			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS, Kind: m.Kind, Target: m.Target})
 		}
 		return nil
 	})
@@ -60,14 +93,44 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 	return out, nil
 }
 
+// applyChange applies an edit or delete to its target message; ok false if
+// the target does not qualify.
+func applyChange(ctx context.Context, tx *sql.Tx, m store.NewMessage) (ok bool, err error) {
+	var res sql.Result
+	if m.Kind == store.KindEdit {
+		// Only the author edits, and an account id of 0 is nobody's.
+		res, err = tx.ExecContext(ctx, `UPDATE messages SET text = ?, edited_at = ?
+			WHERE id = ? AND room = ? AND kind = '' AND deleted = 0 AND user_id = ? AND user_id <> 0`,
+			m.Text, ms(m.TS), m.Target, m.Room, m.UserID)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE messages SET text = '', user = '', user_id = 0, deleted = 1
+			WHERE id = ? AND room = ? AND kind = '' AND deleted = 0`, m.Target, m.Room)
+	}
+	if err != nil {
+		return false, fmt.Errorf("apply %s of %d: %w", m.Kind, m.Target, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if m.Kind == store.KindDelete {
+		// The edits keep versions of the text; they go too.
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET text = '' WHERE target = ? AND target > 0 AND kind = 'edit'`, m.Target); err != nil {
+			return false, fmt.Errorf("wipe edits of %d: %w", m.Target, err)
+		}
+	}
+	return true, nil
+}
+
 // MessagesBefore returns up to limit messages of room with ids below before
-// (0: no bound), the newest of them, oldest first.
+// (0: no bound), the newest of them, oldest first: message rows only, as they
+// are now (current text, edited, deleted); not the change rows.
 func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, COALESCE(user_id, 0), user, text, ts FROM messages
-		WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`, room, before, limit)
+	msgs, err := s.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE room = ? AND id < ? AND kind = '' ORDER BY id DESC LIMIT ?`, room, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
@@ -75,9 +138,10 @@ func (s *DB) MessagesBefore(ctx context.Context, room string, before int64, limi
 	return msgs, nil
 }
 
-// MessagesAfter returns up to limit messages of room with ids above after, oldest first.
+// MessagesAfter returns up to limit rows of room with ids above after, oldest
+// first: messages and changes, so that a follower sees every row of the sequence.
 func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]store.Message, error) {
-	msgs, err := s.queryMessages(ctx, `SELECT id, seq, room, COALESCE(user_id, 0), user, text, ts FROM messages
+	msgs, err := s.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE room = ? AND id > ? ORDER BY id LIMIT ?`, room, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read messages after %d: %w", after, err)
@@ -117,8 +181,10 @@ func (s *DB) RoomExists(ctx context.Context, name string) (bool, error) {
 // first page walks the rooms_activity index backwards and stops after Limit;
 // a prefix is a range of the primary key.
 func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error) {
-	query := `SELECT name, last_id, last_activity FROM rooms WHERE 1`
-	var args []any
+	// Public rooms, and the private rooms and dms the user is a member of.
+	query := `SELECT name, last_id, last_activity, kind FROM rooms
+		WHERE (kind = 'public' OR EXISTS (SELECT 1 FROM room_members WHERE room = rooms.name AND user_id = ?))`
+	args := []any{q.UserID}
 	if q.Prefix != "" {
 		query += ` AND name >= ? AND name < ?`
 		args = append(args, q.Prefix, store.PrefixEnd(q.Prefix))
@@ -142,7 +208,7 @@ func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 	for rows.Next() {
 		var r store.Room
 		var at int64
-		if err := rows.Scan(&r.Name, &r.LastID, &at); err != nil {
+		if err := rows.Scan(&r.Name, &r.LastID, &at, &r.Kind); err != nil {
 			return nil, fmt.Errorf("list rooms: %w", err)
 		}
 		r.LastActivity = fromMS(at)
@@ -151,14 +217,15 @@ func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 	return out, rows.Err()
 }
 
-// PruneEmptyRooms deletes the rooms that never had a message and were created
-// before before; it returns how many.
+// PruneEmptyRooms deletes the public rooms that never had a message and were
+// created before before; it returns how many. Private rooms and dms stay:
+// their members made them on purpose.
 //
 // The memberships of a pruned room go with it: a user's list would otherwise
 // bring back (and create again) a room nobody ever wrote in.
 func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (n int64, err error) {
 	err = s.inTx(ctx, "prune empty rooms", func(tx *sql.Tx) error {
-		const empty = `last_activity < ? AND last_id = 0 AND last_seq = 0`
+		const empty = `last_activity < ? AND last_id = 0 AND last_seq = 0 AND kind = 'public'`
 		if _, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE room IN (SELECT name FROM rooms WHERE `+empty+`)`, ms(before)); err != nil {
 			return err
 		}
@@ -172,6 +239,22 @@ func (s *DB) PruneEmptyRooms(ctx context.Context, before time.Time) (n int64, er
 	return n, err
 }
 
+// Message returns one message row of a room; store.ErrNotFound if there is
+// none (a change row is not a message).
+func (s *DB) Message(ctx context.Context, room string, id int64) (store.Message, error) {
+	msgs, err := s.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = ? AND room = ? AND kind = ''`, id, room)
+	if err != nil {
+		return store.Message{}, fmt.Errorf("read message %d: %w", id, err)
+	}
+	if len(msgs) == 0 {
+		return store.Message{}, store.ErrNotFound
+	}
+	return msgs[0], nil
+}
+
+// messageColumns are what queryMessages scans.
+const messageColumns = `id, seq, room, COALESCE(user_id, 0), user, text, ts, kind, target, edited_at, deleted`
+
 func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -181,11 +264,14 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 	var out []store.Message
 	for rows.Next() {
 		var m store.Message
-		var ts int64
-		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.UserID, &m.User, &m.Text, &ts); err != nil {
+		var ts, edited int64
+		if err := rows.Scan(&m.ID, &m.Seq, &m.Room, &m.UserID, &m.User, &m.Text, &ts, &m.Kind, &m.Target, &edited, &m.Deleted); err != nil {
 			return nil, err
 		}
 		m.TS = fromMS(ts)
+		if edited != 0 {
+			m.EditedAt = fromMS(edited)
+		}
 		out = append(out, m)
 	}
 	return out, rows.Err()

@@ -21,6 +21,9 @@ import (
 // FileName is the database file inside the data folder.
 const FileName = "securechat.db"
 
+// busyTimeout is how long a statement waits for another connection's lock.
+const busyTimeout = 10 * time.Second
+
 // DB is the SQLite store.
 type DB struct {
 	db *sql.DB
@@ -42,8 +45,10 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; busy_timeout makes the CLI and
 	// the server wait for each other instead of failing; synchronous(FULL) makes a
-	// commit durable before a message is acknowledged.
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+	// commit durable before a message is acknowledged. secure_delete(ON) zeroes
+	// what a delete or a shrinking update frees, so a deleted message's text
+	// does not linger in free space of the file (Scrub then clears the WAL).
+	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // write transactions take the lock up front: no upgrade deadlocks
@@ -170,6 +175,31 @@ var migrations = []string{
 	CREATE INDEX audit_at ON audit(at);
 	CREATE INDEX audit_subject ON audit(subject, id);
 	CREATE INDEX audit_actor ON audit(actor, id);`,
+	// Private rooms and dms: a room's kind and owner, who may read it
+	// (room_members; public rooms have no rows), and the dm of each set of
+	// users (key: their sorted ids joined by commas). Edits and deletes are
+	// rows of the room's sequence (kind, target); a message row keeps its
+	// current text, when it was last edited and whether it was deleted.
+	`ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'public';
+	ALTER TABLE rooms ADD COLUMN owner_id INTEGER;
+	CREATE TABLE room_members (
+		room TEXT NOT NULL,
+		user_id INTEGER NOT NULL,
+		role TEXT NOT NULL,
+		added_at INTEGER NOT NULL,
+		PRIMARY KEY (room, user_id)
+	);
+	CREATE INDEX room_members_user ON room_members(user_id);
+	CREATE TABLE dms (
+		key TEXT PRIMARY KEY,
+		room TEXT NOT NULL
+	);
+	ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	ALTER TABLE messages ADD COLUMN target INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE messages ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+	-- A delete wipes the text of the edits of its message.
+	CREATE INDEX messages_target ON messages(target) WHERE target > 0;`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs

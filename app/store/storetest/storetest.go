@@ -45,6 +45,15 @@ type Store interface {
 	Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
+	Message(ctx context.Context, room string, id int64) (store.Message, error)
+	Scrub(ctx context.Context) error
+
+	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
+	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
+	AddMember(ctx context.Context, room string, userID int64, role string, now time.Time) (added bool, err error)
+	RemoveMember(ctx context.Context, room string, userID int64) (removed bool, err error)
+	RoomMembers(ctx context.Context, room string, limit int) ([]store.RoomMember, error)
+	OpenDM(ctx context.Context, userIDs []int64, now time.Time) (room string, created bool, err error)
 
 	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
 	LeaveRoom(ctx context.Context, userID int64, room string) error
@@ -89,6 +98,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Rooms", roomCases},
 		{"RoomPages", roomPageCases},
 		{"Memberships", membershipCases},
+		{"Private", privateCases},
+		{"Changes", changeCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
