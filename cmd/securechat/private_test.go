@@ -222,6 +222,16 @@ func privateScenario(t *testing.T, a, b *testServer) {
 func TestPrivateRoomsOneNode(t *testing.T) {
 	s := startServer(t, "")
 	privateScenario(t, s, s)
+	// Invitations, removals and a moderator's delete are in the audit log.
+	out, err := s.cli("", "audit", "--user", "alice")
+	if err != nil {
+		t.Fatalf("audit: %v %s", err, out)
+	}
+	for _, event := range []string{"member_invited", "member_removed", "message_deleted"} {
+		if !strings.Contains(out, event) {
+			t.Errorf("the audit log has no %s:\n%s", event, out)
+		}
+	}
 }
 
 func TestPrivateRoomsTwoNodes(t *testing.T) {
