@@ -219,6 +219,9 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         if (!r || !Number.isInteger(f.id)) break;
         view.unannounce(f.id);
         state.seenId(r, f.change);
+        // A message counted as unread that is deleted is no longer to read.
+        const old = r.msgs.get(f.id);
+        if (f.type === "deleted" && old && !old.deleted && old.user !== me && old.id > r.readId && f.room !== state.current && r.unread > 0) r.unread--;
         const m = state.applyChange(r, f.type === "deleted" ? { id: f.id, deleted: true } : f);
         if (m && f.room === state.current) dirty.changed.push(m);
         if (m && f.type === "deleted") dirty.rooms = true;
