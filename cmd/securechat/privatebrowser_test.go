@@ -297,6 +297,16 @@ func TestBrowserDirectMessage(t *testing.T) {
 	if n := value(bob, "count dms", chromedp.Evaluate[int](`document.querySelectorAll('#rooms button[data-kind="dm"]').length`)); n != 1 {
 		t.Errorf("bob's list has %d dms, want 1", n)
 	}
+
+	// While bob reads general, two unread in the dm; one deleted leaves one.
+	bob.emulate(1280, 800, "light")
+	bob.clickRoom("general")
+	alice.send("unread one")
+	alice.send("unread two")
+	bob.waitFor("2 unread in the dm", jsUnread(room)+` === "2"`)
+	alice.messageAction("unread one", "delete")
+	alice.messageAction("unread one", "delete-yes")
+	bob.waitFor("1 unread in the dm", jsUnread(room)+` === "1"`)
 	for _, tb := range []*tab{alice, bob} {
 		tb.checkConsole(false)
 	}
