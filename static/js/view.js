@@ -115,8 +115,8 @@ export function createView(ui, state, me, on) {
     const foot = el("div", "foot");
     if (m.edited_at) {
       const e = el("span", "edited", "(edited)");
-      const d = new Date(m.edited_at);
-      if (!isNaN(d)) e.title = "Edited " + fullFmt.format(d);
+      const d = typeof m.edited_at === "string" ? new Date(m.edited_at) : null;
+      if (d && !isNaN(d)) e.title = "Edited " + fullFmt.format(d);
       foot.append(e);
     }
     const r = state.rooms.get(m.room);
