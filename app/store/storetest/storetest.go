@@ -45,6 +45,7 @@ type Store interface {
 	Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 	PruneEmptyRooms(ctx context.Context, before time.Time) (int64, error)
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
+	UserMessages(ctx context.Context, userID, after int64, limit int) ([]store.Message, error)
 
 	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
 	LeaveRoom(ctx context.Context, userID int64, room string) error
@@ -92,6 +93,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
+		{"Export", exportCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
