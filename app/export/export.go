@@ -220,3 +220,9 @@ func (x *Exporter) stream(ctx context.Context, w io.Writer, head any, next func(
 	}
 	return n, nil
 }
+
+// AccountOf is the export's account part of u: its name, role and creation,
+// not its password hash.
+func AccountOf(u store.User, twoFactor bool) Account {
+	return Account{ID: u.ID, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, TwoFactor: twoFactor}
+}
