@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/config"
 	"securechat/app/export"
@@ -42,7 +43,13 @@ func exportCommand(ctx context.Context, cfg config.Config, getenv func(string) s
 		if err != nil {
 			return err
 		}
-		write = func(w io.Writer) (int, error) { return x.User(ctx, w, export.AccountOf(u, twoFactor), sessions) }
+		write = func(w io.Writer) (int, error) {
+			n, err := x.User(ctx, w, export.AccountOf(u, twoFactor), sessions)
+			if err == nil {
+				svc.cliEvent(ctx, audit.DataExported, u.Name, fmt.Sprintf("export user, %d messages", n))
+			}
+			return n, err
+		}
 	case "room":
 		ok, err := svc.db.RoomExists(ctx, args[1])
 		if err != nil {

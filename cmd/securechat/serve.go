@@ -203,9 +203,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 		BodyTimeout:       cfg.BodyTimeout,
 		TwoFactorAttempts: cfg.TwoFactorAttempts, TwoFactorLimit: cfg.TwoFactorLimit,
+		ExportConcurrency: cfg.ExportConcurrency,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
-		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit,
+		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit, Export: export.New(svc.db, clk.Now),
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })
