@@ -29,6 +29,7 @@ const (
 	TwoFactorReset   = "2fa_reset"
 	RecoveryCodeUsed = "recovery_code_used"
 	Throttled        = "throttled"
+	DataExported     = "data_exported" // a user's export: from /settings, or by the CLI
 )
 
 // ActorCLI is the actor of what the command line does.
