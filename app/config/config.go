@@ -43,6 +43,8 @@ type Config struct {
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
 	HashWait          time.Duration  // longest wait for a slot before 503
+	HandshakeConc     int            // socket handshakes worked on at once (0: four per processor)
+	HandshakeWait     time.Duration  // longest a handshake waits for a slot before 503
 	LoginLimitUser    throttle.Limit // failed logins per username, from browsers without its device cookie
 	LoginLimitAddr    throttle.Limit // failed logins per client address
 	LoginLimitPair    throttle.Limit // failed logins per username and address together, and per device cookie
@@ -107,6 +109,8 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
 	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
+	fs.IntVar(&c.HandshakeConc, "handshake-concurrency", 0, "socket handshakes (token check, upgrade, socket setup) worked on at once, so a reconnect storm queues instead of taking the machine (0: four per processor)")
+	duration(&c.HandshakeWait, "handshake-wait", time.Second, "longest a socket handshake waits for a slot; past it 503 with Retry-After (0: no wait)")
 	fs.StringVar(&r.loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
 	fs.StringVar(&r.loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
 	fs.StringVar(&r.loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
@@ -238,6 +242,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	}
 	if c.HashQueue < 0 || c.HashWait < 0 {
 		return Config{}, nil, errors.New("--hash-queue and --hash-wait must not be negative")
+	}
+	if c.HandshakeConc < 0 || c.HandshakeWait < 0 {
+		return Config{}, nil, errors.New("--handshake-concurrency and --handshake-wait must not be negative")
 	}
 	if c.BodyTimeout < 100*time.Millisecond || c.MaxConnsPerAddr < 0 {
 		return Config{}, nil, errors.New("--body-timeout must be at least 100ms, --max-conns-per-addr at least 0")

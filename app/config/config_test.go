@@ -210,3 +210,23 @@ func TestParseCommandFlagsNotFromEnvironment(t *testing.T) {
 		t.Errorf("FirstUserAdmin by default: %v, %v; want false", c.FirstUserAdmin, err)
 	}
 }
+
+func TestParseHandshakeAdmission(t *testing.T) {
+	c, _, err := Parse(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HandshakeConc != 0 || c.HandshakeWait != time.Second {
+		t.Errorf("defaults: --handshake-concurrency %d (0: four per processor), --handshake-wait %v; want 0 and 1s", c.HandshakeConc, c.HandshakeWait)
+	}
+	env := map[string]string{"SECURECHAT_HANDSHAKE_CONCURRENCY": "32"}
+	c, _, err = Parse([]string{"--handshake-wait", "0s"}, func(k string) string { return env[k] })
+	if err != nil || c.HandshakeConc != 32 || c.HandshakeWait != 0 {
+		t.Errorf("set: %d, %v, %v", c.HandshakeConc, c.HandshakeWait, err)
+	}
+	for _, args := range [][]string{{"--handshake-concurrency", "-1"}, {"--handshake-wait", "-1s"}, {"--handshake-wait", "5"}} {
+		if _, _, err := Parse(args, func(string) string { return "" }); err == nil {
+			t.Errorf("Parse(%q) accepted", args)
+		}
+	}
+}

@@ -32,6 +32,7 @@ type Metrics struct {
 	patRefusals      prometheus.Counter
 	exportRefusals   prometheus.Counter
 	hashRefusals     *prometheus.CounterVec
+	handshakeBusy    *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
 	twoFactorRefused *prometheus.CounterVec
 
@@ -72,6 +73,8 @@ func New() *Metrics {
 			Help: "\"Download my data\" requests answered 503 because --export-concurrency exports were already streaming."}),
 		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
 			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
+		handshakeBusy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_handshake_refusals_total",
+			Help: "Socket handshakes (and the page's /ws/ready checks) answered 503 with Retry-After because --handshake-concurrency were in progress for longer than --handshake-wait, by path."}, []string{"path"}),
 		twoFactorRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_2fa_refusals_total",
 			Help: "Two-factor codes refused with 429 before being checked, by the limit that refused them (login: --2fa-attempts of one pending login; user: --2fa-limit)."}, []string{"limit"}),
 		refreshRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_refresh_refusals_total",
@@ -91,7 +94,7 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
-		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.handshakeBusy, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
 		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.exportRefusals)
 	return m
 }
@@ -210,6 +213,14 @@ func (m *Metrics) ExportRefused() {
 func (m *Metrics) HashRefused(kind string) {
 	if m != nil {
 		m.hashRefusals.WithLabelValues(kind).Inc()
+	}
+}
+
+// HandshakeRefused counts a socket handshake on path refused because too
+// many were in progress (--handshake-concurrency, --handshake-wait).
+func (m *Metrics) HandshakeRefused(path string) {
+	if m != nil {
+		m.handshakeBusy.WithLabelValues(path).Inc()
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"securechat/app/accounts"
+	"securechat/app/admission"
 	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
@@ -69,6 +70,8 @@ type Deps struct {
 	TwoFactor *twofactor.Service // nil: nobody is asked for a second factor
 	Audit     *audit.Recorder    // nil records nothing
 	Export    *export.Exporter   // nil: no "Download my data"
+
+	Handshakes *admission.Gate // socket handshakes worked on at once; nil: no bound
 }
 
 // Server holds the handlers' dependencies.
@@ -198,7 +201,7 @@ func (s *Server) csrfMiddleware() echo.MiddlewareFunc {
 			// assets are GETs with no form to protect (and no cookie to mint for).
 			Skipper: func(c echo.Context) bool {
 				switch c.Path() {
-				case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
+				case "/token", "/token/refresh", "/ws", "/secured-ws", "/ws/ready", "/healthz", "/static/*":
 					return true
 				}
 				return skipCSRF(c)

@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"securechat/app/admission"
 	"securechat/app/config"
 	"securechat/app/store/postgres"
 )
@@ -76,6 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // zero value, the real thing.
 type options struct {
 	clock clock // the server's time; nil: the system's
+	// handshakes, if set, is given the server's handshake admission once it
+	// is built, so a test can hold its slots instead of racing real handshakes.
+	handshakes func(*admission.Gate)
 }
 
 // runWith is run with options.
@@ -115,7 +119,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(rest) == 0 {
-		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
+		return serve(ctx, cfg, getenv, opt, log, stdout)
 	}
 	switch rest[0] {
 	case "user":
@@ -136,7 +140,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		if len(rest) > 1 {
 			return usagef("serve takes no arguments, got %q", rest[1:])
 		}
-		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
+		return serve(ctx, cfg, getenv, opt, log, stdout)
 	case "migrate":
 		if cfg.DatabaseURL == "" {
 			return usagef("migrate needs --database-url (SQLite migrates itself at start)")

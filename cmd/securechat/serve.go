@@ -16,6 +16,7 @@ import (
 
 	"securechat"
 	"securechat/app/accounts"
+	"securechat/app/admission"
 	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
@@ -156,7 +157,8 @@ type systemClock struct{}
 func (systemClock) Now() time.Time                                 { return time.Now() }
 func (systemClock) AfterFunc(d time.Duration, f func()) chat.Timer { return time.AfterFunc(d, f) }
 
-func serve(ctx context.Context, cfg config.Config, getenv func(string) string, clk clock, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, opt options, log *slog.Logger, stdout io.Writer) error {
+	clk := opt.clock
 	// Files an older version, a copy or an umask left readable by others.
 	datadir.Tighten(cfg.Data, []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm", tokens.KeyFile}, log)
 	svc, err := openServices(ctx, cfg, getenv, clk.Now, log)
@@ -195,6 +197,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 	})
 	m.ObserveQueuedBytes(hub.QueuedBytes)
 	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, clk.Now)
+	handshakes := admission.New(cfg.HandshakeConc, cfg.HandshakeWait)
+	if opt.handshakes != nil {
+		opt.handshakes(handshakes)
+	}
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
@@ -206,7 +212,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		ExportConcurrency: cfg.ExportConcurrency,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
-		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit, Export: export.New(svc.db, clk.Now),
+		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit, Export: export.New(svc.db, clk.Now), Handshakes: handshakes,
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })
