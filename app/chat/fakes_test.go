@@ -55,6 +55,17 @@ type unitStore struct {
 	scrubs   int               // Scrub calls that succeeded
 	scrubErr error             // what Scrub answers while set
 	readable bool              // MarkRead moves every read position (noMemberships refuses them)
+	rooms    map[int64][]string // Memberships lists these rooms of a user (noMemberships none)
+}
+
+func (s *unitStore) Memberships(_ context.Context, userID int64, _, _ int) ([]store.Membership, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Membership
+	for _, r := range s.rooms[userID] {
+		out = append(out, store.Membership{Room: r})
+	}
+	return out, nil
 }
 
 func (s *unitStore) MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (int64, bool, error) {
@@ -562,6 +573,7 @@ type memberFrame struct {
 type roomFrame struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+	Room string `json:"room"` // in unread
 }
 
 // unitClient is the client end of a socket. Its reader collects every frame

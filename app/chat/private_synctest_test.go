@@ -481,3 +481,30 @@ func TestReadEchoAcrossNodes(t *testing.T) {
 		}
 	})
 }
+
+// The unread list (on connect) leaves out a membership of a private room
+// the user is not a member of, however it was left behind.
+func TestUnreadListsOnlyReadableRooms(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newUnitHub(t, unitLimits())
+		privateRoom(t, h, "secret", "x")
+		alice := h.connect(t, "alice")
+		synctest.Wait()
+		alice.ask(map[string]any{"type": "join", "room": "open"})
+		bob := h.userID("bob")
+		h.store.mu.Lock()
+		h.store.rooms = map[int64][]string{h.ids["alice"]: {"secret", "open"}, bob: {"secret", "open"}}
+		h.store.mu.Unlock()
+		for user, want := range map[string][]string{"alice": {"secret", "open", "general"}, "bob": {"open", "general"}} {
+			c := h.connect(t, user)
+			synctest.Wait()
+			var got []string
+			for _, r := range only(t, user+" unread", c.received(), "unread").Rooms {
+				got = append(got, r.Room)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s's unread rooms %v, want %v", user, got, want)
+			}
+		}
+	})
+}
