@@ -56,6 +56,9 @@ type unitStore struct {
 	scrubErr error             // what Scrub answers while set
 	readable bool              // MarkRead moves every read position (noMemberships refuses them)
 	rooms    map[int64][]string // Memberships lists these rooms of a user (noMemberships none)
+	// afterAccess, if set, runs after RoomAccess has read its answer and
+	// before the hub has it, so a test can land a removal in between.
+	afterAccess func(room string, userID int64)
 }
 
 func (s *unitStore) Memberships(_ context.Context, userID int64, _, _ int) ([]store.Membership, error) {
@@ -131,7 +134,13 @@ func (s *unitStore) RoomAccess(_ context.Context, room string, userID int64) (st
 	if !ok {
 		return store.Access{}, store.ErrNotFound
 	}
-	return store.Access{Kind: kind, Role: s.members[room][userID]}, nil
+	a := store.Access{Kind: kind, Role: s.members[room][userID]}
+	if hook := s.afterAccess; hook != nil {
+		s.mu.Unlock()
+		hook(room, userID)
+		s.mu.Lock()
+	}
+	return a, nil
 }
 
 func (s *unitStore) AddMember(_ context.Context, room string, userID int64, role string, _ time.Time) (bool, error) {

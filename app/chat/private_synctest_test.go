@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -507,4 +508,51 @@ func TestUnreadListsOnlyReadableRooms(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A removal that lands while a join is between its access check and
+// entering the room (on either kind of join) keeps the socket out: the join
+// asks again and is refused, and the socket gets nothing of the room.
+func TestRemovalDuringJoin(t *testing.T) {
+	for _, since := range []bool{false, true} {
+		t.Run(fmt.Sprintf("since=%v", since), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newUnitHub(t, unitLimits())
+				alice, _ := privateRoom(t, h, "secret", "before")
+				bob := h.connect(t, "bob")
+				synctest.Wait()
+				alice.ask(map[string]any{"type": "invite", "room": "secret", "user": "bob"})
+				bobID := h.ids["bob"]
+				var once sync.Once
+				h.store.mu.Lock()
+				h.store.afterAccess = func(room string, userID int64) {
+					if room == "secret" && userID == bobID {
+						once.Do(func() {
+							// alice removes bob now: the store first, then the sockets.
+							h.store.RemoveMember(t.Context(), room, userID)
+							h.removeFromRoom(userID, room, encodeRemoved(room))
+						})
+					}
+				}
+				h.store.mu.Unlock()
+				join := map[string]any{"type": "join", "room": "secret"}
+				if since {
+					join["since"] = 0
+				}
+				got := bob.ask(join)
+				alice.ask(map[string]any{"type": "send", "room": "secret", "text": "after"})
+				time.Sleep(maxPresenceDelay)
+				synctest.Wait()
+				var seen []string
+				for _, f := range bob.received() {
+					if f.Room == "secret" || f.Type == "error" {
+						seen = append(seen, f.Type+":"+f.Code)
+					}
+				}
+				if !slices.Equal(seen, []string{"invited:", "removed:", "error:forbidden"}) {
+					t.Errorf("bob got %v (answer to the join %v), want invited, removed, then forbidden only", seen, frameTypes(got))
+				}
+			})
+		})
+	}
 }
