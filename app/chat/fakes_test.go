@@ -51,10 +51,10 @@ type unitStore struct {
 	kinds    map[string]string           // room → kind; absent: no such room
 	members  map[string]map[int64]string // room → user → role
 	users    map[string]store.User
-	dms      map[string]string // sorted ids → room
-	scrubs   int               // Scrub calls that succeeded
-	scrubErr error             // what Scrub answers while set
-	readable bool              // MarkRead moves every read position (noMemberships refuses them)
+	dms      map[string]string  // sorted ids → room
+	scrubs   int                // Scrub calls that succeeded
+	scrubErr error              // what Scrub answers while set
+	readable bool               // MarkRead moves every read position (noMemberships refuses them)
 	rooms    map[int64][]string // Memberships lists these rooms of a user (noMemberships none)
 	// afterAccess, if set, runs after RoomAccess has read its answer and
 	// before the hub has it, so a test can land a removal in between.
