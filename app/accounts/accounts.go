@@ -30,6 +30,7 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID int64, hash string, now time.Time) error
 	DeleteUser(ctx context.Context, userID int64, now time.Time) error
 	SetUserRole(ctx context.Context, userID int64, role string) error
+	CreateUserAdminIfFirst(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error)
 }
 
 // Service manages accounts.
@@ -71,8 +72,19 @@ func checkPassword(pw string) error {
 	return nil
 }
 
-// Create adds an account.
+// Create adds an account, a member.
 func (s *Service) Create(ctx context.Context, name, password string) (store.User, error) {
+	return s.create(ctx, name, password, false)
+}
+
+// CreateAdminIfFirst adds an account that is an admin if it is the first the
+// store ever had (--first-user-admin), a member otherwise. The store decides
+// "first" in the insert, so of two at once at most one is an admin.
+func (s *Service) CreateAdminIfFirst(ctx context.Context, name, password string) (store.User, error) {
+	return s.create(ctx, name, password, true)
+}
+
+func (s *Service) create(ctx context.Context, name, password string, adminIfFirst bool) (store.User, error) {
 	name, err := NormalizeName(name)
 	if err != nil {
 		return store.User{}, err
@@ -91,7 +103,11 @@ func (s *Service) Create(ctx context.Context, name, password string) (store.User
 	if err != nil {
 		return store.User{}, err
 	}
-	u, err := s.store.CreateUser(ctx, name, hash, s.now())
+	insert := s.store.CreateUser
+	if adminIfFirst {
+		insert = s.store.CreateUserAdminIfFirst
+	}
+	u, err := insert(ctx, name, hash, s.now())
 	if errors.Is(err, store.ErrExists) {
 		return store.User{}, ErrTaken
 	}

@@ -20,6 +20,7 @@ type Config struct {
 	Addr           string
 	Data           string
 	Signup         bool
+	FirstUserAdmin bool // the first account made at /signup on a store that never had one is an admin
 	AllowedOrigins []string
 	TrustedProxies []*net.IPNet // reverse proxies whose X-Forwarded-For and -Proto are believed (none: the connection's)
 	TokenTTL       time.Duration
@@ -84,6 +85,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on")
 	fs.StringVar(&c.Data, "data", "./data", "folder for the database and keys (created if missing)")
 	fs.BoolVar(&c.Signup, "signup", true, "allow anyone to create an account at /signup")
+	fs.BoolVar(&c.FirstUserAdmin, "first-user-admin", false, "the first account made at /signup, on a store that never had an account, is an admin (off: a member; securechat user add NAME --admin makes one)")
 	fs.StringVar(&r.origins, "allowed-origins", "", "comma-separated origins (scheme://host[:port]) allowed to open the socket with the cookie and to post the forms; same origin is always allowed")
 	duration(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a login token and cookie")
 	fs.StringVar(&r.trustedProxies, "trusted-proxies", "", "comma-separated networks (CIDR) or addresses of reverse proxies: only from them are X-Forwarded-For (the client address) and X-Forwarded-Proto (https) believed; none when empty")
@@ -152,15 +154,15 @@ func valueHint(f *flag.Flag) string {
 // A flag given on the command line wins over the environment, which wins over the default.
 // Flags may stand before, between or after the positional arguments (the
 // subcommand and its arguments), which it returns in order; "--" ends the
-// flags. extra registers a command's own flags on the same set. --help gives
-// flag.ErrHelp; an unknown flag, an error naming the nearest known one.
+// flags. extra registers a command's own flags on the same set; those are
+// read from args only, never from the environment: a SECURECHAT_ADMIN or
+// SECURECHAT_YES left set would otherwise make every user add an admin, or
+// every user delete go unasked. --help gives flag.ErrHelp; an unknown flag,
+// an error naming the nearest known one.
 func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	var r raw
 	fs := define(&c, &r)
-	for _, x := range extra {
-		x(fs)
-	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -172,6 +174,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	})
 	if envErr != nil {
 		return Config{}, nil, envErr
+	}
+	for _, x := range extra {
+		x(fs)
 	}
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {

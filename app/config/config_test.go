@@ -188,3 +188,21 @@ func TestParseTrustedProxies(t *testing.T) {
 		t.Errorf("bad entry: %v; want it named", err)
 	}
 }
+
+// TestParseCommandFlagsNotFromEnvironment: a command's own flags come from the
+// command line only, while every setting still has its environment variable.
+func TestParseCommandFlagsNotFromEnvironment(t *testing.T) {
+	env := map[string]string{"SECURECHAT_ADMIN": "true", "SECURECHAT_FIRST_USER_ADMIN": "true"}
+	var admin bool
+	extra := func(fs *flag.FlagSet) { fs.BoolVar(&admin, "admin", false, "user add: an admin") }
+	c, _, err := Parse([]string{"user", "add", "bob"}, func(k string) string { return env[k] }, extra)
+	if err != nil || admin || !c.FirstUserAdmin {
+		t.Errorf("with SECURECHAT_ADMIN and SECURECHAT_FIRST_USER_ADMIN set: admin %v, FirstUserAdmin %v, %v; want false, true", admin, c.FirstUserAdmin, err)
+	}
+	if _, _, err := Parse([]string{"user", "add", "bob", "--admin"}, func(k string) string { return env[k] }, extra); err != nil || !admin {
+		t.Errorf("--admin on the command line: %v, %v; want true", admin, err)
+	}
+	if c, _, err := Parse(nil, func(string) string { return "" }); err != nil || c.FirstUserAdmin {
+		t.Errorf("FirstUserAdmin by default: %v, %v; want false", c.FirstUserAdmin, err)
+	}
+}

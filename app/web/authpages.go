@@ -151,7 +151,11 @@ func (s *Server) signup(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, views.Signup(f))
 	}
 	ctx := c.Request().Context()
-	u, err := s.deps.Accounts.Create(ctx, f.Username, password)
+	create := s.deps.Accounts.Create
+	if s.cfg.FirstUserAdmin {
+		create = s.deps.Accounts.CreateAdminIfFirst
+	}
+	u, err := create(ctx, f.Username, password)
 	switch {
 	case errors.Is(err, accounts.ErrBusy):
 		s.hashBusy(c, "signup")
@@ -171,6 +175,10 @@ func (s *Server) signup(c echo.Context) error {
 		return err
 	}
 	s.record(c, audit.Signup, u.Name, u.Name, issued.Identity.SessionID, "")
+	if u.Role == store.RoleAdmin {
+		// How an admin came to be is what an audit asks first.
+		s.record(c, audit.RoleChanged, u.Name, u.Name, issued.Identity.SessionID, "admin: the first account, --first-user-admin")
+	}
 	s.setDeviceCookie(c, issued.Identity.User)
 	s.setSessionCookie(c, issued.Token, issued.Identity.ExpiresAt)
 	s.renewCSRF(c)

@@ -36,6 +36,7 @@ import (
 // Config is the part of the server's settings the web layer uses.
 type Config struct {
 	Signup          bool
+	FirstUserAdmin  bool     // the first account made at /signup on a store that never had one is an admin
 	AllowedOrigins  []string // besides the same origin, for cookie-authenticated sockets
 	TLS             bool
 	TrustedProxies  []*net.IPNet   // reverse proxies whose X-Forwarded-For and -Proto are believed

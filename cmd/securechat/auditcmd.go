@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,16 +17,16 @@ import (
 // the store until the rows are older than --since.
 func auditCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) != 0 {
-		return errors.New("usage: securechat audit [--user NAME] [--since 24h]")
+		return usagef("audit takes no arguments, got %q (usage: securechat audit [--user NAME] [--since 24h])", args)
 	}
 	if cmd.auditSince < 0 {
-		return errors.New("--since must be a positive duration, like 24h")
+		return usagef("--since must be a positive duration, like 24h")
 	}
 	user := cmd.auditUser
 	if user != "" {
 		n, err := accounts.NormalizeName(user)
 		if err != nil {
-			return fmt.Errorf("%q: %w", user, err)
+			return usagef("%q: %w", user, err)
 		}
 		user = n
 	}

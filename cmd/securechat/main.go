@@ -1,7 +1,7 @@
 // Command securechat is the chat server and its administration tool.
 //
 //	securechat                  serve (default: localhost:8080, data in ./data)
-//	securechat user add NAME    create an account; the password is read from stdin
+//	securechat user add NAME [--admin]   create an account; the password is read from stdin
 //	securechat user list
 //	securechat user passwd NAME
 //	securechat user delete NAME [--yes]
@@ -38,8 +38,30 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "securechat:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// usageError is a command line that cannot be run as written (an unknown
+// command or flag, a missing or extra argument, a malformed name or role).
+// main exits with status 2 for it, as programs built on the flag package do,
+// and with 1 for a command that ran and failed (no such user, a store error),
+// so a script can tell a typo from a failure.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef is a usageError with a message formatted as fmt.Errorf does.
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitStatus is the process's exit status for an error run returned.
+func exitStatus(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
 }
 
 // run is main without the process: everything it touches comes in as an argument.
@@ -65,19 +87,19 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		return nil
 	}
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if cmd.yes && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "delete") {
-		return errors.New("--yes goes with user delete only")
+		return usagef("--yes goes with user delete only")
 	}
 	if cmd.admin && !(len(rest) >= 2 && rest[0] == "user" && rest[1] == "add") {
-		return errors.New("--admin goes with user add only")
+		return usagef("--admin goes with user add only")
 	}
 	if (cmd.auditUser != "" || cmd.auditSince != 0) && !(len(rest) >= 1 && rest[0] == "audit") {
-		return errors.New("--user and --since go with audit only")
+		return usagef("--user and --since go with audit only")
 	}
 	if (cmd.tokenName != "" || cmd.tokenDays != 0) && !(len(rest) >= 2 && rest[0] == "token" && rest[1] == "create") {
-		return errors.New("--name and --expires-in-days go with token create only")
+		return usagef("--name and --expires-in-days go with token create only")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(rest) == 0 {
@@ -94,12 +116,12 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		return keysCommand(cfg, getenv, rest[1:], stdout, stderr)
 	case "serve":
 		if len(rest) > 1 {
-			return fmt.Errorf("serve takes no arguments, got %q", rest[1:])
+			return usagef("serve takes no arguments, got %q", rest[1:])
 		}
 		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
 	case "migrate":
 		if cfg.DatabaseURL == "" {
-			return fmt.Errorf("migrate needs --database-url (SQLite migrates itself at start)")
+			return usagef("migrate needs --database-url (SQLite migrates itself at start)")
 		}
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
 			return err
@@ -107,7 +129,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, user, token, audit, keys, migrate, help)", rest[0])
+		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, help)", rest[0])
 	}
 }
 
@@ -140,15 +162,20 @@ Usage: securechat [COMMAND [ARGUMENTS]] [FLAGS]   (flags may stand anywhere)
 
 Commands:
   serve                 serve the chat (the default with no command)
-  user add NAME         create an account; the password is read from standard input
+  user add NAME [--admin]
+                        create an account (an admin with --admin); the password is
+                        read from standard input
   user list             list the accounts
   user passwd NAME      set a new password; ends the user's sessions
   user delete NAME      delete an account (asks on a terminal; --yes does not); ends its
                         sessions, keeps its messages, and reserves the name for ever
   user 2fa-reset NAME   turn off a user's two-factor login (lost authenticator and codes)
   user role NAME admin|member
-                        make an account an admin (may read the audit log) or a member;
-                        user add NAME --admin creates an admin
+                        make an account an admin (may read the audit log, delete any
+                        message, remove anyone from a private room) or a member;
+                        user add NAME --admin creates an admin. Taking the last admin's
+                        role is allowed (this command can always give it back), with a
+                        warning that no admin is left
   token create USER [NAME] [--name NAME] [--expires-in-days N]
                         make a personal access token (a bearer token for scripts); it is
                         printed once and stored only as a hash
@@ -163,7 +190,10 @@ Commands:
   migrate               bring the PostgreSQL schema up to date (needs --database-url)
   help                  this text (also --help)
 
-Every flag can also be set as SECURECHAT_<NAME> (upper case, - as _); the command line wins.
+Every setting can also be set as SECURECHAT_<NAME> (upper case, - as _); the command line
+wins. A command's own flags (--yes, --admin, --user, --since, --name, --expires-in-days) are
+read from the command line only. A wrong command line exits with status 2, a command that
+failed with 1.
 
 Flags:
 `

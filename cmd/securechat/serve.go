@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
-		Signup: cfg.Signup, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(), TrustedProxies: cfg.TrustedProxies,
+		Signup: cfg.Signup, FirstUserAdmin: cfg.FirstUserAdmin, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(), TrustedProxies: cfg.TrustedProxies,
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 		BodyTimeout:       cfg.BodyTimeout,

@@ -21,31 +21,40 @@ const tokenUsage = "usage: securechat token create USER [NAME] [--name NAME] [--
 func tokenCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdout io.Writer, log *slog.Logger) error {
 	// Every usage error is found before anything is opened, so it creates no
 	// data folder and no token.
-	if len(args) < 2 {
-		return errors.New(tokenUsage)
-	}
 	name := cmd.tokenName
-	switch sub := args[0]; {
+	var sub string
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch {
+	case len(args) == 0:
+		return usagef("token needs a command: create, list or revoke (%s)", tokenUsage)
+	case sub != "create" && sub != "list" && sub != "revoke":
+		return usagef("unknown token command %q (%s)", sub, tokenUsage)
+	case len(args) == 1:
+		return usagef("token %s needs USER (%s)", sub, tokenUsage)
 	case sub == "create" && len(args) == 3 && name == "":
 		name = args[2]
 	case sub == "create" && len(args) == 3:
-		return errors.New("give the token's name once: as NAME or as --name")
+		return usagef("give the token's name once: as NAME or as --name")
 	case sub == "create" && len(args) == 2 && name == "":
-		return errors.New("token create needs a NAME (or --name)")
-	case sub == "create" && len(args) == 2, sub == "list" && len(args) == 2, sub == "revoke" && len(args) == 3:
-	default:
-		return errors.New(tokenUsage)
+		return usagef("token create needs a NAME (or --name)")
+	case sub == "revoke" && len(args) == 2:
+		return usagef("token revoke needs the token's ID after %s (%s)", args[1], tokenUsage)
+	case sub == "create" && len(args) > 3, sub == "list" && len(args) > 2, sub == "revoke" && len(args) > 3:
+		max := map[string]int{"create": 3, "list": 2, "revoke": 3}[sub]
+		return usagef("token %s: %q too many (%s)", sub, args[max:], tokenUsage)
 	}
 	days := cmd.tokenDays
 	if days == 0 {
 		days = auth.DefaultPATDays
 	}
 	if args[0] == "create" && (days < 1 || days > auth.MaxPATDays) {
-		return auth.ErrPATDays
+		return usageError{auth.ErrPATDays}
 	}
 	user, err := accounts.NormalizeName(args[1])
 	if err != nil {
-		return fmt.Errorf("%q: %w", args[1], err)
+		return usagef("%q: %w", args[1], err)
 	}
 	svc, err := openServices(ctx, cfg, getenv, time.Now, log)
 	if err != nil {

@@ -23,36 +23,73 @@ import (
 	"securechat/app/twofactor"
 )
 
-// userArgs is how many arguments a user subcommand takes after its name; -1
-// for one that does not exist.
-func userArgs(sub string) int {
-	switch sub {
-	case "list":
-		return 0
-	case "add", "passwd", "delete", "2fa-reset":
-		return 1
-	case "role":
-		return 2
+// userSubcommands are the user subcommands with the arguments each takes
+// after its name, in the order help lists them.
+var userSubcommands = []struct{ name, args string }{
+	{"add", "NAME"},
+	{"list", ""},
+	{"passwd", "NAME"},
+	{"delete", "NAME"},
+	{"2fa-reset", "NAME"},
+	{"role", "NAME admin|member"},
+}
+
+const userUsage = "usage: securechat user add NAME [--admin] | list | passwd NAME | delete NAME [--yes] | 2fa-reset NAME | role NAME admin|member (securechat help says more)"
+
+// checkUserArgs says what is wrong with a user command line, naming the
+// missing or extra argument, or nil if it can run.
+func checkUserArgs(args []string) error {
+	if len(args) == 0 {
+		return usagef("user needs a command: add, list, passwd, delete, 2fa-reset or role (%s)", userUsage)
 	}
-	return -1
+	for _, sub := range userSubcommands {
+		if sub.name != args[0] {
+			continue
+		}
+		want := strings.Fields(sub.args)
+		got := args[1:]
+		line := strings.TrimSpace("securechat user " + sub.name + " " + sub.args)
+		switch {
+		case len(got) < len(want) && len(got) == 0:
+			return usagef("user %s needs %s (usage: %s)", sub.name, strings.Join(want, " and "), line)
+		case len(got) < len(want):
+			return usagef("user %s needs %s after %s (usage: %s)", sub.name, strings.Join(want[len(got):], " and "), got[len(got)-1], line)
+		case len(got) > len(want) && len(want) == 0:
+			return usagef("user %s takes no arguments, got %q (usage: %s)", sub.name, got, line)
+		case len(got) > len(want):
+			return usagef("user %s takes %s, got %q too many (usage: %s)", sub.name, sub.args, got[len(want):], line)
+		}
+		return nil
+	}
+	return usagef("unknown user command %q (%s)", args[0], userUsage)
 }
 
 func userCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) error {
 	// Checked before anything is opened, so a usage error creates no data folder.
-	if len(args) == 0 || len(args) != userArgs(args[0])+1 {
-		return errors.New("usage: securechat user add NAME | list | passwd NAME | delete NAME [--yes] | 2fa-reset NAME | role NAME admin|member (securechat help says more)")
+	if err := checkUserArgs(args); err != nil {
+		return err
 	}
 	var name string
 	if len(args) >= 2 {
 		n, err := accounts.NormalizeName(args[1])
 		if err != nil {
-			return fmt.Errorf("%q: %w", args[1], err)
+			return usagef("%q: %w", args[1], err)
 		}
 		name = n // the canonical (case-folded) name, in every message below
 	}
 	if args[0] == "role" && args[2] != store.RoleAdmin && args[2] != store.RoleMember {
-		return fmt.Errorf("%q: %w", args[2], accounts.ErrBadRole)
+		return usagef("%q: %w", args[2], accounts.ErrBadRole)
 	}
+	err := runUserCommand(ctx, cfg, getenv, cmd, args, name, stdin, stdout, stderr, log)
+	if errors.Is(err, accounts.ErrNoSuchUser) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
+}
+
+// runUserCommand runs a user command whose arguments checkUserArgs passed,
+// with name the canonical form of its NAME.
+func runUserCommand(ctx context.Context, cfg config.Config, getenv func(string) string, cmd cmdFlags, args []string, name string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) error {
 	svc, err := openServices(ctx, cfg, getenv, time.Now, log)
 	if err != nil {
 		return err
@@ -110,12 +147,16 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		}
 		svc.cliEvent(ctx, audit.AccountDeleted, name, "")
 		fmt.Fprintf(stdout, "deleted %s; their sessions have ended\n", name)
+		warnIfNoAdmin(ctx, svc.accounts, stderr)
 	case "role":
 		if err := svc.accounts.SetRole(ctx, name, args[2]); err != nil {
 			return err
 		}
 		svc.cliEvent(ctx, audit.RoleChanged, name, args[2])
 		fmt.Fprintf(stdout, "%s is now %s\n", name, args[2])
+		if args[2] == store.RoleMember {
+			warnIfNoAdmin(ctx, svc.accounts, stderr)
+		}
 	case "2fa-reset":
 		// For a user who lost their authenticator and recovery codes; the
 		// admin is trusted to have checked who is asking.
@@ -134,6 +175,24 @@ func userCommand(ctx context.Context, cfg config.Config, getenv func(string) str
 		fmt.Fprintf(stdout, "two-factor login is off for %s; their password alone logs them in\n", name)
 	}
 	return nil
+}
+
+// warnIfNoAdmin tells the operator when no admin is left and how to make one.
+// Taking the last admin's role (or account) is allowed, not refused: whoever
+// can run this command can always give the role back, and refusing would not
+// stop anyone who can open the data folder. But nobody can then read the
+// audit page or moderate, which they should know.
+func warnIfNoAdmin(ctx context.Context, accts *accounts.Service, stderr io.Writer) {
+	users, err := accts.List(ctx)
+	if err != nil {
+		return // the change is made; the warning is a courtesy
+	}
+	for _, u := range users {
+		if u.Role == store.RoleAdmin {
+			return
+		}
+	}
+	fmt.Fprintln(stderr, "warning: no account is an admin now; securechat user role NAME admin makes one")
 }
 
 // confirm asks a question on a terminal and reports a yes. Without a terminal
@@ -197,8 +256,13 @@ func keysCommand(cfg config.Config, getenv func(string) string, args []string, s
 		fmt.Fprintln(stdout, k.String())
 		return nil
 	}
-	if len(args) != 1 || args[0] != "rotate" {
-		return errors.New("usage: securechat keys new | keys rotate")
+	switch {
+	case len(args) == 0:
+		return usagef("keys needs a command: new or rotate (usage: securechat keys new | keys rotate)")
+	case args[0] != "rotate" && args[0] != "new":
+		return usagef("unknown keys command %q (usage: securechat keys new | keys rotate)", args[0])
+	case len(args) > 1:
+		return usagef("keys %s takes no arguments, got %q", args[0], args[1:])
 	}
 	if getenv(config.EnvPrefix+"TOKEN_KEYS") != "" {
 		fmt.Fprintf(stderr, "warning: %sTOKEN_KEYS is set, and a server with it set does not read %s: put the new key first in the variable instead\n",

@@ -44,6 +44,58 @@ func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time
 	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now, Role: store.RoleMember}, nil
 }
 
+// CreateUserAdminIfFirst is CreateUser, except that the account is an admin
+// if the store never had one before it: no account exists and no name was
+// ever deleted. Once the store has had an account it always will (a deleted
+// one leaves its name behind), so that is read first without a lock; only on
+// an empty store does the insert lock the users table against every other
+// insert (SHARE ROW EXCLUSIVE conflicts with the ROW EXCLUSIVE an INSERT
+// takes, and with itself) and read again, so of sign-ups at once at most one
+// is an admin.
+func (s *DB) CreateUserAdminIfFirst(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error) {
+	var had bool
+	if err := s.pool.QueryRow(ctx, hadUsers).Scan(&had); err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
+	if had {
+		return s.CreateUser(ctx, name, passwordHash, now)
+	}
+	var id int64
+	role := store.RoleMember
+	err := s.inTx(ctx, "create user", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var had, reserved bool
+		if err := tx.QueryRow(ctx, hadUsers).Scan(&had); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_names WHERE name = $1)`, name).Scan(&reserved); err != nil {
+			return err
+		}
+		if reserved {
+			return store.ErrExists
+		}
+		if !had {
+			role = store.RoleAdmin
+		}
+		err := tx.QueryRow(ctx,
+			`INSERT INTO users(name, password_hash, created_at, role) VALUES($1, $2, $3, $4) RETURNING id`,
+			name, passwordHash, ms(now), role).Scan(&id)
+		if isUnique(err) {
+			return store.ErrExists
+		}
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now, Role: role}, nil
+}
+
+// hadUsers reads whether the store has ever had an account.
+const hadUsers = `SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM deleted_names)`
+
 // UserByName finds an account; store.ErrNotFound if there is none.
 func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 	var u store.User

@@ -35,6 +35,8 @@ import (
 // edit by someone other than its author) nothing is stored for it and its
 // Message has ID 0. A delete also wipes the text of the edits of its target,
 // so no version of the text is left. Changes do not move the room's activity.
+// A change cannot target a message of its own batch (its targets are checked
+// before the batch's rows are inserted; no caller knows such an id anyway).
 func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error) {
 	if len(msgs) == 0 {
 		return []store.Message{}, nil
@@ -47,7 +49,11 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		lastID   int64
 	}
 	rooms := make(map[string]*roomBatch)
-	for _, m := range msgs {
+	msgs = slices.Clone(msgs)
+	for i, m := range msgs {
+		if m.Kind == store.KindDelete {
+			msgs[i].Text = "" // a delete carries no text
+		}
 		switch m.Kind {
 		case store.KindMessage, store.KindEdit, store.KindDelete:
 		default:
@@ -193,7 +199,6 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 				continue
 			}
 			if m.Kind == store.KindDelete {
-				m.Text = ""
 				// An edit of the same message earlier in this batch is not
 				// in the table yet; its text must not be stored either.
 				for j := range cols.id {

@@ -37,6 +37,32 @@ func (s *DB) CreateUser(ctx context.Context, name, passwordHash string, now time
 	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now, Role: store.RoleMember}, nil
 }
 
+// CreateUserAdminIfFirst is CreateUser, except that the account is an admin
+// if the store never had one before it: no account exists and no name was
+// ever deleted. Whether it is first is read by the insert itself, inside a
+// write transaction (taken up front, _txlock=immediate), so of sign-ups at
+// once at most one sees an empty store.
+func (s *DB) CreateUserAdminIfFirst(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error) {
+	var id int64
+	var role string
+	err := s.inTx(ctx, "create user", func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO users(name, password_hash, created_at, role)
+			 SELECT ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM deleted_names)
+			                      THEN ? ELSE ? END
+			 WHERE NOT EXISTS (SELECT 1 FROM deleted_names WHERE name = ?)
+			 RETURNING id, role`, name, passwordHash, ms(now), store.RoleMember, store.RoleAdmin, name).Scan(&id, &role)
+		if isUnique(err) || errors.Is(err, sql.ErrNoRows) {
+			return store.ErrExists
+		}
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	return store.User{ID: id, Name: name, PasswordHash: passwordHash, CreatedAt: now, Role: role}, nil
+}
+
 // UserByName finds an account; store.ErrNotFound if there is none.
 func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 	var u store.User

@@ -55,6 +55,9 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 					return err
 				}
 			case store.KindEdit, store.KindDelete:
+				if m.Kind == store.KindDelete {
+					m.Text = "" // a delete carries no text
+				}
 				ok, err := applyChange(ctx, tx, m)
 				if err != nil {
 					return err
@@ -62,9 +65,6 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 				if !ok {
 					out = append(out, store.Message{Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS, Kind: m.Kind, Target: m.Target})
 					continue
-				}
-				if m.Kind == store.KindDelete {
-					m.Text = ""
 				}
 				if err := nextChange.QueryRowContext(ctx, m.Room).Scan(&seq); err != nil {
 					return fmt.Errorf("number change of %d: %w", m.Target, err)

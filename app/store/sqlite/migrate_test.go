@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -107,5 +108,44 @@ func TestMigrateAuthorIDs(t *testing.T) {
 		if free != (err == nil) || !free && !errors.Is(err, store.ErrExists) {
 			t.Errorf("CreateUser(%s) after the upgrade = %v; want free %v", name, err, free)
 		}
+	}
+}
+
+// TestMigratePrivateRooms opens a database written before rooms had kinds
+// and messages could be changed: its rooms are public, its messages plain
+// messages, never edited nor deleted, and they can be edited now.
+func TestMigratePrivateRooms(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 8 // the migrations before room kinds
+	for _, q := range append(migrations[:before:before], fmt.Sprintf(`PRAGMA user_version = %d`, before),
+		`INSERT INTO messages(room, seq, user_id, user, text, ts) VALUES('lobby', 1, 1, 'alice', 'old', 2000)`,
+		`INSERT INTO rooms(name, last_id, last_seq, last_activity) VALUES('lobby', 1, 1, 2000)`,
+	) {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("old schema: %v", err)
+		}
+	}
+	raw.Close()
+
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if a, err := db.RoomAccess(ctx, "lobby", 2); err != nil || a != (store.Access{Kind: store.RoomPublic}) {
+		t.Errorf("RoomAccess(lobby) after the upgrade = %+v, %v; want public", a, err)
+	}
+	m, err := db.Message(ctx, "lobby", 1)
+	if err != nil || m.Kind != store.KindMessage || m.Deleted || !m.EditedAt.IsZero() || m.Text != "old" {
+		t.Errorf("the old message after the upgrade = %+v, %v", m, err)
+	}
+	got, err := db.AppendMessages(ctx, []store.NewMessage{{Room: "lobby", UserID: 1, User: "alice", Text: "new", TS: time.UnixMilli(3000), Kind: store.KindEdit, Target: 1}})
+	if err != nil || got[0].ID == 0 || got[0].Seq != 2 {
+		t.Errorf("edit of the old message = %+v, %v; want stored as seq 2", got, err)
 	}
 }

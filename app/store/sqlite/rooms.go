@@ -14,6 +14,10 @@ import (
 // member (owner 0 for a public room: no member rows); store.ErrExists if the
 // name is taken.
 func (s *DB) CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error {
+	// A dm is made by OpenDM; a private room without an owner nobody could enter.
+	if kind != store.RoomPublic && (kind != store.RoomPrivate || ownerID <= 0) {
+		return fmt.Errorf("create room %s: a room of kind %q with owner %d", name, kind, ownerID)
+	}
 	return s.inTx(ctx, "create room "+name, func(tx *sql.Tx) error {
 		var owner any
 		if ownerID != 0 {

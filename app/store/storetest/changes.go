@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,8 +241,8 @@ var changeCases = []scenario{
 		withText.Text = "leaked"
 		m2 := e.appendAll(t, by("dev", alice, "alice", "later", 49))
 		withText.Target = m2[0].ID
-		if got := e.change(t, withText); got[0].Text != "" {
-			t.Errorf("a delete with text returned %q", got[0].Text)
+		if got := e.change(t, withText, withText); got[0].Text != "" || got[1].ID != 0 || got[1].Text != "" {
+			t.Errorf("two deletes with text returned %+v; want the first stored, both without text", got)
 		}
 		for _, r := range e.everything(t, "dev") {
 			for _, text := range []string{"version", "batch", "later", "leaked"} {
@@ -253,6 +255,46 @@ var changeCases = []scenario{
 			if !h.Deleted {
 				t.Errorf("history = %+v; want every message deleted", h)
 			}
+		}
+	}},
+
+	{"a message deleted from several nodes at once is deleted once", func(t *testing.T, e *env) {
+		m := e.appendAll(t, by("dev", 1, "alice", "a", 0), by("dev", 1, "alice", "b", 1))
+		handles := make([]Store, nodes)
+		for n := range handles {
+			handles[n] = e.handle(t)
+		}
+		got := make([][]store.Message, nodes)
+		errs := make([]error, nodes)
+		var wg sync.WaitGroup
+		for n, s := range handles {
+			wg.Go(func() {
+				// Each with a message of its own, so refused and stored rows mix.
+				got[n], errs[n] = s.AppendMessages(e.ctx, []store.NewMessage{
+					by("dev", 2, "bob", fmt.Sprint("from ", n), 10), del("dev", 1, m[0].ID, 11), edit("dev", 1, m[1].ID, fmt.Sprint("b", n), 12),
+				})
+			})
+		}
+		wg.Wait()
+		deletes := 0
+		for n := range handles {
+			if errs[n] != nil {
+				t.Fatalf("node %d: %v", n, errs[n])
+			}
+			if got[n][0].ID == 0 || got[n][2].ID == 0 {
+				t.Errorf("node %d: message or edit not stored: %+v", n, got[n])
+			}
+			if got[n][1].ID != 0 {
+				deletes++
+			}
+		}
+		if deletes != 1 {
+			t.Errorf("%d deletes of one message stored; want 1", deletes)
+		}
+		all := e.everything(t, "dev")
+		contiguous(t, "dev", all)
+		if len(all) != 2+2*nodes+1 {
+			t.Errorf("dev has %d rows; want %d", len(all), 2+2*nodes+1)
 		}
 	}},
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +99,17 @@ var privateCases = []scenario{
 			if err := e.CreateRoom(e.ctx, tc.name, tc.kind, 2, at(time.Second)); !errors.Is(err, store.ErrExists) {
 				t.Errorf("CreateRoom(%s, %s) of a taken name: %v; want ErrExists", tc.name, tc.kind, err)
 			}
+		}
+		for _, tc := range []struct {
+			kind  string
+			owner int64
+		}{{store.RoomDM, 1}, {"", 1}, {"secret", 1}, {store.RoomPrivate, 0}} {
+			if err := e.CreateRoom(e.ctx, "odd", tc.kind, tc.owner, base); err == nil {
+				t.Errorf("CreateRoom(kind %q, owner %d) succeeded", tc.kind, tc.owner)
+			}
+		}
+		if ok, _ := e.RoomExists(e.ctx, "odd"); ok {
+			t.Errorf("a refused CreateRoom created its room")
 		}
 		// The failed creations changed nothing: the owner is still the only member.
 		if got := e.access(t, "secret", 2); got.Role != "" {
@@ -253,6 +265,44 @@ var privateCases = []scenario{
 		}
 		if want := []string{dm, "secret", "town"}; !slices.Equal(got, want) {
 			t.Errorf("alice's pages = %v; want %v", got, want)
+		}
+	}},
+
+	{"a dm opened from several nodes at once is one room", func(t *testing.T, e *env) {
+		handles := make([]Store, nodes)
+		for n := range handles {
+			handles[n] = e.handle(t)
+		}
+		rooms := make([]string, nodes)
+		created := make([]bool, nodes)
+		errs := make([]error, nodes)
+		var wg sync.WaitGroup
+		for n, s := range handles {
+			wg.Go(func() {
+				// Each node gives the users in its own order.
+				ids := []int64{1, 2, 3}
+				ids[0], ids[n%3] = ids[n%3], ids[0]
+				rooms[n], created[n], errs[n] = s.OpenDM(e.ctx, ids, base)
+			})
+		}
+		wg.Wait()
+		creators := 0
+		for n := range handles {
+			if errs[n] != nil {
+				t.Fatalf("node %d: OpenDM: %v", n, errs[n])
+			}
+			if rooms[n] != rooms[0] {
+				t.Errorf("node %d opened %q; node 0 %q", n, rooms[n], rooms[0])
+			}
+			if created[n] {
+				creators++
+			}
+		}
+		if creators != 1 {
+			t.Errorf("%d nodes report creating the dm; want 1", creators)
+		}
+		if got := e.access(t, rooms[0], 3); got != (store.Access{Kind: store.RoomDM, Role: store.MemberMember}) {
+			t.Errorf("user 3's access to the dm = %+v", got)
 		}
 	}},
 

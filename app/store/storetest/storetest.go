@@ -25,6 +25,7 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID int64, hash string, now time.Time) error
 	DeleteUser(ctx context.Context, userID int64, now time.Time) error
 	SetUserRole(ctx context.Context, userID int64, role string) error
+	CreateUserAdminIfFirst(ctx context.Context, name, passwordHash string, now time.Time) (store.User, error)
 
 	CreateSession(ctx context.Context, s store.Session) error
 	LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error)
@@ -103,6 +104,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
+		{"FirstAdmin", firstAdminCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
