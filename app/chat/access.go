@@ -301,6 +301,16 @@ func (c *Client) onDM(ctx context.Context, f inbound) error {
 	now := c.hub.now()
 	var room string
 	var created bool
+	// A new dm is a new room in the others' lists: it counts against the
+	// room creation rate; opening one that exists does not.
+	if c.hub.limits.RoomCreateRate != (throttle.Limit{}) {
+		done, retry, ok := c.hub.creates.Begin(c.peer.User)
+		if !ok {
+			c.hub.metrics.RoomCreateRefused()
+			return badFrame(codeRateLimited, "too many new rooms: you may open another conversation in %s", retry.Round(time.Second))
+		}
+		defer func() { done(created) }()
+	}
 	err := offload(ctx, func(ctx context.Context) (err error) {
 		if room, created, err = c.hub.store.OpenDM(ctx, ids, now); err != nil || !created {
 			return err

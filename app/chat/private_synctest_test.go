@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"securechat/app/store"
+	"securechat/app/throttle"
 )
 
 // ask sends v and returns the frames that arrived once the hub was done with it.
@@ -555,4 +556,23 @@ func TestRemovalDuringJoin(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Opening a new dm counts against the room creation rate; opening one that
+// exists does not.
+func TestDMCountsAsRoomCreation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := unitLimits()
+		lim.RoomCreateRate = throttle.Limit{Rate: 1.0 / 3600, Burst: 2}
+		h := newUnitHub(t, lim)
+		alice := h.connect(t, "alice")
+		for _, u := range []string{"bob", "carol", "dave"} {
+			h.userID(u)
+		}
+		synctest.Wait()
+		only(t, "dm bob", alice.ask(map[string]any{"type": "dm", "users": []string{"bob"}}), "joined")
+		only(t, "dm bob again", alice.ask(map[string]any{"type": "dm", "users": []string{"bob"}}), "joined")
+		only(t, "dm carol", alice.ask(map[string]any{"type": "dm", "users": []string{"carol"}}), "joined")
+		wantError(t, "dm dave", alice.ask(map[string]any{"type": "dm", "users": []string{"dave"}}), "rate_limited")
+	})
 }
