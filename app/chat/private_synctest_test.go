@@ -576,3 +576,33 @@ func TestDMCountsAsRoomCreation(t *testing.T) {
 		wantError(t, "dm dave", alice.ask(map[string]any{"type": "dm", "users": []string{"dave"}}), "rate_limited")
 	})
 }
+
+// A public room that never had a message, pruned while a socket sat in it
+// on one node, then made private on another: its first message does not
+// reach the socket, which hears removed first.
+func TestPrunedRoomMadePrivateElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hubs := newUnitCluster(t, 2, unitLimits())
+		carol := hubs[0].connect(t, "carol")
+		synctest.Wait()
+		carol.ask(map[string]any{"type": "join", "room": "x"})
+		st := hubs[0].store
+		st.mu.Lock()
+		delete(st.kinds, "x") // pruned: it never had a message
+		st.mu.Unlock()
+		alice := hubs[1].connect(t, "alice")
+		synctest.Wait()
+		only(t, "create", alice.ask(map[string]any{"type": "create", "room": "x", "private": true}), "joined")
+		only(t, "send", alice.ask(map[string]any{"type": "send", "room": "x", "text": "private now"}), "message")
+		synctest.Wait()
+		var seen []string
+		for _, f := range carol.received() {
+			if f.Room == "x" && f.Type != "presence" && f.Type != "history" && f.Type != "joined" {
+				seen = append(seen, f.Type)
+			}
+		}
+		if !slices.Equal(seen, []string{"removed"}) {
+			t.Errorf("carol got %v of x, want only removed", seen)
+		}
+	})
+}

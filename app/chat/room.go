@@ -117,6 +117,9 @@ type ownCopy struct {
 // deliverOwn is deliver for a message sent through this node. A message a gap
 // fill delivered first (without ref) is not sent again.
 func (r *room) deliverOwn(m store.Message, own ownCopy) {
+	if m.Seq == 1 {
+		r.hub.recheckKind(r)
+	}
 	r.mu.Lock()
 	if r.retired || m.Seq <= r.lastSeq {
 		r.mu.Unlock()
