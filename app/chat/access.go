@@ -391,10 +391,7 @@ func (h *Hub) removeSocket(c *Client, room string, frame []byte) {
 // (removed), before the message is delivered. One store call per room's
 // first message, and one per user present only if the room changed kind.
 func (h *Hub) recheckKind(r *room) {
-	r.mu.Lock()
-	public := r.kind == store.RoomPublic
-	r.mu.Unlock()
-	if !public {
+	if !r.public() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)

@@ -17,7 +17,7 @@ import (
 // dropped from memory.
 type room struct {
 	name string
-	kind string // store.RoomPublic, RoomPrivate or RoomDM, as the store said when the room was opened
+	kind string // store.RoomPublic, RoomPrivate or RoomDM, as the store said when the room was opened; under mu
 	hub  *Hub
 
 	mu            sync.Mutex
@@ -75,6 +75,13 @@ func newRoom(name string, h *Hub, recent []store.Message, kind string) *room {
 		r.lastID, r.lastSeq = recent[n-1].ID, recent[n-1].Seq
 	}
 	return r
+}
+
+// public reports whether the room is public (recheckKind may change it).
+func (r *room) public() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kind == store.RoomPublic
 }
 
 // joinLive makes c a live member and queues the recent history to it in the
