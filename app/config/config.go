@@ -54,6 +54,7 @@ type Config struct {
 	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
+	ExportConcurrency int            // "Download my data" exports streaming at once (503 past it)
 
 	// Limits on what one connection or address can hold.
 	BodyTimeout     time.Duration  // for a request's body to arrive; not upgraded sockets
@@ -117,6 +118,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.twoFactor, "2fa-limit", "10/1h", "wrong two-factor codes per user, across logins and the settings page: N/DURATION[:BURST]")
 	fs.StringVar(&r.roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	duration(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
+	fs.IntVar(&c.ExportConcurrency, "export-concurrency", 2, "\"Download my data\" exports (each reads all of a user's messages) streaming at once; past it 503 with Retry-After")
 	duration(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
 	fs.StringVar(&r.authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
@@ -221,6 +223,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	if c.SendQueueBytes < 64<<10 {
 		// Below this a page of history would be a few messages.
 		return Config{}, nil, errors.New("--send-queue-bytes must be at least 65536")
+	}
+	if c.ExportConcurrency < 1 {
+		return Config{}, nil, errors.New("--export-concurrency must be at least 1")
 	}
 	if c.EmptyRoomTTL < 0 {
 		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")

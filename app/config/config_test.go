@@ -37,6 +37,9 @@ func TestParse(t *testing.T) {
 	if c.RoomCreateRate != (throttle.Limit{Rate: 10.0 / 3600, Burst: 20}) || c.EmptyRoomTTL != time.Hour {
 		t.Errorf("room limits: --room-create-rate %+v, --empty-room-ttl %v; want 10/1h:20 and 1h", c.RoomCreateRate, c.EmptyRoomTTL)
 	}
+	if c.ExportConcurrency != 2 {
+		t.Errorf("--export-concurrency %d; want 2", c.ExportConcurrency)
+	}
 	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 10.0 / 3600, Burst: 10}) || c.HashQueue != 64 {
 		t.Errorf("new limits' defaults %+v", c)
 	}
@@ -60,6 +63,7 @@ func TestParse(t *testing.T) {
 		{"--login-limit-user-addr", "5"},
 		{"--refresh-limit", "0/1h"},
 		{"--hash-queue", "-1"},
+		{"--export-concurrency", "0"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {

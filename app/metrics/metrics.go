@@ -30,6 +30,7 @@ type Metrics struct {
 	loginRefusals    *prometheus.CounterVec
 	signupRefusals   prometheus.Counter
 	patRefusals      prometheus.Counter
+	exportRefusals   prometheus.Counter
 	hashRefusals     *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
 	twoFactorRefused *prometheus.CounterVec
@@ -67,6 +68,8 @@ func New() *Metrics {
 			Help: "Sign-ups refused with 429 by the limit per client address."}),
 		patRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_pat_refusals_total",
 			Help: "Personal access tokens refused because the user already had --max-pats-per-user."}),
+		exportRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_export_refusals_total",
+			Help: "\"Download my data\" requests answered 503 because --export-concurrency exports were already streaming."}),
 		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
 			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
 		twoFactorRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_2fa_refusals_total",
@@ -89,7 +92,7 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
 		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
-		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals)
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.exportRefusals)
 	return m
 }
 
@@ -191,6 +194,14 @@ func (m *Metrics) SignupRefused() {
 func (m *Metrics) PATRefused() {
 	if m != nil {
 		m.patRefusals.Inc()
+	}
+}
+
+// ExportRefused counts a data export refused because --export-concurrency
+// were already streaming.
+func (m *Metrics) ExportRefused() {
+	if m != nil {
+		m.exportRefusals.Inc()
 	}
 }
 

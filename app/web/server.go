@@ -24,6 +24,7 @@ import (
 	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
+	"securechat/app/export"
 	"securechat/app/forwarded"
 	"securechat/app/metrics"
 	"securechat/app/ratelog"
@@ -49,6 +50,8 @@ type Config struct {
 
 	TwoFactorAttempts int            // wrong codes per pending two-factor login
 	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
+
+	ExportConcurrency int // data exports streaming at once (0: 1)
 }
 
 // Deps are the services the handlers call.
@@ -65,6 +68,7 @@ type Deps struct {
 
 	TwoFactor *twofactor.Service // nil: nobody is asked for a second factor
 	Audit     *audit.Recorder    // nil records nothing
+	Export    *export.Exporter   // nil: no "Download my data"
 }
 
 // Server holds the handlers' dependencies.
@@ -83,6 +87,8 @@ type Server struct {
 
 	twoFactorByLogin *throttle.Keyed // wrong codes per pending login
 	twoFactorByUser  *throttle.Keyed // wrong codes per user
+
+	exports chan struct{} // one slot per export streaming (--export-concurrency)
 }
 
 // newUpgrader returns the upgrader of both sockets.
@@ -115,6 +121,8 @@ func New(cfg Config, deps Deps) *echo.Echo {
 
 		twoFactorByLogin: throttle.NewKeyed(pendingLoginLimit(cfg.TwoFactorAttempts), deps.Now),
 		twoFactorByUser:  throttle.NewKeyed(cfg.TwoFactorLimit, deps.Now),
+
+		exports: make(chan struct{}, max(1, cfg.ExportConcurrency)),
 	}
 	if deps.AuthLog == nil {
 		s.deps.AuthLog = ratelog.New(deps.Log, "auth failure", throttle.Limit{Rate: 5, Burst: 10}, deps.Now)
@@ -141,6 +149,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	s.registerAccount(e)
 	s.registerTwoFactor(e)
 	s.registerSessions(e)
+	s.registerExport(e)
 	s.registerSockets(e)
 	s.registerPages(e)
 	s.registerStatic(e)

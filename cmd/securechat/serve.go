@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
 
 	"securechat"
@@ -21,6 +22,7 @@ import (
 	"securechat/app/config"
 	"securechat/app/connlimit"
 	"securechat/app/datadir"
+	"securechat/app/export"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
@@ -50,6 +52,7 @@ type backend interface {
 	auth.RevocationStore
 	auth.PruneStore
 	chat.Store
+	export.Store
 	twofactor.Store
 	Close() error
 }
@@ -58,7 +61,40 @@ func openBackend(ctx context.Context, cfg config.Config) (backend, error) {
 	if cfg.DatabaseURL != "" {
 		return postgres.Open(ctx, cfg.DatabaseURL)
 	}
-	return sqlite.Open(ctx, cfg.Data)
+	return openSQLite(ctx, cfg.Data)
+}
+
+// sqliteBackend is the SQLite store holding the data folder's lock, shared,
+// while it is open: a restore takes it exclusively, so it never replaces the
+// database under a server or a command.
+type sqliteBackend struct {
+	*sqlite.DB
+	unlock func()
+}
+
+func (b sqliteBackend) Close() error {
+	err := b.DB.Close()
+	b.unlock()
+	return err
+}
+
+func openSQLite(ctx context.Context, dir string) (sqliteBackend, error) {
+	if err := os.MkdirAll(dir, datadir.DirMode); err != nil {
+		return sqliteBackend{}, fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := datadir.Lock(dir, false)
+	if errors.Is(err, datadir.ErrLocked) {
+		return sqliteBackend{}, fmt.Errorf("a restore is running on %s: start again once it has finished", dir)
+	}
+	if err != nil {
+		return sqliteBackend{}, err
+	}
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		unlock()
+		return sqliteBackend{}, err
+	}
+	return sqliteBackend{DB: db, unlock: unlock}, nil
 }
 
 // services are the parts every command builds from the configuration.
@@ -167,9 +203,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 		BodyTimeout:       cfg.BodyTimeout,
 		TwoFactorAttempts: cfg.TwoFactorAttempts, TwoFactorLimit: cfg.TwoFactorLimit,
+		ExportConcurrency: cfg.ExportConcurrency,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
-		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit,
+		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit, Export: export.New(svc.db, clk.Now),
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })
