@@ -706,12 +706,13 @@ func encodeRead(room string, id int64) []byte {
 func encodeUnread(ms []store.Membership, current string) []byte {
 	type roomJSON struct {
 		Room     string `json:"room"`
+		Kind     string `json:"kind,omitempty"`
 		Count    int    `json:"count"`
 		LastRead int64  `json:"last_read"`
 	}
 	list := make([]roomJSON, len(ms))
 	for i, m := range ms {
-		list[i] = roomJSON{m.Room, m.Unread, m.ReadID}
+		list[i] = roomJSON{m.Room, m.Kind, m.Unread, m.ReadID}
 	}
 	return mustJSON(struct {
 		Type    frameType  `json:"type"`
