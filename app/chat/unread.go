@@ -107,23 +107,14 @@ func (c *Client) onRead(ctx context.Context, f inbound) error {
 		return err
 	}
 	if moved {
-		c.hub.toUser(c.peer.UserID, c, encodeRead(f.Room, id))
-	}
-	return nil
-}
-
-// toUser queues frame to every protocol socket of a user on this node but
-// except. The hub's lock is held only to copy the set.
-func (h *Hub) toUser(userID int64, except *Client, frame []byte) {
-	h.mu.Lock()
-	cs := make([]*Client, 0, len(h.byUser[userID]))
-	for c := range h.byUser[userID] {
-		if c != except && !c.echo {
-			cs = append(cs, c)
+		// The user's other sockets, here and on the other nodes.
+		e := UserEvent{UserID: c.peer.UserID, Room: f.Room, Kind: UserRead, Frame: encodeRead(f.Room, id)}
+		c.hub.applyUserEvent(e, c)
+		if c.hub.broker != nil {
+			if err := c.hub.broker.PublishUserEvent(e); err != nil {
+				c.hub.log.Warn("publish read", "room", f.Room, "err", err)
+			}
 		}
 	}
-	h.mu.Unlock()
-	for _, c := range cs {
-		c.send(frame)
-	}
+	return nil
 }

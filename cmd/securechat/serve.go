@@ -151,7 +151,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		}
 	}
 	hub := chat.NewHub(chat.Deps{
-		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Now: clk.Now, AfterFunc: clk.AfterFunc, Log: log,
+		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Audit: svc.audit, Now: clk.Now, AfterFunc: clk.AfterFunc, Log: log,
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
 		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
