@@ -206,6 +206,8 @@ var migrations = []string{
 	// trigrams; secure-delete makes FTS5 remove a deleted or replaced text's
 	// trigrams from its shadow tables at once instead of leaving them behind
 	// delete markers, so the real delete of a message reaches the index too.
+	// The index leaves rows of messages out on purpose (changes, deleted
+	// messages): never 'rebuild' it, which would index them all.
 	`CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='id', tokenize='trigram');
 	INSERT INTO messages_fts(messages_fts, rank) VALUES('secure-delete', 1);
 	INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages WHERE kind = '' AND deleted = 0;
