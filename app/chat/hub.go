@@ -101,6 +101,10 @@ type Store interface {
 	// UserByName finds an account (invites, dms, and the admin role at the
 	// moment of an action); store.ErrNotFound if there is none.
 	UserByName(ctx context.Context, name string) (store.User, error)
+	// SearchMessages finds messages of the rooms the user may read now (search.go).
+	SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.Message, error)
+	// MessagesAround is up to limit message rows of a room around id, oldest first.
+	MessagesAround(ctx context.Context, room string, id int64, limit int) ([]store.Message, error)
 }
 
 // Broker carries stored messages and presence between the nodes that share a
