@@ -135,3 +135,13 @@ func TestEncodeResults(t *testing.T) {
 		})
 	}
 }
+
+// A search is a request (the request rate), not a message; history with
+// around is the history frame, already one.
+func TestSearchIsARequest(t *testing.T) {
+	for _, typ := range []frameType{typeSearch, typeHistory} {
+		if k, ok := clientFrames[typ]; !ok || k.message {
+			t.Errorf("%s: in the table %v, counted as a message %v; want a request", typ, ok, k.message)
+		}
+	}
+}
