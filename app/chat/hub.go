@@ -165,6 +165,7 @@ type Sessions interface {
 type Limits struct {
 	ReadLimit         int64          // bytes in one client frame; past it the socket closes with 1009
 	MaxText           int            // characters in one message
+	MaxSearchQuery    int            // characters in one search query; zero: MaxText
 	SendQueue         int            // frames waiting for one socket; past it the socket has fallen behind (1013)
 	SendQueueBytes    int            // bytes queued or being written for one socket; past it, 1013 too
 	MessageRate       throttle.Limit // messages per user, across their sockets

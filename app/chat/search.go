@@ -46,6 +46,10 @@ func checkSearch(f *inbound, maxText int) error {
 // onSearch answers the messages that match f.Query, newest first, from
 // the rooms the user may read now (or from f.Room, if they may read it).
 func (c *Client) onSearch(ctx context.Context, f inbound) error {
+	if limit := c.hub.searchQueryLimit(); utf8.RuneCountInString(f.Query) > limit {
+		c.hub.metrics.SearchRefused()
+		return badFrame("bad_query", "a query has at most %d characters", limit)
+	}
 	q := store.SearchQuery{UserID: c.peer.UserID, Text: f.Query, Room: f.Room, Before: f.Before, Limit: f.Limit}
 	for range searchRetries {
 		removals := c.removals()
@@ -68,6 +72,15 @@ func (c *Client) onSearch(ctx context.Context, f inbound) error {
 	}
 	c.send(encodeResults(f.Query, f.Ref, nil, f.Limit, c.hub.pageBytes))
 	return nil
+}
+
+// searchQueryLimit is the most characters of a query: every word is an
+// index lookup (and a short one a check of up to store.ShortScan texts).
+func (h *Hub) searchQueryLimit() int {
+	if h.limits.MaxSearchQuery > 0 {
+		return h.limits.MaxSearchQuery
+	}
+	return h.limits.MaxText
 }
 
 // historyPage is the page a history request asks for: before f.Before, or

@@ -128,3 +128,21 @@ func TestSearchTwoNodes(t *testing.T) {
 	cl := newCluster(t, natsURL, postgresURL(t))
 	searchScenario(t, cl.node(), cl.node())
 }
+
+// A query over --max-search-query characters is refused with bad_query and
+// counted; one at the bound is answered; the socket keeps serving.
+func TestSearchQueryBounded(t *testing.T) {
+	addr := freeAddr(t)
+	s := startServer(t, "", "--metrics-addr", addr, "--max-search-query", "12")
+	s.addUser("alice", pw)
+	alice := onNode(t, s, s.token("alice", pw))
+	alice.send(map[string]any{"type": "send", "room": "general", "text": "京都 wordsmith"})
+	alice.until("message", nil)
+	alice.refused("long query", map[string]any{"type": "search", "query": "京都 wordsmith x"}, "bad_query")
+	if got, _ := alice.searchTexts(map[string]any{"query": "京都 wordsmith"}); len(got) != 1 {
+		t.Errorf("a query of 12 characters found %q; want the message", got)
+	}
+	if n := scrape(t, addr, "securechat_search_refusals_total"); n != 1 {
+		t.Errorf("securechat_search_refusals_total = %v; want 1", n)
+	}
+}
