@@ -573,7 +573,7 @@ func (h *Hub) persist(batch []sendRequest) {
 		if r != nil {
 			r.deliverOwn(m, own)
 		}
-		if m.Seq == 1 && r != nil && r.kind == store.RoomPublic {
+		if m.Seq == 1 && r != nil && r.public() {
 			// Only a public room is announced: a private room's or a dm's
 			// name is its members' business (they hear invited).
 			h.announceRoom(m)
