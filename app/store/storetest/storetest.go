@@ -48,6 +48,8 @@ type Store interface {
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 	Message(ctx context.Context, room string, id int64) (store.Message, error)
 	Scrub(ctx context.Context) error
+	SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.Message, error)
+	MessagesAround(ctx context.Context, room string, id int64, limit int) ([]store.Message, error)
 
 	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
 	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
@@ -102,6 +104,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Memberships", membershipCases},
 		{"Private", privateCases},
 		{"Changes", changeCases},
+		{"Search", searchCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
