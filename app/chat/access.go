@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -301,6 +302,16 @@ func (c *Client) onDM(ctx context.Context, f inbound) error {
 	now := c.hub.now()
 	var room string
 	var created bool
+	// A new dm is a new room in the others' lists: it counts against the
+	// room creation rate; opening one that exists does not.
+	if c.hub.limits.RoomCreateRate != (throttle.Limit{}) {
+		done, retry, ok := c.hub.creates.Begin(c.peer.User)
+		if !ok {
+			c.hub.metrics.RoomCreateRefused()
+			return badFrame(codeRateLimited, "too many new rooms: you may open another conversation in %s", retry.Round(time.Second))
+		}
+		defer func() { done(created) }()
+	}
 	err := offload(ctx, func(ctx context.Context) (err error) {
 		if room, created, err = c.hub.store.OpenDM(ctx, ids, now); err != nil || !created {
 			return err
@@ -358,12 +369,48 @@ func (h *Hub) applyUserEvent(e UserEvent, except *Client) {
 // asks the store again (joinLive).
 func (h *Hub) removeFromRoom(userID int64, room string, frame []byte) {
 	for _, c := range h.userSockets(userID, nil) {
-		c.mu.Lock()
-		c.removed++
-		delete(c.rooms, room)
-		c.mu.Unlock()
-		h.leave(c, room)
-		c.send(frame)
+		h.removeSocket(c, room, frame)
+	}
+}
+
+// removeSocket takes one socket out of room, then queues frame to it.
+func (h *Hub) removeSocket(c *Client, room string, frame []byte) {
+	c.mu.Lock()
+	c.removed++
+	delete(c.rooms, room)
+	c.mu.Unlock()
+	h.leave(c, room)
+	c.send(frame)
+}
+
+// recheckKind runs before a room's first message is delivered, if this node
+// holds the room as public: a public room that never had a message may have
+// been pruned (on any node) while sockets sat in it here, and its name
+// taken for a private room on another node, whose messages then come here.
+// Each socket whose user may not read the room now is taken out of it
+// (removed), before the message is delivered. One store call per room's
+// first message, and one per user present only if the room changed kind.
+func (h *Hub) recheckKind(r *room) {
+	if !r.public() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	a, err := h.store.RoomAccess(ctx, r.name, 0)
+	if err != nil || a.Kind == store.RoomPublic {
+		return
+	}
+	r.mu.Lock()
+	r.kind = a.Kind
+	cs := slices.Collect(maps.Keys(r.members))
+	r.mu.Unlock()
+	h.log.Warn("a room open here as public is now private: taking out its non-members", "room", r.name, "kind", a.Kind)
+	frame := encodeRemoved(r.name)
+	for _, c := range cs {
+		if acc, err := h.store.RoomAccess(ctx, r.name, c.peer.UserID); err == nil && acc.CanRead() {
+			continue
+		}
+		h.removeSocket(c, r.name, frame)
 	}
 }
 

@@ -51,10 +51,29 @@ type unitStore struct {
 	kinds    map[string]string           // room → kind; absent: no such room
 	members  map[string]map[int64]string // room → user → role
 	users    map[string]store.User
-	dms      map[string]string // sorted ids → room
-	scrubs   int               // Scrub calls that succeeded
-	scrubErr error             // what Scrub answers while set
-	readable bool              // MarkRead moves every read position (noMemberships refuses them)
+	dms      map[string]string  // sorted ids → room
+	scrubs   int                // Scrub calls that succeeded
+	scrubErr error              // what Scrub answers while set
+	readable bool               // MarkRead moves every read position (noMemberships refuses them)
+	rooms    map[int64][]string // Memberships lists these rooms of a user (noMemberships none)
+	// afterAccess, if set, runs after RoomAccess has read its answer and
+	// before the hub has it, so a test can land a removal in between.
+	afterAccess func(room string, userID int64)
+}
+
+func (s *unitStore) Memberships(_ context.Context, userID int64, _, _ int) ([]store.Membership, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	var out []store.Membership
+	for _, r := range s.rooms[userID] {
+		// As the real stores: a private room or dm the user is not a member of is left out.
+		if kind, ok := s.kinds[r]; ok && kind != store.RoomPublic && s.members[r][userID] == "" {
+			continue
+		}
+		out = append(out, store.Membership{Room: r})
+	}
+	return out, nil
 }
 
 func (s *unitStore) MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (int64, bool, error) {
@@ -120,7 +139,13 @@ func (s *unitStore) RoomAccess(_ context.Context, room string, userID int64) (st
 	if !ok {
 		return store.Access{}, store.ErrNotFound
 	}
-	return store.Access{Kind: kind, Role: s.members[room][userID]}, nil
+	a := store.Access{Kind: kind, Role: s.members[room][userID]}
+	if hook := s.afterAccess; hook != nil {
+		s.mu.Unlock()
+		hook(room, userID)
+		s.mu.Lock()
+	}
+	return a, nil
 }
 
 func (s *unitStore) AddMember(_ context.Context, room string, userID int64, role string, _ time.Time) (bool, error) {
@@ -562,6 +587,7 @@ type memberFrame struct {
 type roomFrame struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+	Room string `json:"room"` // in unread
 }
 
 // unitClient is the client end of a socket. Its reader collects every frame

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"securechat/app/store"
+	"securechat/app/throttle"
 )
 
 // ask sends v and returns the frames that arrived once the hub was done with it.
@@ -478,6 +480,129 @@ func TestReadEchoAcrossNodes(t *testing.T) {
 		}
 		if n := len(alice.received("read")); n != 0 {
 			t.Errorf("the reading socket got its own read echo %d times", n)
+		}
+	})
+}
+
+// The unread list (on connect) leaves out a membership of a private room
+// the user is not a member of, however it was left behind.
+func TestUnreadListsOnlyReadableRooms(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newUnitHub(t, unitLimits())
+		privateRoom(t, h, "secret", "x")
+		alice := h.connect(t, "alice")
+		synctest.Wait()
+		alice.ask(map[string]any{"type": "join", "room": "open"})
+		bob := h.userID("bob")
+		h.store.mu.Lock()
+		h.store.rooms = map[int64][]string{h.ids["alice"]: {"secret", "open"}, bob: {"secret", "open"}}
+		h.store.mu.Unlock()
+		for user, want := range map[string][]string{"alice": {"secret", "open", "general"}, "bob": {"open", "general"}} {
+			c := h.connect(t, user)
+			synctest.Wait()
+			var got []string
+			for _, r := range only(t, user+" unread", c.received(), "unread").Rooms {
+				got = append(got, r.Room)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s's unread rooms %v, want %v", user, got, want)
+			}
+		}
+	})
+}
+
+// A removal that lands while a join is between its access check and
+// entering the room (on either kind of join) keeps the socket out: the join
+// asks again and is refused, and the socket gets nothing of the room.
+func TestRemovalDuringJoin(t *testing.T) {
+	for _, since := range []bool{false, true} {
+		t.Run(fmt.Sprintf("since=%v", since), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newUnitHub(t, unitLimits())
+				alice, _ := privateRoom(t, h, "secret", "before")
+				bob := h.connect(t, "bob")
+				synctest.Wait()
+				alice.ask(map[string]any{"type": "invite", "room": "secret", "user": "bob"})
+				bobID := h.ids["bob"]
+				var once sync.Once
+				h.store.mu.Lock()
+				h.store.afterAccess = func(room string, userID int64) {
+					if room == "secret" && userID == bobID {
+						once.Do(func() {
+							// alice removes bob now: the store first, then the sockets.
+							h.store.RemoveMember(t.Context(), room, userID)
+							h.removeFromRoom(userID, room, encodeRemoved(room))
+						})
+					}
+				}
+				h.store.mu.Unlock()
+				join := map[string]any{"type": "join", "room": "secret"}
+				if since {
+					join["since"] = 0
+				}
+				got := bob.ask(join)
+				alice.ask(map[string]any{"type": "send", "room": "secret", "text": "after"})
+				time.Sleep(maxPresenceDelay)
+				synctest.Wait()
+				var seen []string
+				for _, f := range bob.received() {
+					if f.Room == "secret" || f.Type == "error" {
+						seen = append(seen, f.Type+":"+f.Code)
+					}
+				}
+				if !slices.Equal(seen, []string{"invited:", "removed:", "error:forbidden"}) {
+					t.Errorf("bob got %v (answer to the join %v), want invited, removed, then forbidden only", seen, frameTypes(got))
+				}
+			})
+		})
+	}
+}
+
+// Opening a new dm counts against the room creation rate; opening one that
+// exists does not.
+func TestDMCountsAsRoomCreation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := unitLimits()
+		lim.RoomCreateRate = throttle.Limit{Rate: 1.0 / 3600, Burst: 2}
+		h := newUnitHub(t, lim)
+		alice := h.connect(t, "alice")
+		for _, u := range []string{"bob", "carol", "dave"} {
+			h.userID(u)
+		}
+		synctest.Wait()
+		only(t, "dm bob", alice.ask(map[string]any{"type": "dm", "users": []string{"bob"}}), "joined")
+		only(t, "dm bob again", alice.ask(map[string]any{"type": "dm", "users": []string{"bob"}}), "joined")
+		only(t, "dm carol", alice.ask(map[string]any{"type": "dm", "users": []string{"carol"}}), "joined")
+		wantError(t, "dm dave", alice.ask(map[string]any{"type": "dm", "users": []string{"dave"}}), "rate_limited")
+	})
+}
+
+// A public room that never had a message, pruned while a socket sat in it
+// on one node, then made private on another: its first message does not
+// reach the socket, which hears removed first.
+func TestPrunedRoomMadePrivateElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hubs := newUnitCluster(t, 2, unitLimits())
+		carol := hubs[0].connect(t, "carol")
+		synctest.Wait()
+		carol.ask(map[string]any{"type": "join", "room": "x"})
+		st := hubs[0].store
+		st.mu.Lock()
+		delete(st.kinds, "x") // pruned: it never had a message
+		st.mu.Unlock()
+		alice := hubs[1].connect(t, "alice")
+		synctest.Wait()
+		only(t, "create", alice.ask(map[string]any{"type": "create", "room": "x", "private": true}), "joined")
+		only(t, "send", alice.ask(map[string]any{"type": "send", "room": "x", "text": "private now"}), "message")
+		synctest.Wait()
+		var seen []string
+		for _, f := range carol.received() {
+			if f.Room == "x" && f.Type != "presence" && f.Type != "history" && f.Type != "joined" {
+				seen = append(seen, f.Type)
+			}
+		}
+		if !slices.Equal(seen, []string{"removed"}) {
+			t.Errorf("carol got %v of x, want only removed", seen)
 		}
 	})
 }

@@ -159,7 +159,7 @@ func TestReplayPendingBytesBound(t *testing.T) {
 	const bound = 64 << 10
 	h := testHub(Limits{SendQueue: 1 << 20, SendQueueBytes: bound})
 	c, _ := gatedClient(t, h, "resuming")
-	r := newRoom("r", h, nil, store.RoomPublic)
+	r := newRoom("r", h, nil, store.RoomPrivate) // not public: its first message asks no store (there is none)
 	mb := &member{replaying: true}
 	r.members[c] = mb
 	text := strings.Repeat("<", 4000)

@@ -17,7 +17,7 @@ import (
 // dropped from memory.
 type room struct {
 	name string
-	kind string // store.RoomPublic, RoomPrivate or RoomDM, as the store said when the room was opened
+	kind string // store.RoomPublic, RoomPrivate or RoomDM, as the store said when the room was opened; under mu
 	hub  *Hub
 
 	mu            sync.Mutex
@@ -77,6 +77,13 @@ func newRoom(name string, h *Hub, recent []store.Message, kind string) *room {
 	return r
 }
 
+// public reports whether the room is public (recheckKind may change it).
+func (r *room) public() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kind == store.RoomPublic
+}
+
 // joinLive makes c a live member and queues the recent history to it in the
 // same step, so no message falls between the history and the live ones. It
 // returns the last id the history covers; ok is false if the room was retired.
@@ -117,6 +124,9 @@ type ownCopy struct {
 // deliverOwn is deliver for a message sent through this node. A message a gap
 // fill delivered first (without ref) is not sent again.
 func (r *room) deliverOwn(m store.Message, own ownCopy) {
+	if m.Seq == 1 {
+		r.hub.recheckKind(r)
+	}
 	r.mu.Lock()
 	if r.retired || m.Seq <= r.lastSeq {
 		r.mu.Unlock()

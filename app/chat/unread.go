@@ -27,6 +27,8 @@ const (
 func (c *Client) sendUnread(ctx context.Context) {
 	var ms []store.Membership
 	err := offload(ctx, func(ctx context.Context) (err error) {
+		// The store leaves out private rooms and dms the user is no longer a
+		// member of (a membership a removal raced with a join left behind).
 		if ms, err = c.hub.store.Memberships(ctx, c.peer.UserID, maxUnreadCount, maxUnreadRooms); err != nil {
 			return err
 		}

@@ -34,6 +34,7 @@ type Config struct {
 	// Limits on what one client can cost the others.
 	ReadLimit         int64          // bytes in one client frame (1009 past it)
 	MaxText           int            // characters in one message
+	MaxSearchQuery    int            // characters in one search query
 	SendQueue         int            // frames waiting for one socket (1013 past it)
 	SendQueueBytes    int            // bytes waiting for one socket (1013 past it)
 	MessageRate       throttle.Limit // messages per user
@@ -43,6 +44,8 @@ type Config struct {
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
 	HashWait          time.Duration  // longest wait for a slot before 503
+	HandshakeConc     int            // socket handshakes worked on at once (0: four per processor)
+	HandshakeWait     time.Duration  // longest a handshake waits for a slot before 503
 	LoginLimitUser    throttle.Limit // failed logins per username, from browsers without its device cookie
 	LoginLimitAddr    throttle.Limit // failed logins per client address
 	LoginLimitPair    throttle.Limit // failed logins per username and address together, and per device cookie
@@ -54,6 +57,7 @@ type Config struct {
 	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
+	ExportConcurrency int            // "Download my data" exports streaming at once (503 past it)
 
 	// Limits on what one connection or address can hold.
 	BodyTimeout     time.Duration  // for a request's body to arrive; not upgraded sockets
@@ -97,6 +101,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… (or host=… dbname=…) to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
 	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
+	fs.IntVar(&c.MaxSearchQuery, "max-search-query", 200, "most characters in one search query (each word costs an index lookup)")
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", 1<<20, "bytes that may wait for one socket before it is closed with 1013")
 	fs.StringVar(&r.messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
@@ -106,6 +111,8 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
 	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
+	fs.IntVar(&c.HandshakeConc, "handshake-concurrency", 0, "socket handshakes (token check, upgrade, socket setup) worked on at once, so a reconnect storm queues instead of taking the machine (0: four per processor)")
+	duration(&c.HandshakeWait, "handshake-wait", time.Second, "longest a socket handshake waits for a slot; past it 503 with Retry-After (0: no wait)")
 	fs.StringVar(&r.loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
 	fs.StringVar(&r.loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
 	fs.StringVar(&r.loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
@@ -117,6 +124,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.twoFactor, "2fa-limit", "10/1h", "wrong two-factor codes per user, across logins and the settings page: N/DURATION[:BURST]")
 	fs.StringVar(&r.roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	duration(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
+	fs.IntVar(&c.ExportConcurrency, "export-concurrency", 2, "\"Download my data\" exports (each reads all of a user's messages) streaming at once; past it 503 with Retry-After")
 	duration(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
 	fs.StringVar(&r.authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
@@ -215,12 +223,18 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 || c.MaxPATsPerUser < 1 {
 		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text, --max-sockets-per-user and --max-pats-per-user at least 1, --send-queue at least 16")
 	}
+	if c.MaxSearchQuery < 1 {
+		return Config{}, nil, errors.New("--max-search-query must be at least 1")
+	}
 	if c.TwoFactorAttempts < 1 {
 		return Config{}, nil, errors.New("--2fa-attempts must be at least 1")
 	}
 	if c.SendQueueBytes < 64<<10 {
 		// Below this a page of history would be a few messages.
 		return Config{}, nil, errors.New("--send-queue-bytes must be at least 65536")
+	}
+	if c.ExportConcurrency < 1 {
+		return Config{}, nil, errors.New("--export-concurrency must be at least 1")
 	}
 	if c.EmptyRoomTTL < 0 {
 		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")
@@ -233,6 +247,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	}
 	if c.HashQueue < 0 || c.HashWait < 0 {
 		return Config{}, nil, errors.New("--hash-queue and --hash-wait must not be negative")
+	}
+	if c.HandshakeConc < 0 || c.HandshakeWait < 0 {
+		return Config{}, nil, errors.New("--handshake-concurrency and --handshake-wait must not be negative")
 	}
 	if c.BodyTimeout < 100*time.Millisecond || c.MaxConnsPerAddr < 0 {
 		return Config{}, nil, errors.New("--body-timeout must be at least 100ms, --max-conns-per-addr at least 0")

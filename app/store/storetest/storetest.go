@@ -48,6 +48,8 @@ type Store interface {
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 	Message(ctx context.Context, room string, id int64) (store.Message, error)
 	Scrub(ctx context.Context) error
+	SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.Message, error)
+	MessagesAround(ctx context.Context, room string, id int64, limit int) ([]store.Message, error)
 
 	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
 	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
@@ -55,6 +57,7 @@ type Store interface {
 	RemoveMember(ctx context.Context, room string, userID int64) (removed bool, err error)
 	RoomMembers(ctx context.Context, room string, limit int) ([]store.RoomMember, error)
 	OpenDM(ctx context.Context, userIDs []int64, now time.Time) (room string, created bool, err error)
+	UserMessages(ctx context.Context, userID, after int64, limit int) ([]store.Message, error)
 
 	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
 	LeaveRoom(ctx context.Context, userID int64, room string) error
@@ -101,10 +104,12 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Memberships", membershipCases},
 		{"Private", privateCases},
 		{"Changes", changeCases},
+		{"Search", searchCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
 		{"FirstAdmin", firstAdminCases},
+		{"Export", exportCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
