@@ -36,6 +36,8 @@ type Metrics struct {
 	handshakeBusy    *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
 	twoFactorRefused *prometheus.CounterVec
+	typingDrops      prometheus.Counter
+	mentionsCut      prometheus.Counter
 
 	connsRefused      prometheus.Counter
 	bodyTimeouts      prometheus.Counter
@@ -93,6 +95,11 @@ func New() *Metrics {
 		authLogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_auth_log_suppressed_total",
 			Help: "Auth failure log lines left out past --auth-log-rate."}),
 	}
+	m.typingDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_typing_drops_total",
+		Help: "Typing frames dropped silently: more than one per socket and room within the typing interval, or for a room the socket is not in."})
+	m.mentionsCut = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_mentions_cut_total",
+		Help: "Messages that named more distinct @names than the bound per message; the names past it were not mentioned."})
+	reg.MustRegister(m.typingDrops, m.mentionsCut)
 	// Both bounds are listed from the start, so a dashboard sees zeros, not nothing.
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
@@ -156,6 +163,21 @@ const (
 func (m *Metrics) QueueDropped(bound string) {
 	if m != nil {
 		m.queueDrops.WithLabelValues(bound).Inc()
+	}
+}
+
+// TypingDropped counts a typing frame dropped by the typing interval (or
+// for a room the socket is not in).
+func (m *Metrics) TypingDropped() {
+	if m != nil {
+		m.typingDrops.Inc()
+	}
+}
+
+// MentionsCut counts a message whose @names passed the bound per message.
+func (m *Metrics) MentionsCut() {
+	if m != nil {
+		m.mentionsCut.Inc()
 	}
 }
 

@@ -228,6 +228,16 @@ var migrations = []string{
 	END
 	$$;
 	CREATE INDEX messages_text_trgm ON messages USING gin (search_text(text) gin_trgm_ops) WHERE kind = '' AND NOT deleted;`,
+	// Mentions: which messages mention which user (@name), for the unread
+	// frame's counts. No text: a deleted message's mentions are deleted
+	// with it, and the message row is the only copy of what it said.
+	`CREATE TABLE mentions (
+		user_id BIGINT NOT NULL,
+		room TEXT NOT NULL,
+		message_id BIGINT NOT NULL,
+		PRIMARY KEY (user_id, room, message_id)
+	);
+	CREATE INDEX mentions_message ON mentions(message_id);`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

@@ -221,6 +221,16 @@ var migrations = []string{
 	CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = '' AND old.deleted = 0 BEGIN
 		INSERT INTO messages_fts(messages_fts, rowid, text) VALUES('delete', old.id, old.text);
 	END;`,
+	// Mentions: which messages mention which user (@name), for the unread
+	// frame's counts. No text: a deleted message's mentions are deleted
+	// with it, and the message row is the only copy of what it said.
+	`CREATE TABLE mentions (
+		user_id INTEGER NOT NULL,
+		room TEXT NOT NULL,
+		message_id INTEGER NOT NULL,
+		PRIMARY KEY (user_id, room, message_id)
+	);
+	CREATE INDEX mentions_message ON mentions(message_id);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs
