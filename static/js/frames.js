@@ -4,6 +4,11 @@
 
 import { GENERAL, NEW, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
 import { clip } from "./view.js";
+import { mentionsUser } from "./text.js";
+
+// typingShown is how long "alice is typing…" stays after her last typing
+// frame: a typing page says so every 3 s, so one lost frame does not blink it.
+export const typingShown = 6000;
 
 // createFrames returns {handle, flush, join, create, openDM, requestMembers,
 // requestRooms, closed, seen}. join(name) joins a room on the socket,
@@ -15,7 +20,9 @@ import { clip } from "./view.js";
 // one the unread frame says the user read last, a dm asked for);
 // on.dropped(name, why) takes a room off the page (the user was removed from
 // it, or could not join it); on.changeRefused(change, f) hands back an edit
-// or delete the server refused.
+// or delete the server refused; on.notify(id, room, title, body) notifies
+// of a message while the page is hidden; on.results(f) takes a search's
+// results.
 export function createFrames(cfg, state, view, conn, sends, on) {
   const me = cfg.user;
   let everConnected = false;
@@ -31,7 +38,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
   // What one socket message changed, drawn once by flush.
   const dirty = {
     rooms: false, online: false, marker: false, add: [], follow: false, fresh: [], open: "",
-    changed: [], head: false, members: false,
+    changed: [], head: false, members: false, typing: false, found: 0, reset: false,
   };
 
   function join(name) {
@@ -101,7 +108,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
   // without messages has nothing to read.
   function markRead(name) {
     const r = state.rooms.get(name);
-    if (!r || !live(r) || !r.lastId || (!r.openRead && r.lastId <= r.readId)) return;
+    if (!r || !live(r) || !r.lastId || r.detached || (!r.openRead && r.lastId <= r.readId)) return;
     const wait = r.readSentAt + 1000 - Date.now();
     if (wait > 0 && !r.openRead) {
       if (!r.readTimer) r.readTimer = setTimeout(() => { r.readTimer = 0; seen(); }, wait);
@@ -154,13 +161,14 @@ export function createFrames(cfg, state, view, conn, sends, on) {
           else if (u.room.startsWith(cfg.dmPrefix)) r.kind = "dm"; // only the server names a room so
           if (Number.isInteger(u.last_read) && u.last_read > r.readId) r.readId = u.last_read;
           if (!primed(r) && Number.isInteger(u.count) && u.count >= 0) r.unread = u.count;
+          if (!primed(r) && Number.isInteger(u.mentions) && u.mentions >= 0) r.mentionsBefore = u.mentions;
           if (r.state === NEW) {
             join(u.room);
             catchingUp.set(u.room, (catchingUp.get(u.room) || 0) + 1);
           }
         }
         // What is shown is not unread (seen sends the read once it is live).
-        state.rooms.get(state.current).unread = 0;
+        state.clearUnread(state.rooms.get(state.current));
         // On the page's first socket, the room the user read last is shown.
         if (!opened) {
           opened = true;
@@ -178,6 +186,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         let left = 0;
         for (const m of r.msgs.values()) if (m.id > r.readId && !m.deleted && m.user !== me) left++;
         if (left < r.unread) r.unread = left;
+        recountMentions(r);
         dirty.rooms = true;
         break;
       }
@@ -188,14 +197,17 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         // Once joined, a history frame answers this page's request for older
         // messages; before, it is what the server sends on a join.
         if (live(r)) r.state = LIVE;
+        const around = r.around && f.messages.some((m) => m && m.id === r.around);
+        if (around) aroundAnswer(r, f);
         const isNew = primed(r);
         const last = r.lastId;
         for (const m of f.messages) {
           if (m.user === me) sends.acknowledged(m);
           took(r, m, isNew && m.id > last);
         }
-        // A page cut short for size (more) is not the start of the room.
-        if (f.messages.length < cfg.pageSize && !f.more) r.noMore = true;
+        // A page cut short for size (more) is not the start of the room; a
+        // short page around a result may have reached the end instead.
+        if (!around && f.messages.length < cfg.pageSize && !f.more) r.noMore = true;
         if (!primed(r)) r.state = REPLAYING;
         if (f.room === state.current) dirty.marker = true;
         dirty.rooms = true;
@@ -206,9 +218,32 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         if (!r) break;
         const last = r.lastId;
         if (f.user === me) sends.acknowledged(f);
+        // Her message is here: she is no longer typing it.
+        if (r.typing.delete(f.user) && f.room === state.current) dirty.typing = true;
         took(r, f, primed(r) && f.id > last);
         break;
       }
+      case "mention": {
+        // A message mentions the reader, in any of their rooms, joined here or not.
+        if (typeof f.room !== "string" || !Number.isInteger(f.id) || typeof f.user !== "string") break;
+        const r = state.rooms.get(f.room);
+        on.notify(f.id, f.room, f.user + " mentioned you in " + (r ? view.roomLabel(r) : "#" + f.room), typeof f.text === "string" ? f.text : "");
+        // Counted until read, except in the room shown (read as it comes).
+        if (!r || f.room === state.current || f.id <= r.readId || r.msgs.get(f.id)?.deleted) break;
+        r.mentions.add(f.id);
+        dirty.rooms = true;
+        break;
+      }
+      case "typing": {
+        const r = state.rooms.get(f.room);
+        if (!r || typeof f.user !== "string" || f.user === me) break;
+        r.typing.set(f.user, Date.now() + typingShown);
+        if (f.room === state.current) dirty.typing = true;
+        break;
+      }
+      case "results":
+        on.results(f);
+        break;
       case "edited":
       case "deleted": {
         // A change of a message: it has its own place in the room's
@@ -222,6 +257,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         // A message counted as unread that is deleted is no longer to read.
         const old = r.msgs.get(f.id);
         if (f.type === "deleted" && old && !old.deleted && old.user !== me && old.id > r.readId && f.room !== state.current && r.unread > 0) r.unread--;
+        if (f.type === "deleted" && r.mentions.delete(f.id)) dirty.rooms = true;
         const m = state.applyChange(r, f.type === "deleted" ? { id: f.id, deleted: true } : f);
         if (m && f.room === state.current) dirty.changed.push(m);
         if (m && f.type === "deleted") dirty.rooms = true;
@@ -344,6 +380,41 @@ export function createFrames(cfg, state, view, conn, sends, on) {
     }
   }
 
+  // recountMentions drops the mentions another page of the user has read:
+  // those up to the read position, and of the ones the server counted
+  // without ids, those no longer among the held messages after it.
+  function recountMentions(r) {
+    for (const id of r.mentions) if (id <= r.readId) r.mentions.delete(id);
+    if (!r.mentionsBefore) return;
+    let left = 0;
+    for (const m of r.msgs.values()) {
+      if (m.id > r.readId && !m.deleted && m.user !== me && !r.mentions.has(m.id) && mentionsUser(m.text, me)) left++;
+    }
+    if (left < r.mentionsBefore) r.mentionsBefore = left;
+  }
+
+  // aroundAnswer takes the history around a search result (r.around). If
+  // it reaches the messages the page holds (or the room's newest), it joins
+  // them; else the page shows it alone, detached from the newest messages,
+  // until the reader jumps back to them.
+  function aroundAnswer(r, f) {
+    const ids = f.messages.map((m) => m.id);
+    const newest = Math.max(...ids);
+    const after = ids.filter((id) => id > r.around).length;
+    const reachesEnd = after < cfg.pageSize - (ids.length - after);
+    const held = [...r.msgs.keys()];
+    const joins = !held.length || reachesEnd || newest >= Math.min(...held);
+    if (!joins) {
+      r.msgs = new Map();
+      r.oldestId = 0;
+      r.noMore = false;
+      r.detached = true;
+      if (r.name === state.current) dirty.reset = true;
+    }
+    if (r.name === state.current) dirty.found = r.around;
+    r.around = 0;
+  }
+
   // took files a message from the server: a new one is placed, a changed
   // copy of one the page holds is redrawn.
   function took(r, m, isLive) {
@@ -359,6 +430,7 @@ export function createFrames(cfg, state, view, conn, sends, on) {
   // message (its place in a replay) is nobody's news.
   function placed(r, m, isLive) {
     if (m.deleted) isLive = false;
+    if (isLive && m.user !== me && r.kind === "dm") on.notify(m.id, m.room, m.user + " (direct message)", m.text);
     if (m.room === state.current) {
       dirty.add.push(m);
       if (isLive && m.user === me) dirty.follow = true;
@@ -375,11 +447,15 @@ export function createFrames(cfg, state, view, conn, sends, on) {
     else if (dirty.marker) { view.updateMarker(); view.loadOlderIfNeeded(); }
     if (dirty.changed.length) view.updateMessages(dirty.changed);
     if (dirty.members) view.renderMembers();
+    if (dirty.reset) view.renderMessages();
     if (dirty.rooms) view.renderRooms();
+    if (dirty.typing) view.renderTyping();
+    if (dirty.found) view.highlight(dirty.found);
     if (dirty.online) view.renderOnline();
     if (dirty.fresh.length > 3) view.announce(dirty.fresh.length + " new messages in #" + state.current);
     else for (const m of dirty.fresh) view.announce(m.user + ": " + clip(m.text, 300), m.id);
-    dirty.rooms = dirty.online = dirty.marker = dirty.follow = dirty.head = dirty.members = false;
+    dirty.rooms = dirty.online = dirty.marker = dirty.follow = dirty.head = dirty.members = dirty.typing = dirty.reset = false;
+    dirty.found = 0;
     dirty.add = [];
     dirty.fresh = [];
     dirty.changed = [];
@@ -404,5 +480,13 @@ export function createFrames(cfg, state, view, conn, sends, on) {
     view.updateMarker();
   }
 
-  return { handle, flush, join, create, openDM, requestMembers, requestRooms, closed, seen };
+  // sendTyping tells the room's other users that the reader is typing in
+  // the shown room: at most once every 3 s (the server drops more).
+  function sendTyping() {
+    const r = state.rooms.get(state.current);
+    if (!r || !live(r) || Date.now() - r.typingSentAt < 3000) return;
+    if (conn.send({ type: "typing", room: r.name })) r.typingSentAt = Date.now();
+  }
+
+  return { handle, flush, join, create, openDM, requestMembers, requestRooms, closed, seen, sendTyping };
 }

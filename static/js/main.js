@@ -6,7 +6,9 @@
 // The modules: config (what the server rendered into the page), state (rooms
 // and messages), socket (connecting and reconnecting), frames (what each
 // server frame does), sends (messages not yet acknowledged), view (drawing),
-// session (keeping the session alive); this one wires them to the page.
+// session (keeping the session alive), text (links and mentions in a
+// message), search, complete (@ names in the message box), notify (the tab's
+// title and icon, browser notifications); this one wires them to the page.
 
 import { readConfig } from "./config.js";
 import { createState, live, LOADING, GENERAL } from "./state.js";
@@ -15,6 +17,9 @@ import { createView } from "./view.js";
 import { createSends } from "./sends.js";
 import { createFrames } from "./frames.js";
 import { keepSessionAlive } from "./session.js";
+import { createSearch } from "./search.js";
+import { createCompletion } from "./complete.js";
+import { createNotifier } from "./notify.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -28,6 +33,9 @@ const ui = {
   membersToggle: $("members-toggle"), membersPanel: $("members-panel"), membersHeading: $("members-heading"),
   members: $("members"), inviteForm: $("invite-form"), inviteInput: $("invite-user"),
   covered: document.querySelectorAll(".conversation, .online"),
+  searchForm: $("search-form"), search: $("search"), searchPanel: $("search-panel"), searchHeading: $("search-heading"),
+  results: $("results"), searchMore: $("search-more"), searchClose: $("search-close"),
+  typing: $("typing"), completion: $("completion"), notifyButton: $("notify-enable"), jump: $("jump-newest"),
 };
 const cfg = readConfig(document.body);
 
@@ -40,11 +48,23 @@ const conn = createSocket({
   batch: () => frames.flush(),
   closed: (code) => frames.closed(code),
 });
+const notifier = createNotifier(ui.notifyButton, (name) => { if (state.rooms.has(name)) select(name); });
 const view = createView(ui, state, cfg.user, {
   connected: () => conn.connected, loadOlder, isAdmin: () => cfg.admin, maxText: () => cfg.maxText,
+  total: notifier.total,
 });
 const sends = createSends(ui, state, view);
-frames = createFrames(cfg, state, view, conn, sends, { open: select, dropped, changeRefused });
+const search = createSearch(ui, state, conn.send, openResult);
+frames = createFrames(cfg, state, view, conn, sends, {
+  open: select, dropped, changeRefused, notify: notifier.notify, results: (f) => search.results(f),
+});
+// Before the message box's own Enter: with names offered, Enter takes one.
+createCompletion(ui.text, ui.completion, () => {
+  const r = state.rooms.get(state.current);
+  if (!r) return [];
+  const names = r.kind === "public" ? r.users : (r.members || []).map((m) => m.user);
+  return names.filter((u) => u !== cfg.user);
+});
 
 // ---- actions -----------------------------------------------------------------
 
@@ -61,14 +81,38 @@ function select(name) {
     if (conn.connected) frames.join(name);
   }
   state.current = name;
-  state.rooms.get(name).unread = 0;
+  state.clearUnread(state.rooms.get(name));
   view.showRoom();
   view.renderMessages();
+  view.renderTyping();
   view.renderRooms();
   view.renderOnline();
   frames.seen(true);
   closeDrawer();
   // The message box, wherever the switch came from: the next thing is to write.
+  ui.text.focus();
+}
+
+// openResult shows a search result in its room: highlighted if the page
+// holds it, else once the history around it comes (frames.js).
+function openResult(m) {
+  select(m.room);
+  const r = state.rooms.get(m.room);
+  if (r.msgs.has(m.id)) { view.highlight(m.id); return; }
+  if (conn.send({ type: "history", room: m.room, around: m.id, limit: cfg.pageSize })) r.around = m.id;
+}
+
+// jumpToNewest leaves a search result's surroundings for the room's newest messages.
+function jumpToNewest() {
+  const r = state.rooms.get(state.current);
+  if (!r || !r.detached || !live(r)) return;
+  if (!conn.send({ type: "history", room: r.name, limit: cfg.pageSize })) return;
+  r.msgs = new Map();
+  r.oldestId = 0;
+  r.noMore = false;
+  r.detached = false;
+  r.state = LOADING;
+  view.renderMessages();
   ui.text.focus();
 }
 
@@ -214,6 +258,8 @@ ui.joinForm.addEventListener("submit", (ev) => {
   select(name);
 });
 ui.joinInput.addEventListener("input", () => filterRooms(ui.joinInput.value));
+ui.text.addEventListener("input", () => { if (ui.text.value.trim()) frames.sendTyping(); });
+ui.jump.addEventListener("click", jumpToNewest);
 ui.leave.addEventListener("click", leave);
 ui.sidebar.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-room]");

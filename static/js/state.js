@@ -39,11 +39,20 @@ export function newRoom(name) {
     readId: 0, // the newest id the server has as read, by this page or another
     readSentAt: 0, // when this page last sent a read for the room (ms), to send at most one a second
     readTimer: 0, // a read held back by that second
+    mentions: new Set(), // ids of unread messages that mention the reader (mention frames)
+    mentionsBefore: 0, // unread mentions the server counted (the unread frame), ids unknown
+    typing: new Map(), // user -> when their "is typing" expires (ms)
+    typingSentAt: 0, // when this page last said the user types here (ms)
+    around: 0, // a search result to show (history around it is out), then to highlight
+    detached: false, // the list shows a search result's surroundings, not the newest messages
     openRead: false, // the room was opened: one read is due (so the server knows the room read last), even with nothing new
     users: [], // who is online, as the last presence frame listed them
     userCount: 0, // how many are online (a large room lists only some)
   };
 }
+
+// mentionCount is how many unread messages of r mention the reader.
+export const mentionCount = (r) => r.mentionsBefore + r.mentions.size;
 
 // primed reports whether r has a baseline: messages after it are new to the reader.
 export const primed = (r) => r.state !== NEW && r.state !== JOINING;
@@ -118,6 +127,14 @@ export function createState() {
         m.edited_at = c.edited_at || m.edited_at || true;
       }
       return m;
+    },
+
+    // clearUnread: r is being read, nothing of it is unread.
+    clearUnread(r) {
+      if (!r) return;
+      r.unread = 0;
+      r.mentions.clear();
+      r.mentionsBefore = 0;
     },
 
     // disconnected: no room is joined any more, and who is online is unknown

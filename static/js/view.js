@@ -1,7 +1,8 @@
 // Drawing the page from the state. Everything a user wrote is put in the page
 // as text (textContent), never as HTML.
 
-import { GENERAL, primed, live, LOADING } from "./state.js";
+import { GENERAL, primed, live, LOADING, mentionCount } from "./state.js";
+import { textNodes, mentionsUser } from "./text.js";
 
 // hour "numeric": no leading zero where the locale writes none (9:05 AM), one where it does (09:05).
 const timeFmt = new Intl.DateTimeFormat([], { hour: "numeric", minute: "2-digit" });
@@ -25,6 +26,15 @@ function dayLabel(d) {
 // when is a room's last activity: the time today, else the day.
 function when(d) {
   return sameDay(d, new Date()) ? timeFmt.format(d) : dayFmt.format(d);
+}
+
+// typingText says who is typing: one, two or three names, or "Several people".
+export function typingText(names) {
+  if (!names.length) return "";
+  if (names.length === 1) return names[0] + " is typing…";
+  if (names.length === 2) return names[0] + " and " + names[1] + " are typing…";
+  if (names.length === 3) return names[0] + ", " + names[1] + " and " + names[2] + " are typing…";
+  return "Several people are typing…";
 }
 
 export function clip(s, n) {
@@ -69,7 +79,7 @@ function lockIcon(label) {
 
 // roomText is a room's name as the page shows it: #name, or for a dm @ and
 // the others in it (its own name is the server's, meaningless to a reader).
-function roomText(r, name) {
+export function roomText(r, name) {
   if (r && r.kind === "dm") return "@" + (r.label || "direct message");
   return "#" + name;
 }
@@ -77,7 +87,6 @@ function roomText(r, name) {
 // createView draws into the page's elements (ui). on.loadOlder asks for
 // older messages of the shown room; on.connected tells whether the socket is up.
 export function createView(ui, state, me, on) {
-  const baseTitle = document.title;
   let newBelow = 0; // live messages that arrived below the reader's scroll position
 
   function item(m) {
@@ -100,7 +109,11 @@ export function createView(ui, state, me, on) {
       li.append(meta, el("div", "gone", "message deleted"));
       return li;
     }
-    li.append(meta, el("div", "text", m.text)); // text, never HTML
+    // Text nodes and links, never HTML; the reader's mentions marked.
+    const text = el("div", "text");
+    text.append(...textNodes(m.text, me));
+    if (m.user !== me && mentionsUser(m.text, me)) li.classList.add("mentions-me");
+    li.append(meta, text);
     fillFoot(li);
     return li;
   }
@@ -200,6 +213,8 @@ export function createView(ui, state, me, on) {
 
   function updateMarker() {
     const r = state.rooms.get(state.current), name = state.current;
+    // A search result's surroundings, apart from the newest messages.
+    ui.jump.hidden = !(r && r.detached);
     if (!r || !primed(r)) marker.replaceChildren(on.connected() ? "Loading…" : "Waiting for the connection…");
     else if (r.noMore) marker.replaceChildren(r.msgs.size ? "This is the start of " + roomLabel(r) + "." : "No messages in " + roomLabel(r) + " yet. Say hello!");
     else if (r.state === LOADING) marker.replaceChildren("Loading older messages…");
@@ -306,17 +321,21 @@ export function createView(ui, state, me, on) {
       b.dataset.room = name;
       const badge = el("span", "badge");
       badge.append(el("span", "count"), el("span", "visually-hidden", " unread"));
-      b.append(el("span", "room-kind"), el("span", "room-name", "#" + name), el("time", "room-time"), badge);
+      // Mentions of the reader among the unread: a badge of their own.
+      const mentions = el("span", "mention-badge");
+      mentions.append(el("span", "count"), el("span", "visually-hidden", " mentions"));
+      mentions.hidden = true;
+      b.append(el("span", "room-kind"), el("span", "room-name", "#" + name), el("time", "room-time"), mentions, badge);
       li.append(b);
       roomItems.set(name, li);
     }
     return li;
   }
 
-  function fillRoom(name, lastTs, unread) {
+  function fillRoom(name, lastTs, unread, mentions = 0) {
     const li = roomItem(name);
     const b = li.firstChild;
-    const [kindMark, label, time, badge] = b.children;
+    const [kindMark, label, time, mentionBadge, badge] = b.children;
     const r = state.rooms.get(name), k = state.known.get(name);
     const kind = (r && r.kind !== "public" ? r.kind : k && k.kind) || "public";
     if (b.dataset.kind !== kind) {
@@ -341,6 +360,9 @@ export function createView(ui, state, me, on) {
     badge.hidden = unread === 0;
     // The server counts at most 999 unread messages in a room.
     badge.firstChild.textContent = unread >= 999 ? "999+" : String(unread);
+    mentionBadge.hidden = mentions === 0;
+    mentionBadge.firstChild.textContent = "@" + (mentions >= 999 ? "999+" : String(mentions));
+    mentionBadge.lastChild.textContent = mentions === 1 ? " mention" : " mentions";
     return li;
   }
 
@@ -353,14 +375,14 @@ export function createView(ui, state, me, on) {
     let total = 0;
     syncList(ui.rooms, [...state.rooms.entries()].map(([name, r]) => {
       total += r.unread;
-      return fillRoom(name, state.lastActivity(name), r.unread);
+      return fillRoom(name, state.lastActivity(name), r.unread, mentionCount(r));
     }));
     const others = [...state.known.keys()].filter((name) => !state.rooms.has(name));
     syncList(ui.others, others.map((name) => fillRoom(name, state.lastActivity(name), 0)));
     ui.others.hidden = ui.othersHeading.hidden = others.length === 0;
     ui.toggleUnread.hidden = total === 0;
     ui.toggleUnread.querySelector(".count").textContent = String(total);
-    document.title = total ? "(" + total + ") " + baseTitle : baseTitle;
+    on.total(total);
   }
 
   function renderOnline() {
@@ -442,6 +464,33 @@ export function createView(ui, state, me, on) {
     ui.inviteForm.hidden = !(r.kind === "private" && (r.role === "owner" || on.isAdmin()));
   }
 
+  // renderTyping says who is typing in the shown room, until their time is up.
+  let typingTimer = 0;
+  function renderTyping() {
+    clearTimeout(typingTimer);
+    const r = state.rooms.get(state.current), now = Date.now();
+    const names = [];
+    let next = Infinity;
+    for (const [u, until] of r ? r.typing : []) {
+      if (until <= now) { r.typing.delete(u); continue; }
+      names.push(u);
+      next = Math.min(next, until);
+    }
+    names.sort();
+    const text = typingText(names);
+    if (ui.typing.textContent !== text) ui.typing.textContent = text;
+    if (names.length) typingTimer = setTimeout(renderTyping, next - now + 50);
+  }
+
+  // highlight marks the shown message id (a search result) and brings it into view.
+  function highlight(id) {
+    for (const e of ui.list.querySelectorAll("li.found")) e.classList.remove("found");
+    const li = ui.list.querySelector('li.msg[data-id="' + Number(id) + '"]');
+    if (!li) return;
+    li.classList.add("found");
+    li.scrollIntoView({ block: "center" });
+  }
+
   // roomLabel names a room in a sentence.
   function roomLabel(r) {
     return r.kind === "dm" ? "the conversation with " + (r.label || "them") : "#" + r.name;
@@ -513,7 +562,7 @@ export function createView(ui, state, me, on) {
     atBottom, scrollToBottom, setNewBelow, newBelow: () => newBelow,
     updateMarker, renderMessages, insertMessages, loadOlderIfNeeded,
     updateMessages, startEdit, endEdit, confirmDelete, fillFoot,
-    renderRooms, renderOnline, showRoom, showMembers, membersOpen, renderMembers, roomLabel,
+    renderRooms, renderOnline, showRoom, renderTyping, highlight, showMembers, membersOpen, renderMembers, roomLabel,
     announce, unannounce, showNotice, showInfo, showInvite, showOfflineNotice, clearNotice, showBanner,
   };
 }
