@@ -401,7 +401,9 @@ export function createFrames(cfg, state, view, conn, sends, on) {
     const ids = f.messages.map((m) => m.id);
     const newest = Math.max(...ids);
     const after = ids.filter((id) => id > r.around).length;
-    const reachesEnd = after < cfg.pageSize - (ids.length - after);
+    // The server gives up to half the page (rounded up) up to the result and
+    // the rest after it: fewer after it means the room ends there.
+    const reachesEnd = !f.more && after < cfg.pageSize - Math.ceil(cfg.pageSize / 2);
     const held = [...r.msgs.keys()];
     const joins = !held.length || reachesEnd || newest >= Math.min(...held);
     if (!joins) {
