@@ -182,14 +182,14 @@ func Chat(p ChatPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</span></p><button type=\"button\" id=\"notify-enable\" class=\"notify-enable\" title=\"Be told of mentions and direct messages while this page is in the background\" hidden>Enable notifications</button> <a class=\"account-link\" href=\"/account\">Account</a> <a class=\"account-link\" href=\"/settings\">Settings</a><form method=\"post\" action=\"/logout\" class=\"logout\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</span></p><a class=\"account-link\" href=\"/account\">Account</a> <a class=\"account-link\" href=\"/settings\">Settings</a><form method=\"post\" action=\"/logout\" class=\"logout\"><input type=\"hidden\" name=\"_csrf\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var12 string
 			templ_7745c5c3_Var12, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.CSRF).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 54, Col: 53}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 53, Col: 53}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var12)
 			if templ_7745c5c3_Err != nil {
@@ -202,7 +202,7 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var13 string
 			templ_7745c5c3_Var13, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.MaxRoomName)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 70, Col: 103}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 69, Col: 103}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var13)
 			if templ_7745c5c3_Err != nil {
@@ -215,7 +215,7 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var14 string
 			templ_7745c5c3_Var14, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.RoomInputPattern).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 70, Col: 134}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 69, Col: 134}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var14)
 			if templ_7745c5c3_Err != nil {
@@ -228,7 +228,7 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var15 string
 			templ_7745c5c3_Var15, templ_7745c5c3_Err = templruntime.NewAttributeExpression("A room name is " + roomRule(p) + ".").Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 70, Col: 275}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 69, Col: 275}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var15)
 			if templ_7745c5c3_Err != nil {
@@ -241,20 +241,20 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var16 string
 			templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(roomRule(p))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 78, Col: 50}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 77, Col: 50}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</p></form><h2 id=\"drawer-online-heading\" class=\"drawer-only\">Online</h2><ul id=\"drawer-online\" class=\"online-list drawer-only\" aria-labelledby=\"drawer-online-heading\"></ul></nav><main class=\"conversation\" aria-labelledby=\"room-title\"><form id=\"search-form\" class=\"search-form\" role=\"search\"><label for=\"search\" class=\"visually-hidden\">Search messages</label> <input id=\"search\" type=\"search\" placeholder=\"Search messages\" autocomplete=\"off\" spellcheck=\"false\"> <button type=\"submit\">Search</button></form><div class=\"room-head\"><h2 id=\"room-title\" class=\"room-title\" tabindex=\"-1\">#general</h2><p id=\"online-summary\" class=\"online-summary\"></p><button type=\"button\" id=\"members-toggle\" class=\"leave members-toggle\" aria-controls=\"members-panel\" aria-expanded=\"false\" hidden>Members</button> <button type=\"button\" id=\"leave\" class=\"leave\" hidden>Leave</button></div><section id=\"members-panel\" class=\"members-panel\" aria-labelledby=\"members-heading\" hidden><h3 id=\"members-heading\">Members</h3><ul id=\"members\" class=\"members\"></ul><form id=\"invite-form\" class=\"invite-form\" hidden><label for=\"invite-user\">Invite</label> <input id=\"invite-user\" type=\"text\" placeholder=\"user name\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\"> <button type=\"submit\">Invite</button></form></section><div class=\"thread\"><ol id=\"messages\" class=\"messages\" aria-label=\"Messages in #general\" tabindex=\"0\"></ol><button type=\"button\" id=\"new-hint\" class=\"new-hint\" hidden>New messages ↓</button> <button type=\"button\" id=\"jump-newest\" class=\"new-hint\" hidden>Older messages shown · Jump to the newest ↓</button><section id=\"search-panel\" class=\"search-panel\" aria-labelledby=\"search-heading\" hidden><div class=\"search-head\"><h3 id=\"search-heading\" aria-live=\"polite\">Results</h3><button type=\"button\" id=\"search-close\" class=\"leave\">Close</button></div><ol id=\"results\" class=\"results\"></ol><button type=\"button\" id=\"search-more\" class=\"search-more\" hidden>More results</button></section></div><p id=\"typing\" class=\"typing\"></p><p id=\"notice\" class=\"notice\" role=\"alert\"></p><form id=\"send-form\" class=\"send-form\"><ul id=\"completion\" class=\"completion\" role=\"listbox\" aria-label=\"People to mention\" hidden></ul><label for=\"text\" class=\"visually-hidden\">Message</label> <textarea id=\"text\" rows=\"1\" maxlength=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</p></form><button type=\"button\" id=\"notify-enable\" class=\"notify-enable\" title=\"Be told of mentions and direct messages while this page is in the background\" hidden><svg class=\"bell\" viewBox=\"0 0 16 16\" width=\"16\" height=\"16\" aria-hidden=\"true\"><path d=\"M8 1.5a4.5 4.5 0 0 0-4.5 4.5v3L2 11.5h12L12.5 9V6A4.5 4.5 0 0 0 8 1.5zM6.2 13a1.9 1.9 0 0 0 3.6 0z\" fill=\"currentColor\"></path></svg> <span class=\"notify-label\">Enable notifications</span></button><h2 id=\"drawer-online-heading\" class=\"drawer-only\">Online</h2><ul id=\"drawer-online\" class=\"online-list drawer-only\" aria-labelledby=\"drawer-online-heading\"></ul></nav><main class=\"conversation\" aria-labelledby=\"room-title\"><form id=\"search-form\" class=\"search-form\" role=\"search\"><label for=\"search\" class=\"visually-hidden\">Search messages</label> <input id=\"search\" type=\"search\" placeholder=\"Search messages\" autocomplete=\"off\" spellcheck=\"false\"> <button type=\"submit\">Search</button></form><div class=\"room-head\"><h2 id=\"room-title\" class=\"room-title\" tabindex=\"-1\">#general</h2><p id=\"online-summary\" class=\"online-summary\"></p><button type=\"button\" id=\"members-toggle\" class=\"leave members-toggle\" aria-controls=\"members-panel\" aria-expanded=\"false\" hidden>Members</button> <button type=\"button\" id=\"leave\" class=\"leave\" hidden>Leave</button></div><section id=\"members-panel\" class=\"members-panel\" aria-labelledby=\"members-heading\" hidden><h3 id=\"members-heading\">Members</h3><ul id=\"members\" class=\"members\"></ul><form id=\"invite-form\" class=\"invite-form\" hidden><label for=\"invite-user\">Invite</label> <input id=\"invite-user\" type=\"text\" placeholder=\"user name\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\"> <button type=\"submit\">Invite</button></form></section><div class=\"thread\"><ol id=\"messages\" class=\"messages\" aria-label=\"Messages in #general\" tabindex=\"0\"></ol><button type=\"button\" id=\"new-hint\" class=\"new-hint\" hidden>New messages ↓</button> <button type=\"button\" id=\"jump-newest\" class=\"new-hint\" hidden>Older messages shown · Jump to the newest ↓</button><section id=\"search-panel\" class=\"search-panel\" aria-labelledby=\"search-heading\" hidden><div class=\"search-head\"><h3 id=\"search-heading\" aria-live=\"polite\">Results</h3><button type=\"button\" id=\"search-close\" class=\"leave\">Close</button></div><ol id=\"results\" class=\"results\"></ol><button type=\"button\" id=\"search-more\" class=\"search-more\" hidden>More results</button></section></div><p id=\"typing\" class=\"typing\"></p><p id=\"notice\" class=\"notice\" role=\"alert\"></p><form id=\"send-form\" class=\"send-form\"><ul id=\"completion\" class=\"completion\" role=\"listbox\" aria-label=\"People to mention\" hidden></ul><label for=\"text\" class=\"visually-hidden\">Message</label> <textarea id=\"text\" rows=\"1\" maxlength=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var17 string
 			templ_7745c5c3_Var17, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.MaxText)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 122, Col: 70}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 125, Col: 70}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var17)
 			if templ_7745c5c3_Err != nil {
@@ -267,7 +267,7 @@ func Chat(p ChatPage) templ.Component {
 			var templ_7745c5c3_Var18 string
 			templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs("Enter sends; Shift+Enter starts a new line; @ and a name mentions someone.")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 124, Col: 126}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/chat.templ`, Line: 127, Col: 126}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var18))
 			if templ_7745c5c3_Err != nil {

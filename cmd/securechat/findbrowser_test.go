@@ -365,3 +365,71 @@ func TestBrowserNotifications(t *testing.T) {
 	}
 	bob.checkConsole(false)
 }
+
+// TestBrowserFindScreenshots saves the chat page with issue 13's parts in
+// view, at 375 and 1280 px, light and dark: a link, a mention of the
+// reader, a multi-line message, the typing line, unread and mention badges,
+// and search results (SECURECHAT_SCREENSHOTS keeps them).
+func TestBrowserFindScreenshots(t *testing.T) {
+	requireChromium(t)
+	s := startServer(t, "")
+	tokens := map[string]string{}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.addUser(u, u+"-password-1")
+		tokens[u] = s.token(u, u+"-password-1")
+	}
+	bob := s.dialBearer(tokens["bob"])
+	bob.until("joined", aboutRoom("general"))
+	carol := s.dialBearer(tokens["carol"])
+	carol.until("joined", aboutRoom("general"))
+	bob.joinRoom("dev")
+	post(bob, "general", "Morning! Release notes draft: https://example.com/releases/2.4 (comments welcome)")
+	post(carol, "general", "@alice can you check the rollback steps before 10:00?")
+	post(bob, "general", "Steps for today:\n1. freeze merges\n2. tag v2.4\n3. deploy to staging")
+
+	browser := startChromium(t)
+	alice := openTab(t, browser, "alice", chromedp.WithNewBrowserContext())
+	alice.login(s.URL, "alice", "alice-password-1")
+	alice.waitOnline("carol")
+	alice.joinRoom("dev")
+	alice.clickRoom("general")
+	alice.send("On it. The checklist is in the wiki under Releases.")
+	alice.waitMessage("alice", "On it. The checklist is in the wiki under Releases.")
+	post(bob, "dev", "CI is green on the release branch.")
+	post(bob, "dev", "@alice the release checklist needs your sign-off")
+	alice.waitFor("2 unread and a mention in #dev", jsUnread("dev")+` === "2" && `+jsMentions("dev")+` === "@1"`)
+
+	// typing makes bob and carol type in general (from fresh sockets: each
+	// socket may say so once every 3 s) and waits until the page shows it.
+	typing := func() {
+		t.Helper()
+		for _, u := range []string{"bob", "carol"} {
+			c := s.dialBearer(tokens[u])
+			c.until("joined", aboutRoom("general"))
+			c.send(map[string]any{"type": "typing", "room": "general"})
+		}
+		alice.waitFor("bob and carol typing", `document.getElementById("typing").textContent === "bob and carol are typing…"`)
+	}
+	dir := screenshotDir(t)
+	shots := []struct {
+		width, height int64
+		scheme        string
+	}{{375, 740, "light"}, {1280, 800, "light"}, {1280, 800, "dark"}, {375, 740, "dark"}}
+	for _, sh := range shots {
+		alice.emulate(sh.width, sh.height, sh.scheme)
+		alice.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+		typing()
+		alice.checkLayout(sh.width)
+		alice.savePNG(dir, fmt.Sprintf("find-chat-%d-%s.png", sh.width, sh.scheme))
+	}
+	alice.do("search", chromedp.SendKeys(chromedp.ID("search"), "checklist"), chromedp.Click(chromedp.CSS(`#search-form button`)))
+	alice.waitFor("two results", `document.querySelectorAll("#results li.result").length === 2`)
+	for _, sh := range shots {
+		alice.emulate(sh.width, sh.height, sh.scheme)
+		alice.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+		typing()
+		alice.checkLayout(sh.width)
+		alice.savePNG(dir, fmt.Sprintf("find-results-%d-%s.png", sh.width, sh.scheme))
+	}
+	alice.checkConsole(false)
+}

@@ -33,7 +33,7 @@ export function createNotifier(button, open) {
   function refreshButton() {
     const N = api();
     button.hidden = !N || N.permission === "granted";
-    button.textContent = N && N.permission === "denied" ? "Notifications blocked" : "Enable notifications";
+    button.querySelector(".notify-label").textContent = N && N.permission === "denied" ? "Notifications blocked" : "Enable notifications";
     button.title = N && N.permission === "denied" ? "Allow notifications for this site in the browser's settings" : "Be told of mentions and direct messages while this page is in the background";
   }
 
