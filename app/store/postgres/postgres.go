@@ -208,6 +208,10 @@ var migrations = []string{
 	ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
 	-- A delete wipes the text of the edits of its message.
 	CREATE INDEX messages_target ON messages(target) WHERE target > 0;`,
+	// Retention: a room may keep its messages fewer days than the server's
+	// default (0: the default); expiry finds the oldest messages by time.
+	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX messages_expiry ON messages(ts) WHERE kind = '';`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

@@ -200,6 +200,10 @@ var migrations = []string{
 	ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 	-- A delete wipes the text of the edits of its message.
 	CREATE INDEX messages_target ON messages(target) WHERE target > 0;`,
+	// Retention: a room may keep its messages fewer days than the server's
+	// default (0: the default); expiry finds the oldest messages by time.
+	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX messages_expiry ON messages(ts) WHERE kind = '';`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs

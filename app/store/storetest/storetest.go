@@ -48,6 +48,9 @@ type Store interface {
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 	Message(ctx context.Context, room string, id int64) (store.Message, error)
 	Scrub(ctx context.Context) error
+	SetRoomRetention(ctx context.Context, room string, days int) error
+	RoomRetentions(ctx context.Context) (map[string]int, error)
+	ExpireMessages(ctx context.Context, serverCutoff, now time.Time, limit int) (int, error)
 
 	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
 	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
@@ -105,6 +108,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
 		{"FirstAdmin", firstAdminCases},
+		{"Retention", retentionCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
