@@ -73,11 +73,11 @@ var retentionCases = []scenario{
 	{"RoomRetentionOnlyShortens", func(t *testing.T, e *env) {
 		uid := e.user(t, "ann")
 		now := at(10 * day)
-		old := e.change(t, by("short", uid, "ann", "3 days old", int((7 * day).Milliseconds())),
-			by("long", uid, "ann", "3 days old", int((7 * day).Milliseconds())),
-			by("plain", uid, "ann", "3 days old", int((7 * day).Milliseconds())))
-		keep := e.change(t, by("short", uid, "ann", "hour old", int((10*day - time.Hour).Milliseconds())),
-			by("long", uid, "ann", "hour old", int((10*day - time.Hour).Milliseconds())))
+		old := e.change(t, by("short", uid, "ann", "3 days old", int((7*day).Milliseconds())),
+			by("long", uid, "ann", "3 days old", int((7*day).Milliseconds())),
+			by("plain", uid, "ann", "3 days old", int((7*day).Milliseconds())))
+		keep := e.change(t, by("short", uid, "ann", "hour old", int((10*day-time.Hour).Milliseconds())),
+			by("long", uid, "ann", "hour old", int((10*day-time.Hour).Milliseconds())))
 		must(t, e.SetRoomRetention(e.ctx, "short", 2), "set retention of short")
 		must(t, e.SetRoomRetention(e.ctx, "long", 30), "set retention of long")
 		got, err := e.RoomRetentions(e.ctx)
