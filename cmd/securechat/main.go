@@ -11,6 +11,7 @@
 //	securechat keys rotate      put a new signing key first, keep the old ones for verification
 //	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
 //	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
+//	securechat --data D --database-url URL move-to-postgres   copy the SQLite store into an empty PostgreSQL one
 //	securechat help             the commands and every flag
 //
 // Flags may stand before or after the command and its arguments.
@@ -119,6 +120,8 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 			return usagef("serve takes no arguments, got %q", rest[1:])
 		}
 		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
+	case "move-to-postgres":
+		return moveCommand(ctx, cfg, rest[1:], stdout)
 	case "migrate":
 		if cfg.DatabaseURL == "" {
 			return usagef("migrate needs --database-url (SQLite migrates itself at start)")
@@ -129,7 +132,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, help)", rest[0])
+		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, move-to-postgres, help)", rest[0])
 	}
 }
 
@@ -188,6 +191,9 @@ Commands:
                         ones for verification (3 keys in all); restart the server after it
   keys new              print a fresh key for SECURECHAT_TOKEN_KEYS
   migrate               bring the PostgreSQL schema up to date (needs --database-url)
+  move-to-postgres      copy the SQLite store in --data, every row with its ids, into the
+                        empty PostgreSQL database of --database-url, in one transaction
+                        (a failure leaves it empty: run it again); stop the server first
   help                  this text (also --help)
 
 Every setting can also be set as SECURECHAT_<NAME> (upper case, - as _); the command line
