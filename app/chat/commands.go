@@ -31,6 +31,8 @@ var clientFrames = map[frameType]clientFrame{
 	typeRooms:   {check: checkRoomsRequest, handle: (*Client).onRooms},
 	typeRefresh: {check: checkRefresh, handle: (*Client).onRefresh},
 	typeRead:    {check: checkRead, handle: (*Client).onRead},
+
+	typeRetention: {check: checkRetention, handle: (*Client).onRetention}, // retention.go
 }
 
 // handle acts on a frame decodeFrame accepted and admit let through.

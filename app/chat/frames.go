@@ -61,6 +61,7 @@ type inbound struct {
 	Prefix string    `json:"prefix"` // rooms: only names that start with it
 	Cursor string    `json:"cursor"` // rooms: the next page, as the previous answer's next
 	ID     int64     `json:"id"`     // read: the newest message the user has seen
+	Days   int       `json:"days"`   // retention: days a room keeps its messages (0: the server's)
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -196,6 +197,8 @@ func frameKey(name []byte) uint16 {
 		return 1 << 9
 	case "id":
 		return 1 << 10
+	case "days":
+		return 1 << 11
 	}
 	return 0
 }

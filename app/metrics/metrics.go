@@ -38,6 +38,8 @@ type Metrics struct {
 	bodyTimeouts      prometheus.Counter
 	authFailures      *prometheus.CounterVec
 	authLogSuppressed prometheus.Counter
+
+	messagesExpired prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -83,13 +85,15 @@ func New() *Metrics {
 			Help: "Failed logins, token requests and socket credentials, by where they failed (every one, logged or not)."}, []string{"where"}),
 		authLogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_auth_log_suppressed_total",
 			Help: "Auth failure log lines left out past --auth-log-rate."}),
+		messagesExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_messages_expired_total",
+			Help: "Messages this node deleted because they were older than --retention or their room's retention (their edit and delete rows went with them)."}),
 	}
 	// Both bounds are listed from the start, so a dashboard sees zeros, not nothing.
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
 		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
-		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals)
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.messagesExpired)
 	return m
 }
 
@@ -242,5 +246,12 @@ func (m *Metrics) AuthFailed(where string) {
 func (m *Metrics) AuthLogSuppressed() {
 	if m != nil {
 		m.authLogSuppressed.Inc()
+	}
+}
+
+// MessagesExpired counts messages deleted by retention.
+func (m *Metrics) MessagesExpired(n int) {
+	if m != nil {
+		m.messagesExpired.Add(float64(n))
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
+	"securechat/app/retention"
 	"securechat/app/store"
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
@@ -50,6 +51,7 @@ type backend interface {
 	auth.RevocationStore
 	auth.PruneStore
 	chat.Store
+	retention.Store
 	twofactor.Store
 	Close() error
 }
@@ -177,6 +179,9 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		auth.PruneEvery(ctx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, clk.Now, log)
 	})
 	bg.Go(func(ctx context.Context) { svc.audit.PruneEvery(ctx, auth.PruneInterval, cfg.AuditRetention) })
+	expirer := retention.New(svc.db, hub, cfg.Retention, m, clk.Now,
+		func(d time.Duration, f func()) retention.Timer { return clk.AfterFunc(d, f) }, log)
+	bg.Go(expirer.Run)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,0 +1,120 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"securechat/app/store"
+)
+
+// typeRetention is a client frame that sets a room's retention, and the
+// server's answer.
+const typeRetention frameType = "retention"
+
+// retentionStore is what setting a room's retention needs beyond Store: who
+// may (the room's owner, an admin) and the setting itself. Every back end has
+// these methods; a store without them (a test's fake) refuses the frame.
+type retentionStore interface {
+	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
+	UserByName(ctx context.Context, name string) (store.User, error)
+	SetRoomRetention(ctx context.Context, room string, days int) error
+}
+
+// checkRetention: a retention names a room and 0 (the server's default) to
+// store.MaxRetentionDays days.
+func checkRetention(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if f.Days < 0 || f.Days > store.MaxRetentionDays {
+		return badFrame("bad_frame", "days must be 0 (the server's retention) to %d", store.MaxRetentionDays)
+	}
+	return nil
+}
+
+// onRetention sets how many days a room keeps its messages: its owner may
+// for a private room, an admin for any room. A room that does not exist and
+// one the user may not set look the same (forbidden). Messages past the new
+// retention go at the expirer's next pass (within a minute).
+func (c *Client) onRetention(ctx context.Context, f inbound) error {
+	rs, ok := c.hub.store.(retentionStore)
+	if !ok {
+		return badFrame("forbidden", "this server cannot set a room's retention")
+	}
+	err := offload(ctx, func(ctx context.Context) error {
+		a, err := rs.RoomAccess(ctx, f.Room, c.peer.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return badFrame("forbidden", "you may not set the retention of %s", f.Room)
+		}
+		if err != nil {
+			return fmt.Errorf("read access to %s: %w", f.Room, err)
+		}
+		if a.Kind != store.RoomPrivate || a.Role != store.MemberOwner {
+			// The role is read now, not at login: a demoted admin is refused at once.
+			u, err := rs.UserByName(ctx, c.peer.User)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("read role of %s: %w", c.peer.User, err)
+			}
+			if err != nil || u.ID != c.peer.UserID || u.Role != store.RoleAdmin {
+				return badFrame("forbidden", "you may not set the retention of %s", f.Room)
+			}
+		}
+		if err := rs.SetRoomRetention(ctx, f.Room, f.Days); errors.Is(err, store.ErrNotFound) {
+			return badFrame("forbidden", "you may not set the retention of %s", f.Room)
+		} else if err != nil {
+			return fmt.Errorf("set retention of %s: %w", f.Room, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.send(encodeRetention(f.Room, f.Days))
+	return nil
+}
+
+// encodeRetention answers a retention frame with what the room now keeps.
+func encodeRetention(room string, days int) []byte {
+	return mustJSON(struct {
+		Type frameType `json:"type"`
+		Room string    `json:"room"`
+		Days int       `json:"days"`
+	}{typeRetention, room, days})
+}
+
+// ForgetExpired drops from the recent history of every room this node holds
+// the messages that retention has deleted from the store (sent before
+// cutoff(room), to the millisecond as the store compares; a zero cutoff keeps
+// all), so that a join's history agrees with the store's. The expirer calls
+// it after each pass on every node, whichever node deleted the rows.
+func (h *Hub) ForgetExpired(cutoff func(room string) time.Time) {
+	h.mu.Lock()
+	rooms := slices.Collect(maps.Values(h.rooms))
+	h.mu.Unlock()
+	for _, r := range rooms {
+		cut := cutoff(r.name)
+		if cut.IsZero() {
+			continue
+		}
+		r.mu.Lock()
+		// A change row goes with its message, as in the store.
+		gone := map[int64]bool{}
+		for _, m := range r.recent {
+			if m.TS.UnixMilli() < cut.UnixMilli() && m.Kind == store.KindMessage {
+				gone[m.ID] = true
+			}
+		}
+		expired := func(m store.Message) bool {
+			return gone[m.ID] || m.Kind != store.KindMessage && (gone[m.Target] || m.TS.UnixMilli() < cut.UnixMilli())
+		}
+		if slices.ContainsFunc(r.recent, expired) {
+			r.recent = slices.DeleteFunc(slices.Clone(r.recent), expired)
+			r.recentFrame = nil
+		}
+		r.mu.Unlock()
+	}
+}
