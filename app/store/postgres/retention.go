@@ -28,7 +28,16 @@ func (s *DB) SetRoomRetention(ctx context.Context, room string, days int) error 
 
 // RoomRetentions returns the rooms that have a retention of their own: days by name.
 func (s *DB) RoomRetentions(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, retention_days FROM rooms WHERE retention_days > 0`)
+	return roomRetentions(ctx, s.pool)
+}
+
+// queryer is the pool or a transaction.
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func roomRetentions(ctx context.Context, q queryer) (map[string]int, error) {
+	rows, err := q.Query(ctx, `SELECT name, retention_days FROM rooms WHERE retention_days > 0`)
 	if err != nil {
 		return nil, fmt.Errorf("read room retentions: %w", err)
 	}
@@ -49,44 +58,59 @@ func (s *DB) RoomRetentions(ctx context.Context) (map[string]int, error) {
 // with serverCutoff, each room's own days and now), oldest first, each with
 // its change rows, in one short transaction, and returns how many messages
 // it deleted. As for a deleted message, the rows are dead tuples until
-// (auto)vacuum reclaims them; Scrub does nothing here.
+// (auto)vacuum reclaims them; Scrub does nothing here. Each query reads at
+// most limit rows through an index, as in the SQLite store (which says how).
 func (s *DB) ExpireMessages(ctx context.Context, serverCutoff, now time.Time, limit int) (n int, err error) {
 	err = s.inTx(ctx, "expire messages", func(tx pgx.Tx) error {
-		var minDays *int
-		if err := tx.QueryRow(ctx, `SELECT MIN(retention_days) FROM rooms WHERE retention_days > 0`).Scan(&minDays); err != nil {
-			return err
-		}
-		days := 0
-		if minDays != nil {
-			days = *minDays
-		}
-		maxCut := store.ExpiresBefore(serverCutoff, days, now)
-		if maxCut.IsZero() {
-			return nil // no retention anywhere
-		}
-		var before *time.Time // no server cutoff: NULL, which no ts is below
-		if !serverCutoff.IsZero() {
-			b := ms(serverCutoff)
-			before = &b
-		}
 		var ids []int64
-		rows, err := tx.Query(ctx, `SELECT m.id FROM messages m LEFT JOIN rooms r ON r.name = m.room
-			WHERE m.kind = '' AND m.ts < $1 AND (m.ts < $2::timestamptz OR (r.retention_days > 0 AND m.ts < $3::timestamptz - r.retention_days * interval '1 day'))
-			ORDER BY m.ts LIMIT $4`, ms(maxCut), before, ms(now), limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+		seen := map[int64]bool{}
+		collect := func(query string, cutoff time.Time, args ...any) error {
+			rows, err := tx.Query(ctx, query, args...)
+			if err != nil {
 				return err
 			}
-			ids = append(ids, id)
+			defer rows.Close()
+			for rows.Next() {
+				var id int64
+				var ts time.Time
+				if err := rows.Scan(&id, &ts); err != nil {
+					return err
+				}
+				if !ts.Before(ms(cutoff)) {
+					break // the first message that has not expired, and everything after it
+				}
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+			rows.Close()
+			return rows.Err()
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		if !serverCutoff.IsZero() {
+			if err := collect(`SELECT id, ts FROM messages WHERE kind = '' AND ts < $1 ORDER BY ts LIMIT $2`,
+				serverCutoff, ms(serverCutoff), limit); err != nil {
+				return err
+			}
+		}
+		if len(ids) < limit {
+			days, err := roomRetentions(ctx, tx)
+			if err != nil {
+				return err
+			}
+			for room, d := range days {
+				cut := store.ExpiresBefore(serverCutoff, d, now)
+				if !cut.After(serverCutoff) || len(ids) >= limit {
+					continue // the server's cutoff covered it
+				}
+				if err := collect(`SELECT id, ts FROM messages WHERE room = $1 AND kind = '' ORDER BY id LIMIT $2`,
+					cut, room, limit); err != nil {
+					return err
+				}
+			}
+		}
+		if len(ids) > limit {
+			ids = ids[:limit]
 		}
 		if len(ids) == 0 {
 			return nil

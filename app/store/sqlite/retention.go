@@ -30,7 +30,16 @@ func (s *DB) SetRoomRetention(ctx context.Context, room string, days int) error 
 
 // RoomRetentions returns the rooms that have a retention of their own: days by name.
 func (s *DB) RoomRetentions(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, retention_days FROM rooms WHERE retention_days > 0`)
+	return roomRetentions(ctx, s.db)
+}
+
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func roomRetentions(ctx context.Context, q queryer) (map[string]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, retention_days FROM rooms WHERE retention_days > 0`)
 	if err != nil {
 		return nil, fmt.Errorf("read room retentions: %w", err)
 	}
@@ -54,39 +63,61 @@ func (s *DB) RoomRetentions(ctx context.Context) (map[string]int, error) {
 // deleted, not emptied: secure_delete zeroes them in the file and Scrub
 // clears the WAL, as for a deleted message. Call it again while it returns
 // limit.
+//
+// Each query reads at most limit rows through an index, so the transaction
+// stays short however large the history: the server's cutoff is a range of
+// messages_expiry; a room's own is the start of the room's messages in id
+// order, up to the first one that has not expired (ids follow time, give or
+// take the skew of the nodes' clocks, which only delays an expiry).
 func (s *DB) ExpireMessages(ctx context.Context, serverCutoff, now time.Time, limit int) (n int, err error) {
 	err = s.inTx(ctx, "expire messages", func(tx *sql.Tx) error {
-		// The latest cutoff of any room bounds the index range scanned.
-		var minDays sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MIN(retention_days) FROM rooms WHERE retention_days > 0`).Scan(&minDays); err != nil {
-			return err
-		}
-		maxCut := store.ExpiresBefore(serverCutoff, int(minDays.Int64), now)
-		if maxCut.IsZero() {
-			return nil // no retention anywhere
-		}
-		var before any // no server cutoff: NULL, which no ts is below
-		if !serverCutoff.IsZero() {
-			before = ms(serverCutoff)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT m.id FROM messages m LEFT JOIN rooms r ON r.name = m.room
-			WHERE m.kind = '' AND m.ts < ? AND (m.ts < ? OR (r.retention_days > 0 AND m.ts < ? - r.retention_days * 86400000))
-			ORDER BY m.ts LIMIT ?`, ms(maxCut), before, ms(now), limit)
-		if err != nil {
-			return err
-		}
 		var ids []any
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+		seen := map[int64]bool{}
+		collect := func(query string, cutoff time.Time, args ...any) error {
+			rows, err := tx.QueryContext(ctx, query, args...)
+			if err != nil {
 				return err
 			}
-			ids = append(ids, id)
+			defer rows.Close()
+			for rows.Next() {
+				var id, ts int64
+				if err := rows.Scan(&id, &ts); err != nil {
+					return err
+				}
+				if ts >= ms(cutoff) {
+					break // the first message that has not expired, and everything after it
+				}
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+			return rows.Err()
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		if !serverCutoff.IsZero() {
+			if err := collect(`SELECT id, ts FROM messages WHERE kind = '' AND ts < ? ORDER BY ts LIMIT ?`,
+				serverCutoff, ms(serverCutoff), limit); err != nil {
+				return err
+			}
+		}
+		if len(ids) < limit {
+			days, err := roomRetentions(ctx, tx)
+			if err != nil {
+				return err
+			}
+			for room, d := range days {
+				cut := store.ExpiresBefore(serverCutoff, d, now)
+				if !cut.After(serverCutoff) || len(ids) >= limit {
+					continue // the server's cutoff covered it
+				}
+				if err := collect(`SELECT id, ts FROM messages WHERE room = ? AND kind = '' ORDER BY id LIMIT ?`,
+					cut, room, limit); err != nil {
+					return err
+				}
+			}
+		}
+		if len(ids) > limit {
+			ids = ids[:limit]
 		}
 		if len(ids) == 0 {
 			return nil

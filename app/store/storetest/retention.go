@@ -129,6 +129,42 @@ var retentionCases = []scenario{
 			t.Errorf("no retention anywhere deleted %v; want [0]", n)
 		}
 	}},
+	{"RoomAndServerCutoffsTogether", func(t *testing.T, e *env) {
+		uid := e.user(t, "ann")
+		now := at(10 * day)
+		d := func(days float64) int { return int((time.Duration(days * float64(day))).Milliseconds()) }
+		msgs := e.change(t, by("short", uid, "ann", "day 1", d(1)), by("short", uid, "ann", "day 2", d(2)),
+			by("short", uid, "ann", "day 7", d(7)), by("short", uid, "ann", "day 9.5", d(9.5)),
+			by("plain", uid, "ann", "day 7", d(7)))
+		must(t, e.SetRoomRetention(e.ctx, "short", 2), "set retention")
+		// The server's cutoff (5 days) and short's (2 days) both take day 1 and 2:
+		// each message is counted and deleted once.
+		if n := e.expireAll(t, now.Add(-5*day), now, 100); !slices.Equal(n, []int{3}) {
+			t.Errorf("expiry deleted %v; want [3]", n)
+		}
+		if got := ids(e.everything(t, "short")); !slices.Equal(got, []int64{msgs[3].ID}) {
+			t.Errorf("short = %v; want %v", got, []int64{msgs[3].ID})
+		}
+		if got := ids(e.everything(t, "plain")); !slices.Equal(got, []int64{msgs[4].ID}) {
+			t.Errorf("plain = %v; want %v (5 days keep it)", got, []int64{msgs[4].ID})
+		}
+	}},
+	{"RoomRetentionBatches", func(t *testing.T, e *env) {
+		uid := e.user(t, "ann")
+		var msgs []store.NewMessage
+		for i := range 5 {
+			msgs = append(msgs, by("short", uid, "ann", "old", i))
+		}
+		msgs = append(msgs, by("short", uid, "ann", "new", int((2*day).Milliseconds())))
+		e.change(t, msgs...)
+		must(t, e.SetRoomRetention(e.ctx, "short", 1), "set retention")
+		if n := e.expireAll(t, time.Time{}, at(2*day+time.Hour), 2); !slices.Equal(n, []int{2, 2, 1}) {
+			t.Errorf("batches = %v; want [2 2 1]", n)
+		}
+		if got := e.everything(t, "short"); len(got) != 1 || got[0].Text != "new" {
+			t.Errorf("left = %+v; want the new message", got)
+		}
+	}},
 	{"SetRetentionErrors", func(t *testing.T, e *env) {
 		if err := e.SetRoomRetention(e.ctx, "nowhere", 3); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("retention of a missing room = %v; want ErrNotFound", err)
