@@ -71,6 +71,9 @@ func TestCLIUsageErrorsHaveNoSideEffects(t *testing.T) {
 		{[]string{"user", "list", "--yes"}, "--yes goes with user delete only"},
 		{[]string{"--token-ttl", "5"}, `"5" has no unit`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"move-to-postgres"}, "move-to-postgres needs --database-url"},
+		{[]string{"move-to-postgres", "now", "--database-url", "postgres://127.0.0.1:1/x"}, "move-to-postgres takes no arguments"},
+		{[]string{"move-to-postgres", "--database-url", "postgres://127.0.0.1:1/x"}, "no SQLite store in"}, // a mistyped --data
 	}
 	for _, tc := range cases {
 		dir := filepath.Join(t.TempDir(), "data")
