@@ -242,3 +242,75 @@ func TestMoveNeedsASQLiteStore(t *testing.T) {
 		t.Errorf("move from an empty folder = %v; want no SQLite store", err)
 	}
 }
+
+// TestMoveIsOneSnapshot moves while a writer keeps appending to SQLite: what
+// arrives in PostgreSQL is one consistent moment, each room's head (last id
+// and seq) matching its last copied message, with no gap in its sequence.
+func TestMoveIsOneSnapshot(t *testing.T) {
+	ctx := t.Context()
+	dir, dsn := t.TempDir(), pgtest.Start(t)
+	fill(t, ctx, dir)
+	w, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			batch := []store.NewMessage{{Room: "busy", User: "w", Text: "x", TS: t0}, {Room: "general", User: "w", Text: "y", TS: t0}}
+			if _, err := w.AppendMessages(context.Background(), batch); err != nil {
+				t.Errorf("append during the move: %v", err)
+				return
+			}
+			n++
+		}
+	}()
+	// Let the writer get going, so the snapshot falls among its writes.
+	for {
+		if head, _, _ := w.RoomHead(ctx, "busy"); head > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, err = ToPostgres(ctx, dir, dsn, io.Discard)
+	close(stop)
+	written := <-done
+	if err != nil {
+		t.Fatalf("move during writes: %v", err)
+	}
+	dst, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	for _, room := range []string{"busy", "general"} {
+		msgs, err := dst.MessagesAfter(ctx, room, 0, 1<<20)
+		if err != nil || len(msgs) == 0 {
+			t.Fatalf("read %s: %d rows, %v", room, len(msgs), err)
+		}
+		lastID, lastSeq, err := dst.RoomHead(ctx, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := msgs[len(msgs)-1]
+		if lastID != last.ID || lastSeq != last.Seq {
+			t.Errorf("%s: head %d/%d, last copied row %d/%d: not one snapshot", room, lastID, lastSeq, last.ID, last.Seq)
+		}
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Errorf("%s: row %d has seq %d: a gap", room, i, m.Seq)
+				break
+			}
+		}
+	}
+	t.Logf("%d batches written during the move", written)
+}
