@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"securechat/app/store"
+	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 )
 
@@ -58,6 +60,16 @@ func TestMoveToPostgresClientResumes(t *testing.T) {
 	if err != nil || changes[1].ID == 0 || changes[2].ID == 0 {
 		t.Fatalf("changes: %+v, %v", changes, err)
 	}
+	// Read positions: alice read lobby up to "two" when she was there.
+	if _, _, err := db.MarkRead(ctx, aliceUser.ID, "lobby", seen, now); err != nil {
+		t.Fatal(err)
+	}
+	positions := map[string][]store.Membership{}
+	for _, u := range []store.User{aliceUser, bobUser} {
+		if positions[u.Name], err = db.Memberships(ctx, u.ID, 100, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want, err := db.MessagesAfter(ctx, "lobby", seen, 100)
 	db.Close()
 	if err != nil {
@@ -84,6 +96,18 @@ func TestMoveToPostgresClientResumes(t *testing.T) {
 	if out, err := s.cli("", "--database-url", dsn, "move-to-postgres"); err == nil || exitStatus(err) != 1 || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("a second move = %v (%s); want a refusal: the target is not empty", err, out)
 	}
+
+	moved, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.User{aliceUser, bobUser} {
+		got, err := moved.Memberships(ctx, u.ID, 100, 100)
+		if err != nil || !reflect.DeepEqual(got, positions[u.Name]) {
+			t.Errorf("%s's rooms and read positions after the move: %+v, %v; want %+v", u.Name, got, err, positions[u.Name])
+		}
+	}
+	moved.Close()
 
 	pg := startServer(t, dir, "--database-url", dsn)
 	alice = onNode(t, pg, pg.token("alice", pw)) // the old password
