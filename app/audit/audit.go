@@ -29,6 +29,11 @@ const (
 	TwoFactorReset   = "2fa_reset"
 	RecoveryCodeUsed = "recovery_code_used"
 	Throttled        = "throttled"
+	DataExported     = "data_exported" // a user's export: from /settings, or by the CLI
+	// Private rooms (the room is in Detail).
+	MemberInvited  = "member_invited"
+	MemberRemoved  = "member_removed"
+	MessageDeleted = "message_deleted" // by a room owner or an admin, of someone else's message
 )
 
 // ActorCLI is the actor of what the command line does.

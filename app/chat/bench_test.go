@@ -42,7 +42,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 	const members = 1000
 	h := &Hub{limits: Limits{SendQueue: 1 << 20, SendQueueBytes: 1 << 40, ReadLimit: 1 << 16, MaxText: 4000, MessageRate: throttle.Limit{Rate: 1, Burst: 1}},
 		now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	r := newRoom("general", h, nil)
+	r := newRoom("general", h, nil, store.RoomPrivate) // not public: its first message asks no store (there is none)
 	clients := make([]*Client, members)
 	var drained []chan int64
 	for i := range clients {

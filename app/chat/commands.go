@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"securechat/app/store"
@@ -31,6 +32,14 @@ var clientFrames = map[frameType]clientFrame{
 	typeRooms:   {check: checkRoomsRequest, handle: (*Client).onRooms},
 	typeRefresh: {check: checkRefresh, handle: (*Client).onRefresh},
 	typeRead:    {check: checkRead, handle: (*Client).onRead},
+	typeCreate:  {check: checkCreate, handle: (*Client).onCreate},
+	typeInvite:  {check: checkMemberChange, handle: (*Client).onInvite},
+	typeRemove:  {check: checkMemberChange, handle: (*Client).onRemove},
+	typeDM:      {check: checkDM, handle: (*Client).onDM},
+	typeMembers: {check: checkRoomOnly, handle: (*Client).onMembers},
+	// Changes are stored rows, counted like messages.
+	typeEdit:   {check: checkEdit, handle: (*Client).onEdit, message: true},
+	typeDelete: {check: checkDelete, handle: (*Client).onDelete, message: true},
 
 	typeRetention: {check: checkRetention, handle: (*Client).onRetention}, // retention.go
 }
@@ -42,8 +51,18 @@ func (c *Client) handle(ctx context.Context, f inbound) error {
 
 // onSend hands a message to the hub, to be stored and then delivered
 // to the room (the sender's copy is its acknowledgement).
-func (c *Client) onSend(_ context.Context, f inbound) error {
+// A socket is in a room only if the user could read it when it joined, and
+// a removal takes it out, so being in the room is the check; the store is
+// asked only to tell a refusal (a private room or dm of others) apart from a
+// room not yet joined (join creates a room that does not exist, so its
+// existence is no secret to a sender).
+func (c *Client) onSend(ctx context.Context, f inbound) error {
 	if !c.inRoom(f.Room) {
+		if a, exists, err := c.access(ctx, f.Room); err != nil {
+			return err
+		} else if exists && !a.CanRead() {
+			return forbidden(f.Room)
+		}
 		return badFrame("not_joined", "join %s before sending to it", f.Room)
 	}
 	return c.hub.submit(c, f.Room, f.Text, f.Ref)
@@ -64,8 +83,13 @@ func (c *Client) onLeave(ctx context.Context, f inbound) error {
 	return c.forget(ctx, f.Room)
 }
 
-// onHistory answers one page of a room's messages before f.Before.
+// onHistory answers one page of a room's messages before f.Before, to a
+// user who may read the room.
 func (c *Client) onHistory(ctx context.Context, f inbound) error {
+	removals := c.removals()
+	if _, err := c.mustRead(ctx, f.Room); err != nil {
+		return err
+	}
 	var msgs []store.Message
 	err := offload(ctx, func(ctx context.Context) (err error) {
 		msgs, err = c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
@@ -74,7 +98,9 @@ func (c *Client) onHistory(ctx context.Context, f inbound) error {
 	if err != nil {
 		return err
 	}
-	c.send(encodeHistory(f.Room, msgs, c.hub.pageBytes))
+	if !c.sendUnlessRemoved(removals, encodeHistory(f.Room, msgs, c.hub.pageBytes)) {
+		return forbidden(f.Room)
+	}
 	return nil
 }
 
@@ -93,6 +119,9 @@ func (c *Client) onRefresh(ctx context.Context, f inbound) error {
 // came after since and before the socket's live delivery began. With
 // remember, the room becomes the user's (read up to what the join showed)
 // before joined is sent.
+//
+// Only a user who may read the room joins it (joinAccess); a removal that
+// reaches the socket while it joins makes it ask again.
 func (c *Client) join(ctx context.Context, name string, since *int64, remember bool) error {
 	if since == nil {
 		return c.joinRecent(ctx, name, remember)
@@ -100,17 +129,22 @@ func (c *Client) join(ctx context.Context, name string, since *int64, remember b
 	var r *room
 	var m *member
 	var known int64
-	var existed, ok bool
-	for !ok {
-		var err error
-		if r, err = c.hub.openRoom(ctx, name, c.peer.User); err != nil {
-			return fmt.Errorf("join %s: %w", name, err)
+	var a store.Access
+	var existed bool
+	for attempt := 0; ; attempt++ {
+		if attempt == maxJoinAttempts {
+			return fmt.Errorf("join %s: removals kept coming", name)
 		}
-		m, known, existed, ok = r.startReplay(c)
+		removals := c.removals()
+		var err error
+		if r, a, err = c.openReadable(ctx, name); err != nil {
+			return err
+		}
+		var ok, stale bool
+		if m, known, existed, ok, stale = r.startReplay(c, removals); ok && !stale {
+			break
+		}
 	}
-	c.mu.Lock()
-	c.rooms[name] = struct{}{}
-	c.mu.Unlock()
 
 	var last int64
 	err := offload(ctx, func(ctx context.Context) (err error) {
@@ -130,37 +164,76 @@ func (c *Client) join(ctx context.Context, name string, since *int64, remember b
 		return fmt.Errorf("join %s: %w", name, err)
 	}
 	r.finishReplay(c, m, last)
-	if remember {
+	if remember && c.inRoom(name) {
 		c.remember(ctx, name, last)
 	}
-	c.send(encodeJoined(name, last))
-	c.send(r.presenceFrame())
+	c.sendIn(name, encodeJoined(name, last, a))
+	c.sendIn(name, r.presenceFrame())
 	return nil
+}
+
+// maxJoinAttempts bounds how often a join asks again because removals
+// reached the socket meanwhile.
+const maxJoinAttempts = 5
+
+// openReadable returns the room, in memory, if the user may read it: the
+// default room is everyone's; a room that does not exist is created public
+// (openRoom), unless its name is a dm's; a private room or dm only for its
+// members. A room created by this join is asked about again: it may have
+// been created private in between by someone else.
+func (c *Client) openReadable(ctx context.Context, name string) (*room, store.Access, error) {
+	a := store.Access{Kind: store.RoomPublic}
+	exists := true
+	if name != DefaultRoom {
+		var err error
+		if a, exists, err = c.access(ctx, name); err != nil {
+			return nil, a, fmt.Errorf("join %s: %w", name, err)
+		}
+		if exists && !a.CanRead() || !exists && strings.HasPrefix(name, store.DMPrefix) {
+			return nil, a, forbidden(name)
+		}
+		if !exists {
+			a = store.Access{Kind: store.RoomPublic}
+		}
+	}
+	r, err := c.hub.openRoom(ctx, name, c.peer.User, a.Kind)
+	if err != nil {
+		return nil, a, fmt.Errorf("join %s: %w", name, err)
+	}
+	if !exists {
+		if a, err = c.mustRead(ctx, name); err != nil {
+			return nil, a, err
+		}
+	}
+	return r, a, nil
 }
 
 // joinRecent joins without since: the room's recent history comes from
 // memory, queued in the same step that makes the socket a member, so it needs
 // no store query and no replay.
 func (c *Client) joinRecent(ctx context.Context, name string, remember bool) error {
-	for {
-		r, err := c.hub.openRoom(ctx, name, c.peer.User)
+	for attempt := 0; attempt < maxJoinAttempts; {
+		removals := c.removals()
+		r, a, err := c.openReadable(ctx, name)
 		if err != nil {
-			return fmt.Errorf("join %s: %w", name, err)
+			return err
 		}
-		last, ok := r.joinLive(c)
+		last, ok, stale := r.joinLive(c, removals)
 		if !ok {
 			continue // retired meanwhile: open it again
 		}
-		c.mu.Lock()
-		c.rooms[name] = struct{}{}
-		c.mu.Unlock()
-		if remember {
+		if stale {
+			attempt++ // a removal came meanwhile: ask the store again
+			continue
+		}
+		if remember && c.inRoom(name) {
 			c.remember(ctx, name, last)
 		}
-		c.send(encodeJoined(name, last))
-		c.send(r.presenceFrame())
+		c.sendIn(name, encodeJoined(name, last, a))
+		c.sendIn(name, r.presenceFrame())
 		return nil
 	}
+	return fmt.Errorf("join %s: removals kept coming", name)
 }
 
 // replay sends every message of room after since and returns the highest id
@@ -197,7 +270,7 @@ func (c *Client) replay(ctx context.Context, name string, since, known int64, ex
 		}
 		// Each batch is one frame of at most a page of bytes (at least one message).
 		frame, n := encodeMessages(msgs, c.hub.pageBytes)
-		if err := c.sendWait(ctx, frame); err != nil {
+		if err := c.sendWait(ctx, name, frame); err != nil {
 			return 0, err
 		}
 		last = msgs[n-1].ID

@@ -34,6 +34,7 @@ type Client struct {
 	closeCode CloseCode     // the code the server closed with, for the log
 	drained   chan struct{} // closed by the pump when the queue empties or bytes are written, if someone waits
 	rooms     map[string]struct{}
+	removed   uint64 // removals of the user from a room that reached this socket (removeFromRoom)
 	expiry    Timer
 	// queueBytes is the data in queue; flightBytes what the pump took and is
 	// writing. Their sum is bounded by Limits.SendQueueBytes: a frame's bytes
@@ -77,6 +78,47 @@ func newClient(h *Hub, conn *websocket.Conn, br *bufio.Reader, p Peer) *Client {
 func (c *Client) send(frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sendLocked(frame)
+}
+
+// sendIn queues frame only if the socket is still in room: what answers a
+// join must not follow the removed frame of a removal that came meanwhile.
+func (c *Client) sendIn(room string, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.rooms[room]; ok {
+		c.sendLocked(frame)
+	}
+}
+
+// sendUnlessRemoved queues frame only if no removal of the user reached the
+// socket since c.removals was removals (an answer read before it must not
+// follow it).
+func (c *Client) sendUnlessRemoved(removals uint64, frame []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removed != removals {
+		return false
+	}
+	c.sendLocked(frame)
+	return true
+}
+
+// enter records that the socket is in room, unless a removal of the user
+// reached it since c.removals was removals. The room's lock is held (the
+// order is room, then client), so a removal either comes first and the
+// socket stays out, or comes after and finds it in.
+func (c *Client) enter(room string, removals uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removed != removals {
+		return false
+	}
+	c.rooms[room] = struct{}{}
+	return true
+}
+
+func (c *Client) sendLocked(frame []byte) {
 	if c.closing {
 		return
 	}
@@ -105,7 +147,9 @@ func (c *Client) queuedBytes() int {
 // sendWait queues a frame after waiting for the queue to drain to half (in
 // frames and in bytes), for bulk senders such as a replay that must not
 // overflow it. A frame of at most a quarter of the byte bound then always fits.
-func (c *Client) sendWait(ctx context.Context, frame []byte) error {
+// The frame is for room: if the socket is no longer in it (removed), it is
+// not queued and the answer is forbidden.
+func (c *Client) sendWait(ctx context.Context, room string, frame []byte) error {
 	c.mu.Lock()
 	for (len(c.queue) >= c.hub.limits.SendQueue/2 || c.queueBytes+c.flightBytes >= c.hub.limits.SendQueueBytes/2) && !c.closing {
 		if c.drained == nil {
@@ -122,8 +166,11 @@ func (c *Client) sendWait(ctx context.Context, frame []byte) error {
 		}
 		c.mu.Lock()
 	}
-	c.mu.Unlock()
-	c.send(frame)
+	defer c.mu.Unlock()
+	if _, ok := c.rooms[room]; !ok {
+		return forbidden(room)
+	}
+	c.sendLocked(frame)
 	return nil
 }
 

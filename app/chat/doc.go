@@ -10,7 +10,10 @@
 // expiry; read.go its read loop and rate limits; commands.go the dispatch
 // table of client frames and what each does; unread.go the user's rooms
 // and read positions (kept by the store, so every device sees the same);
-// frames.go decoding and encoding; close.go the close codes.
+// access.go who may read a room (private rooms, dms), invitations,
+// removals and the user events that carry them to every node; changes.go
+// edits, deletes and the scrub that follows a delete; frames.go decoding
+// and encoding; close.go the close codes.
 //
 // # Goroutines of a socket
 //
@@ -40,11 +43,14 @@
 //     registration, which KickSession could not see.
 //
 // The hub's own goroutines, started by NewHub and stopped by Shutdown
-// (closing stop): the persist loop (the only writer of messages; it drains
-// what was submitted before it returns), and the tickers through Hub.every:
+// (closing stop): the persist loop (the only writer of messages and
+// changes; it drains what was submitted before it returns), the scrub loop
+// (store.Scrub after deletes, coalesced, retried), and the tickers through Hub.every:
 // pings every pingPeriod, the empty-room pruner (with an EmptyRoomTTL), and
 // with a broker the presence heartbeat and catch-up every presenceHeartbeat.
-// The broker calls a room's deliver and remotePresence on its own goroutines.
+// The broker calls a room's deliver and remotePresence, and the hub's
+// onUserEvent (subscribed once by NewHub, unsubscribed by Shutdown), on its
+// own goroutines.
 //
 // # Timers
 //
@@ -65,7 +71,8 @@
 //
 // The order is hub → room → client: the hub's lock may be held while taking
 // a room's (retiring an empty room), a room's while taking a client's
-// (queueing to a member), never the other way. A client's lock is never held
+// (queueing to a member; a joining socket's entry, Client.enter, so that a
+// removal either keeps it out or finds it in), never the other way. A client's lock is never held
 // while taking a room's or the hub's: a client copies what it needs (its
 // rooms) and releases its lock first. No store call is made under the hub's
 // or a room's lock (a gap in a room is read unlocked, then delivered under

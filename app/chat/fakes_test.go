@@ -12,8 +12,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +36,10 @@ import (
 // MessagesAfter (the replay's read), so a test can hold a replay mid-way;
 // afterAppend, if set, runs once messages are stored and before the hub has
 // them back to deliver.
+//
+// It keeps rooms (kind and members), users (for UserByName) and dms as the
+// real stores do, and applies changes (edit, delete) as rows of the room's
+// sequence, so the hub's membership checks and changes run against it.
 type unitStore struct {
 	noMemberships
 	mu          sync.Mutex
@@ -41,6 +47,201 @@ type unitStore struct {
 	seqs        map[string]int64
 	beforeAfter func()
 	afterAppend func()
+
+	kinds    map[string]string           // room → kind; absent: no such room
+	members  map[string]map[int64]string // room → user → role
+	users    map[string]store.User
+	dms      map[string]string  // sorted ids → room
+	scrubs   int                // Scrub calls that succeeded
+	scrubErr error              // what Scrub answers while set
+	readable bool               // MarkRead moves every read position (noMemberships refuses them)
+	rooms    map[int64][]string // Memberships lists these rooms of a user (noMemberships none)
+	// afterAccess, if set, runs after RoomAccess has read its answer and
+	// before the hub has it, so a test can land a removal in between.
+	afterAccess func(room string, userID int64)
+}
+
+func (s *unitStore) Memberships(_ context.Context, userID int64, _, _ int) ([]store.Membership, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Membership
+	for _, r := range s.rooms[userID] {
+		out = append(out, store.Membership{Room: r})
+	}
+	return out, nil
+}
+
+func (s *unitStore) MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (int64, bool, error) {
+	s.mu.Lock()
+	readable := s.readable
+	s.mu.Unlock()
+	if readable {
+		return id, true, nil
+	}
+	return s.noMemberships.MarkRead(ctx, userID, room, id, now)
+}
+
+// addUser records an account (UserByName finds it).
+func (s *unitStore) addUser(u store.User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == nil {
+		s.users = make(map[string]store.User)
+	}
+	if u.Role == "" {
+		u.Role = store.RoleMember
+	}
+	s.users[u.Name] = u
+}
+
+// setRole changes an account's role.
+func (s *unitStore) setRole(name, role string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[name]
+	u.Role = role
+	s.users[name] = u
+}
+
+func (s *unitStore) initLocked() {
+	if s.kinds == nil {
+		s.kinds = make(map[string]string)
+		s.members = make(map[string]map[int64]string)
+		s.dms = make(map[string]string)
+		s.seqs = make(map[string]int64)
+	}
+}
+
+func (s *unitStore) CreateRoom(_ context.Context, name, kind string, owner int64, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if _, ok := s.kinds[name]; ok {
+		return store.ErrExists
+	}
+	s.kinds[name] = kind
+	if kind != store.RoomPublic {
+		s.members[name] = map[int64]string{owner: store.MemberOwner}
+	}
+	return nil
+}
+
+func (s *unitStore) RoomAccess(_ context.Context, room string, userID int64) (store.Access, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	kind, ok := s.kinds[room]
+	if !ok {
+		return store.Access{}, store.ErrNotFound
+	}
+	a := store.Access{Kind: kind, Role: s.members[room][userID]}
+	if hook := s.afterAccess; hook != nil {
+		s.mu.Unlock()
+		hook(room, userID)
+		s.mu.Lock()
+	}
+	return a, nil
+}
+
+func (s *unitStore) AddMember(_ context.Context, room string, userID int64, role string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if s.kinds[room] != store.RoomPrivate {
+		return false, store.ErrNotFound
+	}
+	if _, ok := s.members[room][userID]; ok {
+		return false, nil
+	}
+	s.members[room][userID] = role
+	return true, nil
+}
+
+func (s *unitStore) RemoveMember(_ context.Context, room string, userID int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if _, ok := s.members[room][userID]; !ok {
+		return false, nil
+	}
+	delete(s.members[room], userID)
+	return true, nil
+}
+
+func (s *unitStore) RoomMembers(_ context.Context, room string, limit int) ([]store.RoomMember, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	var out []store.RoomMember
+	for _, u := range s.users {
+		if role, ok := s.members[room][u.ID]; ok {
+			out = append(out, store.RoomMember{UserID: u.ID, Name: u.Name, Role: role})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.RoomMember) int {
+		if (a.Role == store.MemberOwner) != (b.Role == store.MemberOwner) {
+			if a.Role == store.MemberOwner {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out[:min(len(out), limit)], nil
+}
+
+func (s *unitStore) OpenDM(_ context.Context, ids []int64, _ time.Time) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	key := fmt.Sprint(ids)
+	if room, ok := s.dms[key]; ok {
+		return room, false, nil
+	}
+	room := fmt.Sprintf("%s%016x", store.DMPrefix, len(s.dms)+1)
+	s.dms[key] = room
+	s.kinds[room] = store.RoomDM
+	s.members[room] = make(map[int64]string)
+	for _, id := range ids {
+		s.members[room][id] = store.MemberMember
+	}
+	return room, true, nil
+}
+
+func (s *unitStore) Message(_ context.Context, room string, id int64) (store.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id >= 1 && id <= int64(len(s.msgs)) {
+		if m := s.msgs[id-1]; m.Room == room && m.Kind == store.KindMessage {
+			return m, nil
+		}
+	}
+	return store.Message{}, store.ErrNotFound
+}
+
+func (s *unitStore) Scrub(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.scrubErr != nil {
+		return s.scrubErr
+	}
+	s.scrubs++
+	return nil
+}
+
+func (s *unitStore) scrubCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scrubs
+}
+
+func (s *unitStore) UserByName(_ context.Context, name string) (store.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.users[name]; ok {
+		return u, nil
+	}
+	return store.User{}, store.ErrNotFound
 }
 
 func (s *unitStore) AppendMessages(_ context.Context, in []store.NewMessage) ([]store.Message, error) {
@@ -49,13 +250,38 @@ func (s *unitStore) AppendMessages(_ context.Context, in []store.NewMessage) ([]
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seqs == nil {
-		s.seqs = make(map[string]int64)
-	}
+	s.initLocked()
 	out := make([]store.Message, 0, len(in))
 	for _, m := range in {
+		if _, ok := s.kinds[m.Room]; !ok {
+			s.kinds[m.Room] = store.RoomPublic
+		}
+		if m.Kind != store.KindMessage {
+			// A change: applied to its target in the same step, or not stored (ID 0).
+			t := m.Target
+			if t < 1 || t > int64(len(s.msgs)) {
+				out = append(out, store.Message{})
+				continue
+			}
+			tm := &s.msgs[t-1]
+			if tm.Room != m.Room || tm.Kind != store.KindMessage || tm.Deleted || m.Kind == store.KindEdit && tm.UserID != m.UserID {
+				out = append(out, store.Message{})
+				continue
+			}
+			if m.Kind == store.KindEdit {
+				tm.Text, tm.EditedAt = m.Text, m.TS
+			} else {
+				tm.Text, tm.User, tm.UserID, tm.Deleted = "", "", 0, true
+				for i := range s.msgs {
+					if s.msgs[i].Kind == store.KindEdit && s.msgs[i].Target == t {
+						s.msgs[i].Text = ""
+					}
+				}
+			}
+		}
 		s.seqs[m.Room]++
-		sm := store.Message{ID: int64(len(s.msgs) + 1), Seq: s.seqs[m.Room], Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS}
+		sm := store.Message{ID: int64(len(s.msgs) + 1), Seq: s.seqs[m.Room], Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS,
+			Kind: m.Kind, Target: m.Target}
 		s.msgs = append(s.msgs, sm)
 		out = append(out, sm)
 	}
@@ -67,7 +293,7 @@ func (s *unitStore) MessagesBefore(_ context.Context, room string, before int64,
 	defer s.mu.Unlock()
 	var out []store.Message
 	for i := len(s.msgs) - 1; i >= 0 && len(out) < limit; i-- {
-		if m := s.msgs[i]; m.Room == room && (before == 0 || m.ID < before) {
+		if m := s.msgs[i]; m.Room == room && m.Kind == store.KindMessage && (before == 0 || m.ID < before) {
 			out = append(out, m)
 		}
 	}
@@ -90,10 +316,36 @@ func (s *unitStore) MessagesAfter(_ context.Context, room string, after int64, l
 	return out, nil
 }
 
-func (s *unitStore) TouchRoom(context.Context, string, time.Time) (bool, error) { return true, nil }
-func (s *unitStore) RoomExists(context.Context, string) (bool, error)           { return false, nil }
-func (s *unitStore) Rooms(context.Context, store.RoomQuery) ([]store.Room, error) {
-	return nil, nil
+func (s *unitStore) TouchRoom(_ context.Context, name string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if _, ok := s.kinds[name]; ok {
+		return false, nil
+	}
+	s.kinds[name] = store.RoomPublic
+	return true, nil
+}
+
+func (s *unitStore) RoomExists(_ context.Context, name string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.kinds[name]
+	return ok, nil
+}
+
+// Rooms lists, by name, the public rooms and the user's private rooms and dms.
+func (s *unitStore) Rooms(_ context.Context, q store.RoomQuery) ([]store.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Room
+	for _, name := range slices.Sorted(maps.Keys(s.kinds)) {
+		kind := s.kinds[name]
+		if _, member := s.members[name][q.UserID]; kind == store.RoomPublic || member {
+			out = append(out, store.Room{Name: name, Kind: kind})
+		}
+	}
+	return out, nil
 }
 func (s *unitStore) PruneEmptyRooms(context.Context, time.Time) (int64, error) { return 0, nil }
 func (s *unitStore) RoomHead(_ context.Context, room string) (int64, int64, error) {
@@ -177,8 +429,26 @@ type unitHub struct {
 
 func newUnitHub(t *testing.T, lim Limits) *unitHub {
 	t.Helper()
-	u := &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}
-	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Now: time.Now,
+	return startUnitHub(t, lim, &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}, nil)
+}
+
+// newUnitCluster is n hubs (nodes) over one store, one session table and one
+// in-memory bus, as nodes share a database and NATS.
+func newUnitCluster(t *testing.T, n int, lim Limits) []*unitHub {
+	t.Helper()
+	bus := newUnitBus(t)
+	first := &unitHub{store: &unitStore{}, sessions: newUnitSessions(), ids: make(map[string]int64)}
+	hubs := make([]*unitHub, n)
+	for i := range hubs {
+		u := &unitHub{store: first.store, sessions: first.sessions, ids: first.ids}
+		hubs[i] = startUnitHub(t, lim, u, bus.node(fmt.Sprintf("node%d", i)))
+	}
+	return hubs
+}
+
+func startUnitHub(t *testing.T, lim Limits, u *unitHub, b Broker) *unitHub {
+	t.Helper()
+	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Broker: b, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lim)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -188,6 +458,15 @@ func newUnitHub(t *testing.T, lim Limits) *unitHub {
 		}
 	})
 	return u
+}
+
+// userID is the account id of user, made (and recorded in the store) on first use.
+func (u *unitHub) userID(user string) int64 {
+	if u.ids[user] == 0 {
+		u.ids[user] = int64(len(u.ids) + 1)
+		u.store.addUser(store.User{ID: u.ids[user], Name: user})
+	}
+	return u.ids[user]
 }
 
 // pipeReadBuffer is the server's read buffer in these tests, the size the web
@@ -208,10 +487,7 @@ func (u *unitHub) connect(t *testing.T, user string) *unitClient {
 func (u *unitHub) connectPeer(t *testing.T, p Peer, read bool) *unitClient {
 	t.Helper()
 	if p.UserID == 0 {
-		if u.ids[p.User] == 0 {
-			u.ids[p.User] = int64(len(u.ids) + 1)
-		}
-		p.UserID = u.ids[p.User]
+		p.UserID = u.userID(p.User)
 	}
 	u.sessions.mu.Lock()
 	if _, ok := u.sessions.ends[p.SessionID]; !ok {
@@ -283,7 +559,30 @@ type frame struct {
 	Count   int      `json:"count"`
 	LastID  int64    `json:"last_id"`
 	Expires string   `json:"expires"`
-	at      time.Time
+	// Private rooms, dms and changes.
+	Kind     string        `json:"kind"`
+	Role     string        `json:"role"`
+	By       string        `json:"by"`
+	Change   int64         `json:"change"`
+	EditedAt string        `json:"edited_at"`
+	Deleted  bool          `json:"deleted"`
+	UserID   *int64        `json:"user_id"`
+	Members  []memberFrame `json:"members"`
+	Messages []frame       `json:"messages"`
+	Rooms    []roomFrame   `json:"rooms"`
+	raw      string
+	at       time.Time
+}
+
+type memberFrame struct {
+	User string `json:"user"`
+	Role string `json:"role"`
+}
+
+type roomFrame struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Room string `json:"room"` // in unread
 }
 
 // unitClient is the client end of a socket. Its reader collects every frame
@@ -324,6 +623,7 @@ func (c *unitClient) read() {
 				continue
 			}
 			f.at = time.Now()
+			f.raw = line
 			c.mu.Lock()
 			c.frames = append(c.frames, f)
 			c.mu.Unlock()
@@ -400,4 +700,110 @@ func (noMemberships) MarkRead(context.Context, int64, string, int64, time.Time) 
 }
 func (noMemberships) Memberships(context.Context, int64, int, int) ([]store.Membership, error) {
 	return nil, nil
+}
+
+// unitBus is NATS in memory: what a node publishes reaches the other nodes'
+// subscribers in publish order, on the bus's own goroutine (a publisher
+// never waits for a subscriber, as with NATS).
+type unitBus struct {
+	mu    sync.Mutex
+	queue chan func()
+	rooms map[string]map[*unitSub]struct{}
+	users map[*unitSub]struct{}
+}
+
+type unitSub struct {
+	node       string
+	onMessage  func(store.Message)
+	onPresence func(string, []string)
+	onUser     func(UserEvent)
+}
+
+func newUnitBus(t *testing.T) *unitBus {
+	b := &unitBus{queue: make(chan func(), 1<<16), rooms: make(map[string]map[*unitSub]struct{}), users: make(map[*unitSub]struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for fn := range b.queue {
+			fn()
+		}
+	}()
+	// Registered first, so it runs after every hub has shut down.
+	t.Cleanup(func() {
+		close(b.queue)
+		<-done
+	})
+	return b
+}
+
+// unitNode is one node's connection to a unitBus.
+type unitNode struct {
+	bus  *unitBus
+	name string
+}
+
+func (b *unitBus) node(name string) *unitNode { return &unitNode{bus: b, name: name} }
+
+// publish runs deliver for each subscriber of another node, on the bus's goroutine.
+func (n *unitNode) publish(subs func() []*unitSub, deliver func(*unitSub)) error {
+	n.bus.queue <- func() {
+		for _, s := range subs() {
+			if s.node != n.name {
+				deliver(s)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *unitNode) roomSubs(room string) func() []*unitSub {
+	return func() []*unitSub {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		return slices.Collect(maps.Keys(n.bus.rooms[room]))
+	}
+}
+
+func (n *unitNode) PublishMessage(m store.Message) error {
+	return n.publish(n.roomSubs(m.Room), func(s *unitSub) { s.onMessage(m) })
+}
+
+func (n *unitNode) PublishPresence(room string, users []string) error {
+	users = slices.Clone(users)
+	return n.publish(n.roomSubs(room), func(s *unitSub) { s.onPresence(n.name, users) })
+}
+
+func (n *unitNode) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(string, []string)) (func(), error) {
+	s := &unitSub{node: n.name, onMessage: onMessage, onPresence: onPresence}
+	n.bus.mu.Lock()
+	defer n.bus.mu.Unlock()
+	if n.bus.rooms[room] == nil {
+		n.bus.rooms[room] = make(map[*unitSub]struct{})
+	}
+	n.bus.rooms[room][s] = struct{}{}
+	return func() {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		delete(n.bus.rooms[room], s)
+	}, nil
+}
+
+func (n *unitNode) PublishUserEvent(e UserEvent) error {
+	return n.publish(func() []*unitSub {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		return slices.Collect(maps.Keys(n.bus.users))
+	}, func(s *unitSub) { s.onUser(e) })
+}
+
+func (n *unitNode) SubscribeUserEvents(fn func(UserEvent)) (func(), error) {
+	s := &unitSub{node: n.name, onUser: fn}
+	n.bus.mu.Lock()
+	defer n.bus.mu.Unlock()
+	n.bus.users[s] = struct{}{}
+	return func() {
+		n.bus.mu.Lock()
+		defer n.bus.mu.Unlock()
+		delete(n.bus.users, s)
+	}, nil
 }

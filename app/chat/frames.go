@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	"securechat/app/accounts"
 	"securechat/app/store"
 )
 
@@ -34,6 +36,13 @@ const (
 	typeRooms   frameType = "rooms"   // also the server's answer
 	typeRefresh frameType = "refresh"
 	typeRead    frameType = "read" // also the server's echo to the user's other sockets
+	typeCreate  frameType = "create"
+	typeInvite  frameType = "invite"
+	typeRemove  frameType = "remove"
+	typeDM      frameType = "dm"
+	typeEdit    frameType = "edit"
+	typeDelete  frameType = "delete"
+	typeMembers frameType = "members" // also the server's answer
 )
 
 // Server frames (besides history and rooms above).
@@ -46,22 +55,29 @@ const (
 	typeError     frameType = "error"
 	typeRoom      frameType = "room" // a room's first message, to every socket
 	typeUnread    frameType = "unread"
+	typeInvited   frameType = "invited" // the user became a member of a private room or dm
+	typeRemoved   frameType = "removed" // the user is no longer a member of a private room
+	typeEdited    frameType = "edited"  // a message's new text
+	typeDeleted   frameType = "deleted" // a message was deleted
 )
 
 // inbound is every field a client frame may carry; which ones matter depends on Type.
 type inbound struct {
-	Type   frameType `json:"type"`
-	Room   string    `json:"room"`
-	Text   string    `json:"text"`
-	Since  *int64    `json:"since"`
-	Before int64     `json:"before"`
-	Limit  int       `json:"limit"`
-	Token  string    `json:"token"`
-	Ref    string    `json:"ref"`    // the client's name for a send, echoed on the frames that answer it
-	Prefix string    `json:"prefix"` // rooms: only names that start with it
-	Cursor string    `json:"cursor"` // rooms: the next page, as the previous answer's next
-	ID     int64     `json:"id"`     // read: the newest message the user has seen
-	Days   int       `json:"days"`   // retention: days a room keeps its messages (0: the server's)
+	Type    frameType `json:"type"`
+	Room    string    `json:"room"`
+	Text    string    `json:"text"`
+	Since   *int64    `json:"since"`
+	Before  int64     `json:"before"`
+	Limit   int       `json:"limit"`
+	Token   string    `json:"token"`
+	Ref     string    `json:"ref"`     // the client's name for a send, echoed on the frames that answer it
+	Prefix  string    `json:"prefix"`  // rooms: only names that start with it
+	Cursor  string    `json:"cursor"`  // rooms: the next page, as the previous answer's next
+	ID      int64     `json:"id"`      // read: the newest message the user has seen; edit, delete: the message
+	User    string    `json:"user"`    // invite, remove: whom
+	Users   []string  `json:"users"`   // dm: the others in the conversation
+	Private bool      `json:"private"` // create: a private room (absent: public)
+	Days    int       `json:"days"`    // retention: days a room keeps its messages (0: the server's)
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -164,6 +180,73 @@ func checkRead(f *inbound, _ int) error {
 	return nil
 }
 
+// checkCreate: a create names a room a user may choose: not a dm's name.
+func checkCreate(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if strings.HasPrefix(f.Room, store.DMPrefix) {
+		return badFrame("bad_room", "room names starting with %s are the server's, for direct messages", store.DMPrefix)
+	}
+	return nil
+}
+
+// checkMemberChange: an invite or remove names a room and a user.
+func checkMemberChange(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	name, err := accounts.NormalizeName(f.User)
+	if err != nil {
+		return badFrame("unknown_user", "%s", err.Error())
+	}
+	f.User = name
+	return nil
+}
+
+// maxDMUsers is the most users of one dm, the sender included.
+const maxDMUsers = 8
+
+// checkDM: a dm names 1 to maxDMUsers users (the sender may be among them).
+func checkDM(f *inbound, _ int) error {
+	if len(f.Users) < 1 || len(f.Users) > maxDMUsers {
+		return badFrame("bad_frame", "a dm names 1 to %d users", maxDMUsers)
+	}
+	for i, u := range f.Users {
+		name, err := accounts.NormalizeName(u)
+		if err != nil {
+			return badFrame("unknown_user", "%s", err.Error())
+		}
+		f.Users[i] = name
+	}
+	return nil
+}
+
+// checkEdit: an edit names a message of a room and its new text.
+func checkEdit(f *inbound, maxText int) error {
+	if err := checkDelete(f, maxText); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxText {
+		return badFrame("bad_text", "text must be 1 to %d characters", maxText)
+	}
+	return nil
+}
+
+// checkDelete: a delete names a message of a room.
+func checkDelete(f *inbound, _ int) error {
+	if err := checkRoom(f.Room); err != nil {
+		return err
+	}
+	if f.ID < 1 {
+		return badFrame("bad_frame", "%s needs the id of a message (1 or more)", f.Type)
+	}
+	return nil
+}
+
+// checkRoomOnly: the frame names a room.
+func checkRoomOnly(f *inbound, _ int) error { return checkRoom(f.Room) }
+
 // checkRefresh: a refresh carries a token.
 func checkRefresh(f *inbound, _ int) error {
 	if f.Token == "" {
@@ -197,8 +280,14 @@ func frameKey(name []byte) uint16 {
 		return 1 << 9
 	case "id":
 		return 1 << 10
-	case "days":
+	case "user":
 		return 1 << 11
+	case "users":
+		return 1 << 12
+	case "private":
+		return 1 << 13
+	case "days":
+		return 1 << 14
 	}
 	return 0
 }
@@ -371,11 +460,60 @@ type messageJSON struct {
 	Text string    `json:"text"`
 	TS   string    `json:"ts"`
 	Ref  string    `json:"ref,omitempty"` // only on the sender's own copy of a message it sent with a ref
+	// EditedAt is when the text was last edited; absent if never.
+	EditedAt string `json:"edited_at,omitempty"`
 }
 
 func toMessageJSON(m store.Message) messageJSON {
-	return messageJSON{Type: typeMessage, ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
+	j := messageJSON{Type: typeMessage, ID: m.ID, Room: m.Room, User: m.User, UID: m.UserID, Text: m.Text,
 		TS: m.TS.UTC().Format(time.RFC3339Nano)}
+	if !m.EditedAt.IsZero() {
+		j.EditedAt = m.EditedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return j
+}
+
+// deletedJSON is a deleted message: its place in the room, nothing of what
+// it said or who said it.
+type deletedJSON struct {
+	Type    frameType `json:"type"`
+	ID      int64     `json:"id"`
+	Room    string    `json:"room"`
+	Deleted bool      `json:"deleted"`
+	TS      string    `json:"ts"`
+}
+
+// changeJSON is a stored change of a message (edited or deleted): ID is the
+// message, Change the change's own id in the room's sequence (a client's
+// resume cursor covers both).
+type changeJSON struct {
+	Type     frameType `json:"type"`
+	Room     string    `json:"room"`
+	ID       int64     `json:"id"`
+	Text     *string   `json:"text,omitempty"`
+	EditedAt string    `json:"edited_at,omitempty"`
+	Change   int64     `json:"change"`
+	Ref      string    `json:"ref,omitempty"`
+}
+
+// encodeRow encodes one stored row of a room's sequence: a message (as it
+// reads now), or a change as an edited or deleted frame. ref, if not empty,
+// is the sender's.
+func encodeRow(m store.Message, ref string) []byte {
+	switch m.Kind {
+	case store.KindEdit:
+		text := m.Text
+		return mustJSON(changeJSON{Type: typeEdited, Room: m.Room, ID: m.Target, Text: &text,
+			EditedAt: m.TS.UTC().Format(time.RFC3339Nano), Change: m.ID, Ref: ref})
+	case store.KindDelete:
+		return mustJSON(changeJSON{Type: typeDeleted, Room: m.Room, ID: m.Target, Change: m.ID, Ref: ref})
+	}
+	if m.Deleted {
+		return mustJSON(deletedJSON{Type: typeMessage, ID: m.ID, Room: m.Room, Deleted: true, TS: m.TS.UTC().Format(time.RFC3339Nano)})
+	}
+	j := toMessageJSON(m)
+	j.Ref = ref
+	return mustJSON(j)
 }
 
 // mustJSON encodes one frame object. HTML is not escaped: the page writes
@@ -392,15 +530,13 @@ func mustJSON(v any) []byte {
 	return b.Bytes()[:b.Len()-1] // Encode ends the object with a newline
 }
 
-func encodeMessage(m store.Message) []byte { return mustJSON(toMessageJSON(m)) }
+// encodeMessage encodes a stored row: a message frame, or an edited or
+// deleted frame for a change.
+func encodeMessage(m store.Message) []byte { return encodeRow(m, "") }
 
-// encodeOwnMessage is the sender's copy of its message: it carries the
-// send's ref, so the client knows which send was stored.
-func encodeOwnMessage(m store.Message, ref string) []byte {
-	j := toMessageJSON(m)
-	j.Ref = ref
-	return mustJSON(j)
-}
+// encodeOwnMessage is the sender's copy of its message (or change): it
+// carries the send's ref, so the client knows which send was stored.
+func encodeOwnMessage(m store.Message, ref string) []byte { return encodeRow(m, ref) }
 
 // encodeMessages encodes the oldest of ms as one server frame of
 // newline-separated objects, as many as fit in budget bytes (at least one),
@@ -511,12 +647,52 @@ func encodePresence(room string, users []string) []byte {
 	}{typePresence, room, users, count})
 }
 
-func encodeJoined(room string, lastID int64) []byte {
+// encodeJoined completes a join: lastID is the newest row (message or
+// change) the join covered; kind the room's; role the user's in a private
+// room or dm.
+func encodeJoined(room string, lastID int64, a store.Access) []byte {
 	return mustJSON(struct {
 		Type   frameType `json:"type"`
 		Room   string    `json:"room"`
 		LastID int64     `json:"last_id"`
-	}{typeJoined, room, lastID})
+		Kind   string    `json:"kind"`
+		Role   string    `json:"role,omitempty"`
+	}{typeJoined, room, lastID, a.Kind, a.Role})
+}
+
+// encodeInvited tells a user's sockets that by made them a member of room.
+func encodeInvited(room, by, kind string) []byte {
+	return mustJSON(struct {
+		Type frameType `json:"type"`
+		Room string    `json:"room"`
+		By   string    `json:"by"`
+		Kind string    `json:"kind"`
+	}{typeInvited, room, by, kind})
+}
+
+// encodeRemoved tells a user's sockets they are no longer members of room.
+func encodeRemoved(room string) []byte {
+	return mustJSON(struct {
+		Type frameType `json:"type"`
+		Room string    `json:"room"`
+	}{typeRemoved, room})
+}
+
+// encodeMembers lists a private room's or dm's members.
+func encodeMembers(room string, ms []store.RoomMember) []byte {
+	type memberJSON struct {
+		User string `json:"user"`
+		Role string `json:"role"`
+	}
+	list := make([]memberJSON, len(ms))
+	for i, m := range ms {
+		list[i] = memberJSON{m.Name, m.Role}
+	}
+	return mustJSON(struct {
+		Type    frameType    `json:"type"`
+		Room    string       `json:"room"`
+		Members []memberJSON `json:"members"`
+	}{typeMembers, room, list})
 }
 
 // encodeRead tells a user's other sockets how far they have read a room.
@@ -562,10 +738,15 @@ func encodeRooms(rooms []store.Room, prefix, next string) []byte {
 		Name         string `json:"name"`
 		LastID       int64  `json:"last_id"`
 		LastActivity string `json:"last_activity"`
+		Kind         string `json:"kind"`
 	}
 	list := make([]roomJSON, len(rooms))
 	for i, r := range rooms {
-		list[i] = roomJSON{r.Name, r.LastID, r.LastActivity.UTC().Format(time.RFC3339)}
+		kind := r.Kind
+		if kind == "" {
+			kind = store.RoomPublic
+		}
+		list[i] = roomJSON{r.Name, r.LastID, r.LastActivity.UTC().Format(time.RFC3339), kind}
 	}
 	return mustJSON(struct {
 		Type   frameType  `json:"type"`

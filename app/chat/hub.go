@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"securechat/app/audit"
 	"securechat/app/metrics"
 	"securechat/app/store"
 	"securechat/app/throttle"
@@ -77,6 +78,29 @@ type Store interface {
 	LeaveRoom(ctx context.Context, userID int64, room string) error
 	MarkRead(ctx context.Context, userID int64, room string, id int64, now time.Time) (readID int64, moved bool, err error)
 	Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error)
+
+	// Private rooms, dms and message changes (access.go, changes.go).
+	// CreateRoom records a new room of kind with owner as its owner and first
+	// member (owner 0 for a public room); store.ErrExists if the name is taken.
+	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
+	// RoomAccess is the room's kind and the user's role in it; store.ErrNotFound if no such room.
+	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
+	// AddMember makes the user a member of a private room; added is false if already one.
+	AddMember(ctx context.Context, room string, userID int64, role string, now time.Time) (added bool, err error)
+	// RemoveMember takes the user out of the room's members and out of their
+	// rooms (memberships); removed is false if they were not a member.
+	RemoveMember(ctx context.Context, room string, userID int64) (removed bool, err error)
+	// RoomMembers lists a private room's or dm's members, owner first, then by name.
+	RoomMembers(ctx context.Context, room string, limit int) ([]store.RoomMember, error)
+	// OpenDM returns the dm of exactly these users (sorted, distinct), creating it if need be.
+	OpenDM(ctx context.Context, userIDs []int64, now time.Time) (room string, created bool, err error)
+	// Message is one message row of a room; store.ErrNotFound if none (or a change row).
+	Message(ctx context.Context, room string, id int64) (store.Message, error)
+	// Scrub makes deleted text unrecoverable from the store's files.
+	Scrub(ctx context.Context) error
+	// UserByName finds an account (invites, dms, and the admin role at the
+	// moment of an action); store.ErrNotFound if there is none.
+	UserByName(ctx context.Context, name string) (store.User, error)
 }
 
 // Broker carries stored messages and presence between the nodes that share a
@@ -89,7 +113,30 @@ type Broker interface {
 	// SubscribeRoom calls onMessage and onPresence with other nodes' messages
 	// and user lists for a room until unsubscribe is called.
 	SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string)) (unsubscribe func(), err error)
+	// PublishUserEvent tells the other nodes about an event for one user's
+	// sockets (an invitation, a removal, a read position).
+	PublishUserEvent(e UserEvent) error
+	// SubscribeUserEvents calls fn with the other nodes' user events until
+	// unsubscribe is called. A hub subscribes once.
+	SubscribeUserEvents(fn func(UserEvent)) (unsubscribe func(), err error)
 }
+
+// UserEvent is something that happened to a user that each node applies to
+// the user's sockets it has: Frame is queued to them, and for a removal they
+// are first taken out of Room.
+type UserEvent struct {
+	UserID int64
+	Room   string
+	Kind   string // UserInvited, UserRemoved or UserRead
+	Frame  []byte
+}
+
+// The kinds of user event.
+const (
+	UserInvited = "invited"
+	UserRemoved = "removed"
+	UserRead    = "read"
+)
 
 // Peer is who is on the other end of a socket, as the gate established it.
 type Peer struct {
@@ -135,6 +182,7 @@ type Hub struct {
 	sessions Sessions
 	broker   Broker // nil on a single node
 	metrics  *metrics.Metrics
+	audit    *audit.Recorder // invitations, removals, moderators' deletes; nil records nothing
 	limits   Limits
 	rates    *throttle.Keyed // message rate per user
 	requests *throttle.Keyed // other frames per user: each costs a store read or an answer
@@ -154,9 +202,12 @@ type Hub struct {
 	batchSize int // persistBatch, or half the send queue if that is smaller
 	pageBytes int // maxPageBytes, or a quarter of a socket's byte bound if that is smaller
 	sends     chan sendRequest
+	scrubs    chan struct{} // a scrub is wanted (changes.go)
 	stop      chan struct{}
 	persisted chan struct{} // closed when the persist loop has written everything it took
 	wg        sync.WaitGroup
+
+	unsubscribeUsers func() // the bus's user events; nil without a broker
 }
 
 type sendRequest struct {
@@ -171,6 +222,7 @@ type Deps struct {
 	Sessions Sessions
 	Broker   Broker           // nil on a single node
 	Metrics  *metrics.Metrics // nil records nothing
+	Audit    *audit.Recorder  // nil records nothing
 	Now      func() time.Time
 	Log      *slog.Logger
 
@@ -202,6 +254,7 @@ func NewHub(d Deps, lim Limits) *Hub {
 		sessions:  d.Sessions,
 		broker:    b,
 		metrics:   d.Metrics,
+		audit:     d.Audit,
 		limits:    lim,
 		rates:     throttle.NewKeyed(lim.MessageRate, now),
 		requests:  throttle.NewKeyed(lim.RequestRate, now),
@@ -217,12 +270,14 @@ func NewHub(d Deps, lim Limits) *Hub {
 		bySession: make(map[string]map[*Client]struct{}),
 		byUser:    make(map[int64]map[*Client]struct{}),
 		sends:     make(chan sendRequest, 4*persistBatch),
+		scrubs:    make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		persisted: make(chan struct{}),
 	}
 	go h.persistLoop()
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go h.pingLoop()
+	go h.scrubLoop()
 	if lim.EmptyRoomTTL > 0 {
 		h.wg.Add(1)
 		go h.pruneLoop()
@@ -230,6 +285,13 @@ func NewHub(d Deps, lim Limits) *Hub {
 	if b != nil {
 		h.wg.Add(1)
 		go h.presenceLoop()
+		unsub, err := b.SubscribeUserEvents(h.onUserEvent)
+		if err != nil {
+			// Removals, invitations and read echoes from other nodes are
+			// lost; their stores still refuse what a removal forbids.
+			h.log.Error("subscribe to user events", "err", err)
+		}
+		h.unsubscribeUsers = unsub
 	}
 	return h
 }
@@ -378,6 +440,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.closed = true
 	h.mu.Unlock()
 	close(h.stop)
+	if h.unsubscribeUsers != nil {
+		h.unsubscribeUsers()
+	}
 	select {
 	case <-h.persisted:
 	case <-ctx.Done():
@@ -402,7 +467,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // submit hands a message to the persist loop. The sender is acknowledged when
 // the stored message comes back to it through its room, with ref.
 func (h *Hub) submit(c *Client, room, text, ref string) error {
-	req := sendRequest{from: c, msg: store.NewMessage{Room: room, UserID: c.peer.UserID, User: c.peer.User, Text: text, TS: h.now()}, ref: ref}
+	return h.submitMessage(c, store.NewMessage{Room: room, UserID: c.peer.UserID, User: c.peer.User, Text: text, TS: h.now()}, ref)
+}
+
+// submitMessage hands a message or a change to the persist loop.
+func (h *Hub) submitMessage(c *Client, m store.NewMessage, ref string) error {
+	req := sendRequest{from: c, msg: m, ref: ref}
 	select {
 	case <-h.stop:
 		return ErrClosed
@@ -479,16 +549,28 @@ func (h *Hub) persist(batch []sendRequest) {
 		return
 	}
 	h.metrics.Stored(len(stored), time.Since(start))
+	scrub := false
 	for i, m := range stored {
 		// AppendMessages returns the messages in the order given: stored[i] is batch[i]'s.
 		var own ownCopy
 		if len(stored) == len(batch) {
 			own = ownCopy{to: batch[i].from, ref: batch[i].ref}
 		}
-		if r := h.roomFor(m.Room); r != nil {
+		if m.ID == 0 {
+			// A change whose message was gone (deleted meanwhile) when it was written: not stored.
+			if own.to != nil {
+				own.to.send(encodeErrorRef(codeNotFound, "that message is gone", own.ref))
+			}
+			continue
+		}
+		scrub = scrub || m.Kind == store.KindDelete
+		r := h.roomFor(m.Room)
+		if r != nil {
 			r.deliverOwn(m, own)
 		}
-		if m.Seq == 1 {
+		if m.Seq == 1 && r != nil && r.public() {
+			// Only a public room is announced: a private room's or a dm's
+			// name is its members' business (they hear invited).
 			h.announceRoom(m)
 		}
 		if h.broker != nil {
@@ -497,6 +579,9 @@ func (h *Hub) persist(batch []sendRequest) {
 				h.log.Warn("publish message", "id", m.ID, "err", err)
 			}
 		}
+	}
+	if scrub {
+		h.scrubSoon()
 	}
 }
 
@@ -577,7 +662,7 @@ func (h *Hub) roomFor(name string) *room {
 // its newest stored message (and, with a broker, a subscription to the
 // other nodes' traffic for it). A room that does not exist yet is created
 // for user, within their room creation limit.
-func (h *Hub) openRoom(ctx context.Context, name, user string) (*room, error) {
+func (h *Hub) openRoom(ctx context.Context, name, user, kind string) (*room, error) {
 	if r := h.roomFor(name); r != nil {
 		return r, nil
 	}
@@ -598,7 +683,7 @@ func (h *Hub) openRoom(ctx context.Context, name, user string) (*room, error) {
 		h.mu.Unlock()
 		return r, nil
 	}
-	r := newRoom(name, h, recent)
+	r := newRoom(name, h, recent, kind)
 	h.rooms[name] = r
 	h.mu.Unlock()
 	if h.broker != nil {
@@ -630,14 +715,15 @@ func (h *Hub) createRoom(ctx context.Context, name, user string) error {
 	// The default room is everyone's, joined on connect: it is not charged
 	// (after it was pruned for want of messages, a spammer's first socket
 	// would otherwise be refused it).
-	if name != DefaultRoom && h.limits.RoomCreateRate != (throttle.Limit{}) {
-		if ok, retry := h.creates.Allow(user); !ok {
-			h.metrics.RoomCreateRefused()
-			return badFrame(codeRateLimited, "too many new rooms: you may create another in %s", retry.Round(time.Second))
+	if name != DefaultRoom {
+		if err := h.chargeCreate(user); err != nil {
+			return err
 		}
 	}
 	// Two users creating the same room at once are both counted; the store
-	// keeps one room, and created tells the one that made it.
+	// keeps one room, and created tells the one that made it. A room made
+	// private meanwhile stays private (TouchRoom creates only), and the
+	// join that created it asks again (Client.join).
 	created, err := h.store.TouchRoom(ctx, name, h.now())
 	if created {
 		h.log.Debug("room created", "room", name, "user", user)

@@ -121,10 +121,11 @@ func TestSendWaitWaitsForBytes(t *testing.T) {
 	h := testHub(Limits{SendQueue: 1 << 20, SendQueueBytes: bound})
 	c, p := gatedClient(t, h, "replaying")
 	frame := bytes.Repeat([]byte("x"), bound/4)
+	c.rooms["r"] = struct{}{} // a replay's frames are for a room the socket is in
 	done := make(chan error, 1)
 	go func() {
 		for range 12 {
-			if err := c.sendWait(context.Background(), frame); err != nil {
+			if err := c.sendWait(context.Background(), "r", frame); err != nil {
 				done <- err
 				return
 			}
@@ -158,7 +159,7 @@ func TestReplayPendingBytesBound(t *testing.T) {
 	const bound = 64 << 10
 	h := testHub(Limits{SendQueue: 1 << 20, SendQueueBytes: bound})
 	c, _ := gatedClient(t, h, "resuming")
-	r := newRoom("r", h, nil)
+	r := newRoom("r", h, nil, store.RoomPrivate) // not public: its first message asks no store (there is none)
 	mb := &member{replaying: true}
 	r.members[c] = mb
 	text := strings.Repeat("<", 4000)

@@ -98,9 +98,9 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 		if err == nil {
 			err = c.handle(ctx, f)
 		}
-		// An error answering a send names it by its ref, if it had one.
+		// An error answering a send (or an edit or delete) names it by its ref, if it had one.
 		var ref string
-		if f.Type == typeSend {
+		if f.Type == typeSend || f.Type == typeEdit || f.Type == typeDelete {
 			ref = f.Ref
 		}
 		var pe *protocolError

@@ -15,12 +15,10 @@ import (
 // server's answer.
 const typeRetention frameType = "retention"
 
-// retentionStore is what setting a room's retention needs beyond Store: who
-// may (the room's owner, an admin) and the setting itself. Every back end has
-// these methods; a store without them (a test's fake) refuses the frame.
+// retentionStore is the one method setting a room's retention needs beyond
+// Store. Every back end has it; a store without it (a test's fake) refuses
+// the frame.
 type retentionStore interface {
-	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
-	UserByName(ctx context.Context, name string) (store.User, error)
 	SetRoomRetention(ctx context.Context, room string, days int) error
 }
 
@@ -43,35 +41,30 @@ func checkRetention(f *inbound, _ int) error {
 func (c *Client) onRetention(ctx context.Context, f inbound) error {
 	rs, ok := c.hub.store.(retentionStore)
 	if !ok {
-		return badFrame("forbidden", "this server cannot set a room's retention")
+		return forbidden(f.Room)
 	}
-	err := offload(ctx, func(ctx context.Context) error {
-		a, err := rs.RoomAccess(ctx, f.Room, c.peer.UserID)
-		if errors.Is(err, store.ErrNotFound) {
-			return badFrame("forbidden", "you may not set the retention of %s", f.Room)
-		}
-		if err != nil {
-			return fmt.Errorf("read access to %s: %w", f.Room, err)
-		}
-		if a.Kind != store.RoomPrivate || a.Role != store.MemberOwner {
-			// The role is read now, not at login: a demoted admin is refused at once.
-			u, err := rs.UserByName(ctx, c.peer.User)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("read role of %s: %w", c.peer.User, err)
-			}
-			if err != nil || u.ID != c.peer.UserID || u.Role != store.RoleAdmin {
-				return badFrame("forbidden", "you may not set the retention of %s", f.Room)
-			}
-		}
-		if err := rs.SetRoomRetention(ctx, f.Room, f.Days); errors.Is(err, store.ErrNotFound) {
-			return badFrame("forbidden", "you may not set the retention of %s", f.Room)
-		} else if err != nil {
-			return fmt.Errorf("set retention of %s: %w", f.Room, err)
-		}
-		return nil
-	})
+	a, exists, err := c.access(ctx, f.Room)
 	if err != nil {
 		return err
+	}
+	if !exists {
+		return forbidden(f.Room)
+	}
+	if a.Kind != store.RoomPrivate || a.Role != store.MemberOwner {
+		admin, err := c.isAdmin(ctx)
+		if err != nil {
+			return err
+		}
+		if !admin {
+			return forbidden(f.Room)
+		}
+	}
+	err = offload(ctx, func(ctx context.Context) error { return rs.SetRoomRetention(ctx, f.Room, f.Days) })
+	if errors.Is(err, store.ErrNotFound) {
+		return forbidden(f.Room) // pruned meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("set retention of %s: %w", f.Room, err)
 	}
 	c.send(encodeRetention(f.Room, f.Days))
 	return nil

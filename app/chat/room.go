@@ -17,6 +17,7 @@ import (
 // dropped from memory.
 type room struct {
 	name string
+	kind string // store.RoomPublic, RoomPrivate or RoomDM, as the store said when the room was opened; under mu
 	hub  *Hub
 
 	mu            sync.Mutex
@@ -67,8 +68,8 @@ type pendingFrame struct {
 }
 
 // newRoom returns a room whose newest stored messages are recent (oldest first).
-func newRoom(name string, h *Hub, recent []store.Message) *room {
-	r := &room{name: name, hub: h, members: make(map[*Client]*member), counts: make(map[string]int),
+func newRoom(name string, h *Hub, recent []store.Message, kind string) *room {
+	r := &room{name: name, kind: kind, hub: h, members: make(map[*Client]*member), counts: make(map[string]int),
 		remote: make(map[string]remoteUsers), recent: recent}
 	if n := len(recent); n > 0 {
 		r.lastID, r.lastSeq = recent[n-1].ID, recent[n-1].Seq
@@ -76,17 +77,29 @@ func newRoom(name string, h *Hub, recent []store.Message) *room {
 	return r
 }
 
+// public reports whether the room is public (recheckKind may change it).
+func (r *room) public() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kind == store.RoomPublic
+}
+
 // joinLive makes c a live member and queues the recent history to it in the
 // same step, so no message falls between the history and the live ones. It
 // returns the last id the history covers; ok is false if the room was retired.
-func (r *room) joinLive(c *Client) (last int64, ok bool) {
+// stale is true, and nothing done, if a removal of the user reached the socket
+// since its access was checked (c.removals was removals): the caller asks again.
+func (r *room) joinLive(c *Client, removals uint64) (last int64, ok, stale bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.retired {
-		return 0, false
+		return 0, false, false
+	}
+	if !c.enter(r.name, removals) {
+		return 0, true, true
 	}
 	if m, existed := r.members[c]; existed {
-		return m.liveFrom, true
+		return m.liveFrom, true, false
 	}
 	r.members[c] = &member{liveFrom: r.lastID}
 	r.addUserLocked(c.peer.User)
@@ -95,7 +108,7 @@ func (r *room) joinLive(c *Client) (last int64, ok bool) {
 		r.recentFrame = encodeHistory(r.name, r.recent[max(0, len(r.recent)-historyOnJoin):], r.hub.pageBytes)
 	}
 	c.send(r.recentFrame)
-	return r.lastID, true
+	return r.lastID, true, false
 }
 
 // deliver sends a stored message to every member, in Seq order, once.
@@ -111,6 +124,9 @@ type ownCopy struct {
 // deliverOwn is deliver for a message sent through this node. A message a gap
 // fill delivered first (without ref) is not sent again.
 func (r *room) deliverOwn(m store.Message, own ownCopy) {
+	if m.Seq == 1 {
+		r.hub.recheckKind(r)
+	}
 	r.mu.Lock()
 	if r.retired || m.Seq <= r.lastSeq {
 		r.mu.Unlock()
@@ -178,9 +194,13 @@ func (r *room) fill(seq int64) {
 // ran) is skipped by the liveFrom check.
 func (r *room) fanOutLocked(m store.Message, own ownCopy) {
 	r.lastSeq, r.lastID = m.Seq, m.ID
-	r.recent = append(r.recent, m)
-	if len(r.recent) >= 2*historyOnJoin {
-		r.recent = append(r.recent[:0:0], r.recent[len(r.recent)-historyOnJoin:]...)
+	if m.Kind == store.KindMessage {
+		r.recent = append(r.recent, m)
+		if len(r.recent) >= 2*historyOnJoin {
+			r.recent = append(r.recent[:0:0], r.recent[len(r.recent)-historyOnJoin:]...)
+		}
+	} else {
+		r.applyChangeLocked(m)
 	}
 	r.recentFrame = nil
 	if len(r.members) == 0 {
@@ -221,14 +241,39 @@ func (r *room) fanOutLocked(m store.Message, own ownCopy) {
 	}
 }
 
+// applyChangeLocked applies an edit or delete to the cached message it
+// targets, so a join's history shows the message as it reads now. The
+// change row itself is not kept: history holds messages only.
+func (r *room) applyChangeLocked(ch store.Message) {
+	for i := len(r.recent) - 1; i >= 0; i-- {
+		m := &r.recent[i]
+		if m.ID != ch.Target {
+			continue
+		}
+		switch ch.Kind {
+		case store.KindEdit:
+			if !m.Deleted {
+				m.Text, m.EditedAt = ch.Text, ch.TS
+			}
+		case store.KindDelete:
+			m.Text, m.User, m.UserID, m.Deleted = "", "", 0, true
+		}
+		return
+	}
+}
+
 // startReplay adds c in replaying state, or puts an existing membership back
 // into it, and returns the newest id the room has delivered. It reports false
-// if the room was retired (the caller looks it up again).
-func (r *room) startReplay(c *Client) (m *member, known int64, existed, ok bool) {
+// if the room was retired (the caller looks it up again), and stale as
+// joinLive does.
+func (r *room) startReplay(c *Client, removals uint64) (m *member, known int64, existed, ok, stale bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.retired {
-		return nil, 0, false, false
+		return nil, 0, false, false, false
+	}
+	if !c.enter(r.name, removals) {
+		return nil, 0, false, true, true
 	}
 	m, existed = r.members[c]
 	if !existed {
@@ -238,14 +283,18 @@ func (r *room) startReplay(c *Client) (m *member, known int64, existed, ok bool)
 		r.schedulePresence()
 	}
 	m.replaying = true
-	return m, r.lastID, existed, true
+	return m, r.lastID, existed, true, false
 }
 
 // finishReplay sends what arrived during the replay with an id above last,
-// then switches the member to live delivery.
+// then switches the member to live delivery. A member removed meanwhile
+// gets nothing more.
 func (r *room) finishReplay(c *Client, m *member, last int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.members[c] != m {
+		return
+	}
 	for _, p := range m.pending {
 		if p.id > last {
 			c.send(p.data)

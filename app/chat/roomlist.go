@@ -56,7 +56,8 @@ func parseRoomCursor(s string) (store.RoomCursor, bool) {
 // active first, leaving out the rooms that never had a message once they are
 // older than the empty-room TTL.
 func (h *Hub) listRooms(ctx context.Context, c *Client, f inbound) error {
-	q := store.RoomQuery{Prefix: f.Prefix, Limit: f.Limit}
+	// UserID: the list holds public rooms and the caller's private rooms and dms only.
+	q := store.RoomQuery{Prefix: f.Prefix, Limit: f.Limit, UserID: c.peer.UserID}
 	if f.Cursor != "" {
 		cur, _ := parseRoomCursor(f.Cursor) // checked by decodeFrame
 		q.After = &cur

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"securechat/app/store"
 )
@@ -28,6 +29,9 @@ func (c *Client) sendUnread(ctx context.Context) {
 	var ms []store.Membership
 	err := offload(ctx, func(ctx context.Context) (err error) {
 		if ms, err = c.hub.store.Memberships(ctx, c.peer.UserID, maxUnreadCount, maxUnreadRooms); err != nil {
+			return err
+		}
+		if ms, err = c.readable(ctx, ms); err != nil {
 			return err
 		}
 		for _, m := range ms {
@@ -59,6 +63,27 @@ func (c *Client) sendUnread(ctx context.Context) {
 		current = ms[0].Room
 	}
 	c.send(encodeUnread(ms, current))
+}
+
+// readable keeps the memberships of rooms the user may read: a membership
+// left behind (a removal that raced a join, a public room pruned and made
+// private by another) must not show a private room's name or count. One
+// store call per room the user has besides the default room, on connect.
+func (c *Client) readable(ctx context.Context, ms []store.Membership) ([]store.Membership, error) {
+	out := ms[:0]
+	for _, m := range ms {
+		if m.Room != DefaultRoom {
+			a, err := c.hub.store.RoomAccess(ctx, m.Room, c.peer.UserID)
+			if err == nil && !a.CanRead() {
+				continue
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) { // no such room: nothing to hide
+				return nil, fmt.Errorf("room access of %s: %w", m.Room, err)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // remember records that the user joined room, read up to readID (what the
@@ -107,23 +132,14 @@ func (c *Client) onRead(ctx context.Context, f inbound) error {
 		return err
 	}
 	if moved {
-		c.hub.toUser(c.peer.UserID, c, encodeRead(f.Room, id))
-	}
-	return nil
-}
-
-// toUser queues frame to every protocol socket of a user on this node but
-// except. The hub's lock is held only to copy the set.
-func (h *Hub) toUser(userID int64, except *Client, frame []byte) {
-	h.mu.Lock()
-	cs := make([]*Client, 0, len(h.byUser[userID]))
-	for c := range h.byUser[userID] {
-		if c != except && !c.echo {
-			cs = append(cs, c)
+		// The user's other sockets, here and on the other nodes.
+		e := UserEvent{UserID: c.peer.UserID, Room: f.Room, Kind: UserRead, Frame: encodeRead(f.Room, id)}
+		c.hub.applyUserEvent(e, c)
+		if c.hub.broker != nil {
+			if err := c.hub.broker.PublishUserEvent(e); err != nil {
+				c.hub.log.Warn("publish read", "room", f.Room, "err", err)
+			}
 		}
 	}
-	h.mu.Unlock()
-	for _, c := range cs {
-		c.send(frame)
-	}
+	return nil
 }

@@ -43,6 +43,8 @@ type Config struct {
 	HashConcurrency   int            // password hashes at once (0: half the processors)
 	HashQueue         int            // hashes of each kind (login, sign-up) that may wait for a slot
 	HashWait          time.Duration  // longest wait for a slot before 503
+	HandshakeConc     int            // socket handshakes worked on at once (0: four per processor)
+	HandshakeWait     time.Duration  // longest a handshake waits for a slot before 503
 	LoginLimitUser    throttle.Limit // failed logins per username, from browsers without its device cookie
 	LoginLimitAddr    throttle.Limit // failed logins per client address
 	LoginLimitPair    throttle.Limit // failed logins per username and address together, and per device cookie
@@ -54,6 +56,7 @@ type Config struct {
 	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
+	ExportConcurrency int            // "Download my data" exports streaming at once (503 past it)
 	Retention         time.Duration  // messages are deleted for real this long after they were sent (0: kept for ever)
 
 	// Limits on what one connection or address can hold.
@@ -107,6 +110,8 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: half the processors, at least 1)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
 	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
+	fs.IntVar(&c.HandshakeConc, "handshake-concurrency", 0, "socket handshakes (token check, upgrade, socket setup) worked on at once, so a reconnect storm queues instead of taking the machine (0: four per processor)")
+	duration(&c.HandshakeWait, "handshake-wait", time.Second, "longest a socket handshake waits for a slot; past it 503 with Retry-After (0: no wait)")
 	fs.StringVar(&r.loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
 	fs.StringVar(&r.loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
 	fs.StringVar(&r.loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")
@@ -118,6 +123,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.twoFactor, "2fa-limit", "10/1h", "wrong two-factor codes per user, across logins and the settings page: N/DURATION[:BURST]")
 	fs.StringVar(&r.roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	duration(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
+	fs.IntVar(&c.ExportConcurrency, "export-concurrency", 2, "\"Download my data\" exports (each reads all of a user's messages) streaming at once; past it 503 with Retry-After")
 	fs.Var((*retentionValue)(&c.Retention), "retention", "messages are deleted for real (as a deleted message is) this long after they were sent, e.g. 90d or 36h; a room's owner may set a shorter one (0: kept for ever)")
 	duration(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
@@ -224,6 +230,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 		// Below this a page of history would be a few messages.
 		return Config{}, nil, errors.New("--send-queue-bytes must be at least 65536")
 	}
+	if c.ExportConcurrency < 1 {
+		return Config{}, nil, errors.New("--export-concurrency must be at least 1")
+	}
 	if c.EmptyRoomTTL < 0 {
 		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")
 	}
@@ -239,6 +248,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	}
 	if c.HashQueue < 0 || c.HashWait < 0 {
 		return Config{}, nil, errors.New("--hash-queue and --hash-wait must not be negative")
+	}
+	if c.HandshakeConc < 0 || c.HandshakeWait < 0 {
+		return Config{}, nil, errors.New("--handshake-concurrency and --handshake-wait must not be negative")
 	}
 	if c.BodyTimeout < 100*time.Millisecond || c.MaxConnsPerAddr < 0 {
 		return Config{}, nil, errors.New("--body-timeout must be at least 100ms, --max-conns-per-addr at least 0")

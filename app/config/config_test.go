@@ -37,6 +37,9 @@ func TestParse(t *testing.T) {
 	if c.RoomCreateRate != (throttle.Limit{Rate: 10.0 / 3600, Burst: 20}) || c.EmptyRoomTTL != time.Hour {
 		t.Errorf("room limits: --room-create-rate %+v, --empty-room-ttl %v; want 10/1h:20 and 1h", c.RoomCreateRate, c.EmptyRoomTTL)
 	}
+	if c.ExportConcurrency != 2 {
+		t.Errorf("--export-concurrency %d; want 2", c.ExportConcurrency)
+	}
 	if c.SessionMaxAge != 30*24*time.Hour || c.SignupLimitAddr != (throttle.Limit{Rate: 10.0 / 3600, Burst: 10}) || c.HashQueue != 64 {
 		t.Errorf("new limits' defaults %+v", c)
 	}
@@ -60,6 +63,7 @@ func TestParse(t *testing.T) {
 		{"--login-limit-user-addr", "5"},
 		{"--refresh-limit", "0/1h"},
 		{"--hash-queue", "-1"},
+		{"--export-concurrency", "0"},
 		{"--no-such-flag"},
 	}
 	for _, args := range bad {
@@ -204,6 +208,26 @@ func TestParseCommandFlagsNotFromEnvironment(t *testing.T) {
 	}
 	if c, _, err := Parse(nil, func(string) string { return "" }); err != nil || c.FirstUserAdmin {
 		t.Errorf("FirstUserAdmin by default: %v, %v; want false", c.FirstUserAdmin, err)
+	}
+}
+
+func TestParseHandshakeAdmission(t *testing.T) {
+	c, _, err := Parse(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HandshakeConc != 0 || c.HandshakeWait != time.Second {
+		t.Errorf("defaults: --handshake-concurrency %d (0: four per processor), --handshake-wait %v; want 0 and 1s", c.HandshakeConc, c.HandshakeWait)
+	}
+	env := map[string]string{"SECURECHAT_HANDSHAKE_CONCURRENCY": "32"}
+	c, _, err = Parse([]string{"--handshake-wait", "0s"}, func(k string) string { return env[k] })
+	if err != nil || c.HandshakeConc != 32 || c.HandshakeWait != 0 {
+		t.Errorf("set: %d, %v, %v", c.HandshakeConc, c.HandshakeWait, err)
+	}
+	for _, args := range [][]string{{"--handshake-concurrency", "-1"}, {"--handshake-wait", "-1s"}, {"--handshake-wait", "5"}} {
+		if _, _, err := Parse(args, func(string) string { return "" }); err == nil {
+			t.Errorf("Parse(%q) accepted", args)
+		}
 	}
 }
 

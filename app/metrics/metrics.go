@@ -30,7 +30,9 @@ type Metrics struct {
 	loginRefusals    *prometheus.CounterVec
 	signupRefusals   prometheus.Counter
 	patRefusals      prometheus.Counter
+	exportRefusals   prometheus.Counter
 	hashRefusals     *prometheus.CounterVec
+	handshakeBusy    *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
 	twoFactorRefused *prometheus.CounterVec
 
@@ -69,8 +71,12 @@ func New() *Metrics {
 			Help: "Sign-ups refused with 429 by the limit per client address."}),
 		patRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_pat_refusals_total",
 			Help: "Personal access tokens refused because the user already had --max-pats-per-user."}),
+		exportRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_export_refusals_total",
+			Help: "\"Download my data\" requests answered 503 because --export-concurrency exports were already streaming."}),
 		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
 			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
+		handshakeBusy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_handshake_refusals_total",
+			Help: "Socket handshakes (and the page's /ws/ready checks) answered 503 with Retry-After because --handshake-concurrency were in progress for longer than --handshake-wait, by path."}, []string{"path"}),
 		twoFactorRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_2fa_refusals_total",
 			Help: "Two-factor codes refused with 429 before being checked, by the limit that refused them (login: --2fa-attempts of one pending login; user: --2fa-limit)."}, []string{"limit"}),
 		refreshRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_refresh_refusals_total",
@@ -92,8 +98,8 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
-		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
-		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.messagesExpired)
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.handshakeBusy, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.exportRefusals, m.messagesExpired)
 	return m
 }
 
@@ -198,11 +204,27 @@ func (m *Metrics) PATRefused() {
 	}
 }
 
+// ExportRefused counts a data export refused because --export-concurrency
+// were already streaming.
+func (m *Metrics) ExportRefused() {
+	if m != nil {
+		m.exportRefusals.Inc()
+	}
+}
+
 // HashRefused counts a request refused because hashing was busy; kind is
 // login, signup or password (a password change's new hash).
 func (m *Metrics) HashRefused(kind string) {
 	if m != nil {
 		m.hashRefusals.WithLabelValues(kind).Inc()
+	}
+}
+
+// HandshakeRefused counts a socket handshake on path refused because too
+// many were in progress (--handshake-concurrency, --handshake-wait).
+func (m *Metrics) HandshakeRefused(path string) {
+	if m != nil {
+		m.handshakeBusy.WithLabelValues(path).Inc()
 	}
 }
 

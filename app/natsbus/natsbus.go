@@ -1,6 +1,8 @@
 // Package natsbus carries chat traffic between securechat nodes over NATS:
-// each stored message and each node's presence list, on one subject per room,
-// so a node only receives the rooms it has members in.
+// each stored message (and change) and each node's presence list, on one
+// subject per room, so a node only receives the rooms it has members in;
+// and events for one user's sockets (invited, removed, read) on one subject
+// every node subscribes to once.
 package natsbus
 
 import (
@@ -11,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"securechat/app/chat"
 	"securechat/app/store"
 )
 
@@ -18,6 +21,7 @@ import (
 const (
 	messageSubject  = "securechat.msg."
 	presenceSubject = "securechat.presence."
+	userSubject     = "securechat.user"
 )
 
 // reconnectWait is the pause between reconnection attempts; the client keeps
@@ -65,6 +69,19 @@ type messageWire struct {
 	User string    `json:"user"`
 	Text string    `json:"text"`
 	TS   time.Time `json:"ts"`
+	// A change of message Target (store.KindEdit, KindDelete); "" a message.
+	Kind     string    `json:"kind,omitempty"`
+	Target   int64     `json:"target,omitempty"`
+	EditedAt time.Time `json:"edited_at,omitzero"`
+	Deleted  bool      `json:"deleted,omitempty"`
+}
+
+type userWire struct {
+	Node   string `json:"node"`
+	UserID int64  `json:"user_id"`
+	Room   string `json:"room"`
+	Kind   string `json:"kind"`
+	Frame  []byte `json:"frame"`
 }
 
 type presenceWire struct {
@@ -74,7 +91,7 @@ type presenceWire struct {
 
 // PublishMessage tells the other nodes about a message this node stored.
 func (b *Bus) PublishMessage(m store.Message) error {
-	data, err := json.Marshal(messageWire{b.node, m.ID, m.Seq, m.Room, m.UserID, m.User, m.Text, m.TS})
+	data, err := json.Marshal(messageWire{b.node, m.ID, m.Seq, m.Room, m.UserID, m.User, m.Text, m.TS, m.Kind, m.Target, m.EditedAt, m.Deleted})
 	if err != nil {
 		return fmt.Errorf("encode message %d: %w", m.ID, err)
 	}
@@ -100,7 +117,8 @@ func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresen
 			return
 		}
 		if w.Node != b.node {
-			onMessage(store.Message{ID: w.ID, Seq: w.Seq, Room: w.Room, UserID: w.UID, User: w.User, Text: w.Text, TS: w.TS})
+			onMessage(store.Message{ID: w.ID, Seq: w.Seq, Room: w.Room, UserID: w.UID, User: w.User, Text: w.Text, TS: w.TS,
+				Kind: w.Kind, Target: w.Target, EditedAt: w.EditedAt, Deleted: w.Deleted})
 		}
 	})
 	if err != nil {
@@ -124,4 +142,32 @@ func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresen
 		msgs.Unsubscribe()
 		pres.Unsubscribe()
 	}, nil
+}
+
+// PublishUserEvent tells the other nodes about an event for one user's sockets.
+func (b *Bus) PublishUserEvent(e chat.UserEvent) error {
+	data, err := json.Marshal(userWire{b.node, e.UserID, e.Room, e.Kind, e.Frame})
+	if err != nil {
+		return fmt.Errorf("encode user event %s: %w", e.Kind, err)
+	}
+	return b.nc.Publish(userSubject, data)
+}
+
+// SubscribeUserEvents calls fn with the other nodes' user events, in the
+// order each node sent them, until unsubscribe is called.
+func (b *Bus) SubscribeUserEvents(fn func(chat.UserEvent)) (func(), error) {
+	sub, err := b.nc.Subscribe(userSubject, func(nm *nats.Msg) {
+		var w userWire
+		if err := json.Unmarshal(nm.Data, &w); err != nil || w.UserID == 0 || len(w.Frame) == 0 {
+			b.log.Warn("bad user event on the bus", "subject", nm.Subject)
+			return
+		}
+		if w.Node != b.node {
+			fn(chat.UserEvent{UserID: w.UserID, Room: w.Room, Kind: w.Kind, Frame: w.Frame})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to user events: %w", err)
+	}
+	return func() { sub.Unsubscribe() }, nil
 }

@@ -21,9 +21,11 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"securechat/app/accounts"
+	"securechat/app/admission"
 	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
+	"securechat/app/export"
 	"securechat/app/forwarded"
 	"securechat/app/metrics"
 	"securechat/app/ratelog"
@@ -49,6 +51,8 @@ type Config struct {
 
 	TwoFactorAttempts int            // wrong codes per pending two-factor login
 	TwoFactorLimit    throttle.Limit // wrong two-factor codes per user
+
+	ExportConcurrency int // data exports streaming at once (0: 1)
 }
 
 // Deps are the services the handlers call.
@@ -65,6 +69,9 @@ type Deps struct {
 
 	TwoFactor *twofactor.Service // nil: nobody is asked for a second factor
 	Audit     *audit.Recorder    // nil records nothing
+	Export    *export.Exporter   // nil: no "Download my data"
+
+	Handshakes *admission.Gate // socket handshakes worked on at once; nil: no bound
 }
 
 // Server holds the handlers' dependencies.
@@ -83,6 +90,8 @@ type Server struct {
 
 	twoFactorByLogin *throttle.Keyed // wrong codes per pending login
 	twoFactorByUser  *throttle.Keyed // wrong codes per user
+
+	exports chan struct{} // one slot per export streaming (--export-concurrency)
 }
 
 // newUpgrader returns the upgrader of both sockets.
@@ -115,6 +124,8 @@ func New(cfg Config, deps Deps) *echo.Echo {
 
 		twoFactorByLogin: throttle.NewKeyed(pendingLoginLimit(cfg.TwoFactorAttempts), deps.Now),
 		twoFactorByUser:  throttle.NewKeyed(cfg.TwoFactorLimit, deps.Now),
+
+		exports: make(chan struct{}, max(1, cfg.ExportConcurrency)),
 	}
 	if deps.AuthLog == nil {
 		s.deps.AuthLog = ratelog.New(deps.Log, "auth failure", throttle.Limit{Rate: 5, Burst: 10}, deps.Now)
@@ -141,6 +152,7 @@ func New(cfg Config, deps Deps) *echo.Echo {
 	s.registerAccount(e)
 	s.registerTwoFactor(e)
 	s.registerSessions(e)
+	s.registerExport(e)
 	s.registerSockets(e)
 	s.registerPages(e)
 	s.registerStatic(e)
@@ -189,7 +201,7 @@ func (s *Server) csrfMiddleware() echo.MiddlewareFunc {
 			// assets are GETs with no form to protect (and no cookie to mint for).
 			Skipper: func(c echo.Context) bool {
 				switch c.Path() {
-				case "/token", "/token/refresh", "/ws", "/secured-ws", "/healthz", "/static/*":
+				case "/token", "/token/refresh", "/ws", "/secured-ws", "/ws/ready", "/healthz", "/static/*":
 					return true
 				}
 				return skipCSRF(c)

@@ -225,7 +225,7 @@ func (s *Server) settingsView(c echo.Context) (views.SettingsPage, error) {
 	if err != nil {
 		return views.SettingsPage{}, err
 	}
-	p := views.SettingsPage{User: id.User, CSRF: csrfToken(c)}
+	p := views.SettingsPage{User: id.User, CSRF: csrfToken(c), Export: s.deps.Export != nil}
 	for _, si := range list {
 		row := views.SessionRow{
 			ID: si.ID, Kind: si.Kind, Name: si.Name, Address: si.Address, UserAgent: si.UserAgent, Current: si.Current,

@@ -14,13 +14,73 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"securechat/app/admission"
 	"securechat/app/auth"
 	"securechat/app/chat"
 )
 
 func (s *Server) registerSockets(e *echo.Echo) {
-	e.GET("/ws", s.chatSocket)
-	e.GET("/secured-ws", s.echoSocket)
+	e.GET("/ws", s.admit(s.chatSocket))
+	e.GET("/secured-ws", s.admit(s.echoSocket))
+	e.GET("/ws/ready", s.socketReady)
+}
+
+// handshakeRetry is the Retry-After of a handshake refused for being one too
+// many at once. Clients add their own random share on top (full jitter), so
+// the refused do not all come back in the same second.
+const handshakeRetry = time.Second
+
+// admit holds one of the server's handshake slots (Deps.Handshakes) while
+// next checks the credentials, upgrades and sets the socket up: the work a
+// reconnect storm multiplies. Past the slots a handshake waits briefly, then
+// is answered 503 with Retry-After before anything else is done for it.
+func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.deps.Handshakes == nil {
+			return next(c)
+		}
+		release, err := s.deps.Handshakes.Acquire(c.Request().Context())
+		if errors.Is(err, admission.ErrBusy) {
+			return s.handshakeBusy(c)
+		}
+		if err != nil {
+			return err // the client went away while waiting
+		}
+		// upgrade returns once the socket is set up: its read loop runs on.
+		defer release()
+		return next(c)
+	}
+}
+
+// handshakeBusy answers a handshake (or a /ws/ready) refused by the admission.
+func (s *Server) handshakeBusy(c echo.Context) error {
+	// No log line: in a storm it would be one per request; the counter has them.
+	s.deps.Metrics.HandshakeRefused(c.Path())
+	retryAfter(c, handshakeRetry)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.String(http.StatusServiceUnavailable, "too many sockets are opening at once; try again after Retry-After seconds")
+}
+
+// socketReady answers whether a socket would open now: 204 if it would,
+// 503 with Retry-After when the handshake slots are all taken (it does not
+// wait for one), and the gate's own refusal (401, 403) when the credentials
+// would not pass. It is for the page: a browser's WebSocket API shows neither
+// the status nor the headers of a refused handshake, so after one the page
+// asks here how long to wait, and whether its session has ended.
+func (s *Server) socketReady(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if g := s.deps.Handshakes; g != nil {
+		release, ok := g.TryAcquire()
+		if !ok {
+			return s.handshakeBusy(c)
+		}
+		// The token check is what a handshake's slot pays for: so does this.
+		defer release()
+	}
+	if _, gerr := s.gate(c); gerr != nil {
+		return s.reject(c, gerr)
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // gateError is a rejection before the upgrade.

@@ -6,6 +6,9 @@
 //	chatload fanout -rooms 100 -receivers 100   many rooms, each with its own senders
 //	chatload storm  -rate 20                    password logins a second against /token
 //	chatload users  -users 500 -server-bin B -data D   create the load users through the server's CLI
+//	chatload reconnect -n 1000 -rooms 10 -- ./securechat --addr 127.0.0.1:8080 --data D
+//	                                            restart the server under held sockets: time to resume, gaps, duplicates, RSS
+//	chatload hold   -n 18000 -rss-at 5000 -pid PID   the marginal RSS per idle socket between 5,000 and 18,000
 //
 // and the attacks of issue 11, each timing a bystander while one party misbehaves:
 //
@@ -61,6 +64,8 @@ type report struct {
 	Slowbody *slowbodyResult `json:"slowbody,omitempty"`
 	Office   *officeResult   `json:"office,omitempty"`
 	Signups  *signupsResult  `json:"signups,omitempty"`
+
+	Reconnect *reconnectResult `json:"reconnect,omitempty"`
 }
 
 // run is main without the process, so tests can call it.
@@ -106,7 +111,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.Office, err = runOffice(ctx, o, stderr)
 	case "signups":
 		rep.Signups, err = runSignups(ctx, o, stderr)
+	case "reconnect":
+		rep.Reconnect, err = runReconnect(ctx, o, stderr)
 	}
+	rep.URL = o.base.String() // reconnect reads it from the server it started
 	switch {
 	case err != nil && ctx.Err() != nil:
 		rep.Problems = append(rep.Problems, "interrupted: the figures cover the run until then")

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -96,6 +98,17 @@ type options struct {
 	victimFrom  addrRange
 	maxAttempts int // signups: 0 for as many as -duration allows
 
+	// reconnect
+	serverCmd  []string      // the server's command, after "--": started, stopped with SIGTERM, started again
+	serverLog  string        // where the server's output goes
+	resumeWait time.Duration // most time for every socket to resume after the restart
+	backoff    time.Duration // the first reconnect window (full jitter)
+	backoffCap time.Duration // the widest window
+	restarts   int           // restarts in all; the figures are the last one's
+
+	// hold
+	rssAt int // read the server's RSS also when this many sockets are open (0: only at the end)
+
 	// verdict
 	maxFailedPct float64
 	maxLossPct   float64
@@ -107,6 +120,9 @@ modes:
   hold    open -n authenticated sockets, report handshakes/s, latency and server RSS per socket
   fanout  -receivers per room, -senders per room sending -rate msgs/s each room; report delivery, loss, latency
   storm   password logins at -rate/s against /token
+  reconnect  start the server (the command after --), hold -n sockets in -rooms with a sender in each,
+          restart it with SIGTERM; every socket reconnects and resumes: time to resume, gaps, duplicates, RSS
+          (the target is the address the server prints: give it --addr 127.0.0.1:PORT; -url is not read)
   users   create -users accounts through the server's CLI (-server-bin, -data)
 
 attacks (issue 11), each measuring a bystander while one party misbehaves:
@@ -131,7 +147,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	mode, rest := splitMode(args)
 	o := &options{mode: mode}
 	switch o.mode {
-	case "hold", "fanout", "storm", "users", "hoard", "slowbody", "office", "signups":
+	case "hold", "fanout", "storm", "users", "hoard", "slowbody", "office", "signups", "reconnect":
 	case "":
 		fmt.Fprint(stderr, usageText)
 		return nil, errors.New("no mode given")
@@ -161,6 +177,20 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.DurationVar(&o.hold, "hold", 5*time.Second, "how long to hold the sockets open after settling")
 		fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait after the last socket opens before measuring RSS")
 		fs.IntVar(&o.pid, "pid", 0, "the server's process id, to measure its RSS growth per socket (/proc/PID/status)")
+		fs.IntVar(&o.rssAt, "rss-at", 0, "also read the server's RSS when this many sockets are open (after -settle), and report the marginal RSS per socket between there and -n (0: off)")
+	case "reconnect":
+		fs.IntVar(&o.sockets, "n", 1000, "sockets held, spread over -rooms (each room also has a sender)")
+		fs.IntVar(&o.rooms, "rooms", 10, "rooms, named ROOM-0, ROOM-1, …")
+		fs.StringVar(&o.room, "room", "storm", "room name prefix")
+		fs.Float64Var(&o.rate, "rate", 2, "numbered messages a second per room, sent while the server runs (each after the last came back)")
+		fs.DurationVar(&o.duration, "duration", 5*time.Second, "sending before the restart")
+		fs.DurationVar(&o.drain, "drain", 5*time.Second, "sending after every socket resumed")
+		fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait before each RSS reading")
+		fs.DurationVar(&o.resumeWait, "resume-wait", 2*time.Minute, "most time for every socket to resume after the new process listens")
+		fs.DurationVar(&o.backoff, "backoff", 500*time.Millisecond, "the first reconnect window: a socket waits a random time in [0, min(cap, backoff·2^attempt)], plus a 503's Retry-After (as the page does)")
+		fs.DurationVar(&o.backoffCap, "backoff-cap", 15*time.Second, "the widest reconnect window")
+		fs.IntVar(&o.restarts, "restarts", 1, "restarts in all; every one but the last is a warm-up, so the RSS before the last is of a process that, like the one after it, did no logins (use 2 for RSS before and after alike); the figures are the last one's")
+		fs.StringVar(&o.serverLog, "server-log", filepath.Join(os.TempDir(), "chatload-reconnect-server.log"), "where the server's output goes")
 	case "fanout":
 		fs.IntVar(&o.receivers, "receivers", 100, "receiving sockets per room")
 		fs.IntVar(&o.senders, "senders", 2, "sending sockets per room")
@@ -226,7 +256,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if err := fs.Parse(rest); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
+	if o.mode == "reconnect" {
+		var err error
+		if o.serverCmd, err = serverArgv(fs.Args()); err != nil {
+			return nil, err
+		}
+	} else if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	set := map[string]bool{}
@@ -295,6 +330,8 @@ func (o *options) socketCount() int {
 		return o.rooms * (o.receivers + o.senders)
 	case "hoard":
 		return o.sockets + 2 // the hoarders, the bystander and the filler
+	case "reconnect":
+		return o.sockets + o.rooms // and a sender in each room
 	}
 	return 0 // slowbody caps itself at the open-file limit
 }
@@ -351,7 +388,28 @@ func (o *options) validate() error {
 			checks = append(checks, errors.New("users: give -users N"))
 		}
 	case "hold":
-		checks = append(checks, inRange("n", o.sockets, 1, maxSockets), dur("hold", o.hold, 0))
+		checks = append(checks, inRange("n", o.sockets, 1, maxSockets), dur("hold", o.hold, 0), inRange("rss-at", o.rssAt, 0, o.sockets-1))
+		if o.rssAt > 0 && o.pid == 0 {
+			checks = append(checks, errors.New("-rss-at needs -pid"))
+		}
+	case "reconnect":
+		checks = append(checks,
+			inRange("n", o.sockets, 1, maxSockets),
+			inRange("rooms", o.rooms, 1, maxRooms),
+			dur("duration", o.duration, time.Millisecond),
+			dur("drain", o.drain, time.Millisecond),
+			dur("resume-wait", o.resumeWait, time.Second),
+			dur("backoff", o.backoff, time.Millisecond),
+			dur("backoff-cap", o.backoffCap, o.backoff),
+			inRange("restarts", o.restarts, 1, 10),
+			checkRoom(o.roomName(o.rooms-1)),
+		)
+		if o.rate <= 0 || o.rate > 1000 {
+			checks = append(checks, errors.New("-rate must be in (0, 1000]: each room's sender waits for each message to come back"))
+		}
+		if o.target == targetSeed {
+			checks = append(checks, errors.New("reconnect: the seed cannot resume (no since); securechat only"))
+		}
 	case "fanout":
 		checks = append(checks,
 			inRange("receivers", o.receivers, 1, maxSockets),

@@ -190,6 +190,22 @@ func TestParseOptions(t *testing.T) {
 		{name: "unbounded hold", args: "hold -hold 1000h", wantErr: "-hold"},
 		{name: "text over the server's limit", args: "fanout -size 5000", wantErr: "-size"},
 		{name: "stray argument", args: "hold extra", wantErr: "unexpected"},
+		{name: "reconnect takes the server's command after --", args: "reconnect -n 100 -rooms 4 -- ./securechat --addr 127.0.0.1:9000 --data d", check: func(t *testing.T, o *options) {
+			if strings.Join(o.serverCmd, " ") != "./securechat --addr 127.0.0.1:9000 --data d" || o.socketCount() != 104 || o.users != 11 || o.roomName(3) != "storm-3" || o.restarts != 1 {
+				t.Errorf("command %q sockets %d users %d room %s", o.serverCmd, o.socketCount(), o.users, o.roomName(3))
+			}
+		}},
+		{name: "reconnect without the server's command", args: "reconnect -n 100", wantErr: "after --"},
+		{name: "reconnect without a restart", args: "reconnect -restarts 0 -- s", wantErr: "-restarts"},
+		{name: "reconnect with a cap under the first window", args: "reconnect -backoff 2s -backoff-cap 1s -- s", wantErr: "-backoff-cap"},
+		{name: "a command after -- is for reconnect only", args: "hold -- ./securechat", wantErr: "unexpected"},
+		{name: "hold -rss-at reads the RSS: needs -pid", args: "hold -n 100 -rss-at 50", wantErr: "-rss-at needs -pid"},
+		{name: "hold -rss-at within -n", args: "hold -n 100 -rss-at 100 -pid 1", wantErr: "-rss-at"},
+		{name: "hold -rss-at", args: "hold -n 18000 -rss-at 5000 -pid 1", check: func(t *testing.T, o *options) {
+			if o.rssAt != 5000 || o.sockets != 18000 {
+				t.Errorf("rss-at %d n %d", o.rssAt, o.sockets)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,8 +16,8 @@ func verdict(o *options, rep *report) []string {
 		}
 	}
 	if h := rep.Hold; h != nil {
-		overPct("failed handshakes", int64(h.Dial.Failed), int64(h.Sockets), o.maxFailedPct)
-		overPct("sockets dropped by the server", int64(h.Drops.Dropped), int64(h.Dial.Opened), o.maxFailedPct)
+		overPct("failed handshakes", int64(h.Dial.Failed+h.DialToMark.Failed), int64(h.Sockets), o.maxFailedPct)
+		overPct("sockets dropped by the server", int64(h.Drops.Dropped), int64(h.Dial.Opened+h.DialToMark.Opened), o.maxFailedPct)
 	}
 	if f := rep.Fanout; f != nil {
 		sockets := int64(o.socketCount())
@@ -61,6 +61,26 @@ func verdict(o *options, rep *report) []string {
 	if rep.Signups != nil {
 		p = append(p, signupsVerdict(rep.Signups)...)
 	}
+	if r := rep.Reconnect; r != nil {
+		p = append(p, reconnectVerdict(r)...)
+	}
+	return p
+}
+
+func reconnectVerdict(r *reconnectResult) []string {
+	var p []string
+	if r.NotResumed > 0 {
+		p = append(p, fmt.Sprintf("%d of %d sockets did not resume", r.NotResumed, r.Sockets+r.Rooms))
+	}
+	if r.Gaps > 0 || r.Duplicates > 0 || r.Missing > 0 {
+		p = append(p, fmt.Sprintf("%d gaps, %d duplicates, %d acknowledged messages missing", r.Gaps, r.Duplicates, r.Missing))
+	}
+	if r.ErrorFrames > 0 {
+		p = append(p, fmt.Sprintf("%d error frames or stray messages: %s", r.ErrorFrames, strings.Join(r.ErrorTexts, "; ")))
+	}
+	if r.Acked <= r.AckedBefore {
+		p = append(p, "nothing was acknowledged after the restart")
+	}
 	return p
 }
 
@@ -85,6 +105,10 @@ func printSummary(w io.Writer, o *options, rep *report) {
 		if h.RSSAfterKiB > 0 {
 			fmt.Fprintf(w, "server RSS     %.1f MiB before, %.1f MiB after: %.1f KiB per socket\n",
 				float64(h.RSSBeforeKiB)/1024, float64(h.RSSAfterKiB)/1024, h.RSSPerSocketKiB)
+		}
+		if h.RSSAtKiB > 0 {
+			fmt.Fprintf(w, "marginal RSS   %.1f MiB at %d sockets, %.1f MiB at %d: %.2f KiB per socket between them\n",
+				float64(h.RSSAtKiB)/1024, h.RSSAtSockets, float64(h.RSSAfterKiB)/1024, h.RSSAtSockets+h.Dial.Opened, h.MarginalPerSocketKiB)
 		}
 		fmt.Fprintf(w, "held           %.1fs, %d frames received\n", h.HeldSeconds, h.FramesReceived)
 		printDrops(w, h.Drops)
@@ -133,6 +157,9 @@ func printSummary(w io.Writer, o *options, rep *report) {
 	if rep.Signups != nil {
 		printSignups(w, rep.Signups)
 	}
+	if r := rep.Reconnect; r != nil {
+		printReconnect(w, r)
+	}
 	if rep.OK {
 		fmt.Fprintln(w, "result         OK")
 		return
@@ -180,4 +207,24 @@ func printCPU(w io.Writer, name string, u cpuUse) {
 		server = fmt.Sprintf("%.0f%%", u.ServerPct)
 	}
 	fmt.Fprintf(w, "%-14s tool %.0f%%, server %s of one core\n", name, u.ToolPct, server)
+}
+
+func printReconnect(w io.Writer, r *reconnectResult) {
+	fmt.Fprintf(w, "layout         %d sockets in %d rooms (and a sender in each), %d users, %.1f msgs/s a room\n", r.Sockets, r.Rooms, r.Users, r.RatePerRoom)
+	fmt.Fprintf(w, "opened         in %.1fs\n", r.OpenSeconds)
+	fmt.Fprintf(w, "restart        %d of %d (the figures are the last one's): SIGTERM to exit %.1fs; start to listening %.1fs\n", r.Restarts, r.Restarts, r.StopSeconds, r.StartSeconds)
+	if r.NotResumed == 0 {
+		fmt.Fprintf(w, "resumed        every socket within %.2fs of the new process listening\n", r.ResumeSeconds)
+	} else {
+		fmt.Fprintf(w, "resumed        %d sockets never did\n", r.NotResumed)
+	}
+	printLatency(w, "resume", r.Resume)
+	fmt.Fprintf(w, "refused        %d handshakes answered 503 (%d during the storm); %d reconnects\n", r.Refused, r.RefusedStorm, r.Reconnects)
+	for _, e := range r.DialErrors {
+		fmt.Fprintf(w, "  dial error   %s\n", e)
+	}
+	fmt.Fprintf(w, "messages       %d acknowledged before the restart, %d in all; gaps %d, duplicates %d, missing %d; %d sends refused as unavailable and sent again\n",
+		r.AckedBefore, r.Acked, r.Gaps, r.Duplicates, r.Missing, r.Unavailable)
+	fmt.Fprintf(w, "server RSS     %.1f MiB before, %.1f MiB after (%+.1f%%)\n", float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, r.RSSChangePct)
+	fmt.Fprintf(w, "server log     %s\n", r.ServerLog)
 }

@@ -246,14 +246,7 @@ type server struct {
 func startSecurechat(t *testing.T) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{bin: filepath.Join(dir, "securechat"), data: filepath.Join(dir, "data")}
-
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "securechat/cmd/securechat")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the server: %v\n%s", err, out)
-	}
+	s := &server{bin: buildSecurechat(t, dir), data: filepath.Join(dir, "data")}
 
 	cmd := exec.Command(s.bin, "--addr", "127.0.0.1:0", "--data", s.data)
 	// Roomier login limits, in case the defaults tighten: the test logs in
@@ -291,6 +284,19 @@ func startSecurechat(t *testing.T) *server {
 	}
 	waitHealthy(t, s.url+"/healthz")
 	return s
+}
+
+// buildSecurechat builds the server into dir and returns the binary's path.
+func buildSecurechat(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "securechat")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "securechat/cmd/securechat")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the server: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func waitHealthy(t *testing.T, url string) {

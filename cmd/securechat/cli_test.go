@@ -71,6 +71,13 @@ func TestCLIUsageErrorsHaveNoSideEffects(t *testing.T) {
 		{[]string{"user", "list", "--yes"}, "--yes goes with user delete only"},
 		{[]string{"--token-ttl", "5"}, `"5" has no unit`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"backup"}, "usage: securechat backup FILE"},
+		{[]string{"backup", "never-written.db"}, "no database in"},
+		{[]string{"restore", "no-such-backup.db"}, "nothing restored"},
+		{[]string{"export", "user"}, "usage: securechat export"},
+		{[]string{"export", "room", "general", "--with-keys"}, "--with-keys goes with backup only"},
+		{[]string{"user", "list", "--force"}, "--force goes with backup, restore and export only"},
+		{[]string{"backup", "b.db", "--out", "x"}, "--out goes with export only"},
 		{[]string{"move-to-postgres"}, "move-to-postgres needs --database-url"},
 		{[]string{"move-to-postgres", "now", "--database-url", "postgres://127.0.0.1:1/x"}, "move-to-postgres takes no arguments"},
 		{[]string{"move-to-postgres", "--database-url", "postgres://127.0.0.1:1/x"}, "no SQLite store in"}, // a mistyped --data

@@ -12,6 +12,9 @@
 //	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
 //	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
 //	securechat --data D --database-url URL move-to-postgres   copy the SQLite store into an empty PostgreSQL one
+//	securechat backup FILE [--with-keys]   a checked copy of the SQLite database, while serving
+//	securechat restore FILE               put a backup into --data
+//	securechat export user NAME | room R [--out FILE]   JSON export
 //	securechat help             the commands and every flag
 //
 // Flags may stand before or after the command and its arguments.
@@ -29,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"securechat/app/admission"
 	"securechat/app/config"
 	"securechat/app/store/postgres"
 )
@@ -74,6 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // zero value, the real thing.
 type options struct {
 	clock clock // the server's time; nil: the system's
+	// handshakes, if set, is given the server's handshake admission once it
+	// is built, so a test can hold its slots instead of racing real handshakes.
+	handshakes func(*admission.Gate)
 }
 
 // runWith is run with options.
@@ -102,9 +109,18 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 	if (cmd.tokenName != "" || cmd.tokenDays != 0) && !(len(rest) >= 2 && rest[0] == "token" && rest[1] == "create") {
 		return usagef("--name and --expires-in-days go with token create only")
 	}
+	if cmd.force && !(len(rest) >= 1 && (rest[0] == "backup" || rest[0] == "restore" || rest[0] == "export")) {
+		return usagef("--force goes with backup, restore and export only")
+	}
+	if cmd.withKeys && !(len(rest) >= 1 && rest[0] == "backup") {
+		return usagef("--with-keys goes with backup only")
+	}
+	if cmd.out != "" && !(len(rest) >= 1 && rest[0] == "export") {
+		return usagef("--out goes with export only")
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(rest) == 0 {
-		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
+		return serve(ctx, cfg, getenv, opt, log, stdout)
 	}
 	switch rest[0] {
 	case "user":
@@ -115,11 +131,17 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		return auditCommand(ctx, cfg, getenv, cmd, rest[1:], stdout, log)
 	case "keys":
 		return keysCommand(cfg, getenv, rest[1:], stdout, stderr)
+	case "backup":
+		return backupCommand(ctx, cfg, cmd, rest[1:], stdout)
+	case "restore":
+		return restoreCommand(ctx, cfg, cmd, rest[1:], stdout)
+	case "export":
+		return exportCommand(ctx, cfg, getenv, cmd, rest[1:], stdout, log)
 	case "serve":
 		if len(rest) > 1 {
 			return usagef("serve takes no arguments, got %q", rest[1:])
 		}
-		return serve(ctx, cfg, getenv, opt.clock, log, stdout)
+		return serve(ctx, cfg, getenv, opt, log, stdout)
 	case "move-to-postgres":
 		return moveCommand(ctx, cfg, rest[1:], stdout)
 	case "migrate":
@@ -132,7 +154,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, move-to-postgres, help)", rest[0])
+		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, backup, restore, export, move-to-postgres, help)", rest[0])
 	}
 }
 
@@ -147,6 +169,10 @@ type cmdFlags struct {
 
 	tokenName string // token create: the token's name
 	tokenDays int    // token create: its lifetime (0: the default)
+
+	force    bool   // backup, restore, export: replace what is there
+	withKeys bool   // backup: also copy the token keys, to FILE.keys
+	out      string // export: the file to write (default: standard output)
 }
 
 func (c *cmdFlags) register(fs *flag.FlagSet) {
@@ -156,6 +182,9 @@ func (c *cmdFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.auditSince, "since", 0, "audit: only the rows of this last while, e.g. 24h (default: all kept)")
 	fs.StringVar(&c.tokenName, "name", "", "token create: the token's name")
 	fs.IntVar(&c.tokenDays, "expires-in-days", 0, "token create: days the token lasts, 1 to 365 (default 90)")
+	fs.BoolVar(&c.force, "force", false, "backup, export: replace an existing file; restore: replace the database in --data (never while a server uses it)")
+	fs.BoolVar(&c.withKeys, "with-keys", false, "backup: also write the token keys to FILE.keys (mode 0600); without them a restore ends every session")
+	fs.StringVar(&c.out, "out", "", "export: write the JSON to this file (mode 0600) instead of standard output")
 }
 
 // commands is the help text's list of commands; flags follow it.
@@ -191,6 +220,20 @@ Commands:
                         ones for verification (3 keys in all); restart the server after it
   keys new              print a fresh key for SECURECHAT_TOKEN_KEYS
   migrate               bring the PostgreSQL schema up to date (needs --database-url)
+  backup FILE [--with-keys] [--force]
+                        write a consistent copy of the SQLite database in --data to FILE
+                        (mode 0600) while the server runs, check it (integrity_check) and
+                        print how many messages it holds; the token keys go to FILE.keys
+                        only with --with-keys (see docs/DEPLOY.md)
+  restore FILE [--force]
+                        check FILE and make it the database of --data (and FILE.keys its
+                        token keys, if present); --force replaces a database already there,
+                        never while a server or command uses the folder
+  export user NAME [--out FILE]
+                        a user's own data as JSON: account (no password hash or secrets),
+                        sessions, memberships and every message they wrote
+  export room ROOM [--out FILE]
+                        every message of a room as JSON
   move-to-postgres      copy the SQLite store in --data, every row with its ids, into the
                         empty PostgreSQL database of --database-url, in one transaction
                         (a failure leaves it empty: run it again); stop the server first

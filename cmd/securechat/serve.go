@@ -11,16 +11,19 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
 
 	"securechat"
 	"securechat/app/accounts"
+	"securechat/app/admission"
 	"securechat/app/audit"
 	"securechat/app/auth"
 	"securechat/app/chat"
 	"securechat/app/config"
 	"securechat/app/connlimit"
 	"securechat/app/datadir"
+	"securechat/app/export"
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
@@ -51,6 +54,7 @@ type backend interface {
 	auth.RevocationStore
 	auth.PruneStore
 	chat.Store
+	export.Store
 	retention.Store
 	twofactor.Store
 	Close() error
@@ -60,7 +64,40 @@ func openBackend(ctx context.Context, cfg config.Config) (backend, error) {
 	if cfg.DatabaseURL != "" {
 		return postgres.Open(ctx, cfg.DatabaseURL)
 	}
-	return sqlite.Open(ctx, cfg.Data)
+	return openSQLite(ctx, cfg.Data)
+}
+
+// sqliteBackend is the SQLite store holding the data folder's lock, shared,
+// while it is open: a restore takes it exclusively, so it never replaces the
+// database under a server or a command.
+type sqliteBackend struct {
+	*sqlite.DB
+	unlock func()
+}
+
+func (b sqliteBackend) Close() error {
+	err := b.DB.Close()
+	b.unlock()
+	return err
+}
+
+func openSQLite(ctx context.Context, dir string) (sqliteBackend, error) {
+	if err := os.MkdirAll(dir, datadir.DirMode); err != nil {
+		return sqliteBackend{}, fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := datadir.Lock(dir, false)
+	if errors.Is(err, datadir.ErrLocked) {
+		return sqliteBackend{}, fmt.Errorf("a restore is running on %s: start again once it has finished", dir)
+	}
+	if err != nil {
+		return sqliteBackend{}, err
+	}
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		unlock()
+		return sqliteBackend{}, err
+	}
+	return sqliteBackend{DB: db, unlock: unlock}, nil
 }
 
 // services are the parts every command builds from the configuration.
@@ -122,7 +159,8 @@ type systemClock struct{}
 func (systemClock) Now() time.Time                                 { return time.Now() }
 func (systemClock) AfterFunc(d time.Duration, f func()) chat.Timer { return time.AfterFunc(d, f) }
 
-func serve(ctx context.Context, cfg config.Config, getenv func(string) string, clk clock, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, opt options, log *slog.Logger, stdout io.Writer) error {
+	clk := opt.clock
 	// Files an older version, a copy or an umask left readable by others.
 	datadir.Tighten(cfg.Data, []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm", tokens.KeyFile}, log)
 	svc, err := openServices(ctx, cfg, getenv, clk.Now, log)
@@ -153,7 +191,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		}
 	}
 	hub := chat.NewHub(chat.Deps{
-		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Now: clk.Now, AfterFunc: clk.AfterFunc, Log: log,
+		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Audit: svc.audit, Now: clk.Now, AfterFunc: clk.AfterFunc, Log: log,
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
 		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
@@ -161,6 +199,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 	})
 	m.ObserveQueuedBytes(hub.QueuedBytes)
 	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, clk.Now)
+	handshakes := admission.New(cfg.HandshakeConc, cfg.HandshakeWait)
+	if opt.handshakes != nil {
+		opt.handshakes(handshakes)
+	}
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
@@ -169,9 +211,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, c
 		SignupLimitAddr: cfg.SignupLimitAddr, RefreshLimit: cfg.RefreshLimit,
 		BodyTimeout:       cfg.BodyTimeout,
 		TwoFactorAttempts: cfg.TwoFactorAttempts, TwoFactorLimit: cfg.TwoFactorLimit,
+		ExportConcurrency: cfg.ExportConcurrency,
 	}, web.Deps{
 		Accounts: svc.accounts, Auth: svc.auth, Tokens: svc.tokens, Hub: hub, Static: securechat.Static(), Log: log, Now: clk.Now, Metrics: m,
-		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit,
+		AuthLog: authLog, TwoFactor: svc.twoFactor, Audit: svc.audit, Export: export.New(svc.db, clk.Now), Handshakes: handshakes,
 	})
 
 	bg.Go(func(ctx context.Context) { watchSockets(ctx, svc.db, hub, log) })

@@ -1,6 +1,8 @@
 // The page's one socket: connecting, reconnecting with backoff, and telling
-// a server that is down from a session that has ended. Frames are handed to
-// the caller; this module knows nothing of rooms.
+// a server that is down or busy from a session that has ended. Frames are
+// handed to the caller; this module knows nothing of rooms.
+
+import { backoffDelay, retryAfterMs, ABUSE_WAIT_MS } from "./backoff.js";
 
 // createSocket returns the connection. on has the caller's handlers:
 // frame(f) for each frame, batch() after each socket message's frames,
@@ -71,23 +73,31 @@ export function createSocket(on) {
     };
   }
 
-  // probe tells a server that is down (keep trying) from a session that has
-  // ended while the socket was away (log in again).
+  // probe asks why a handshake failed, since a WebSocket shows the page
+  // neither the status nor the headers of a refused one: GET /ws/ready
+  // answers as the handshake would have, without waiting. 401: the session
+  // has ended (log in again); 503: too many sockets are opening at once
+  // (wait its Retry-After, plus the random share); no answer: the server is
+  // down (keep trying).
   async function probe() {
+    let floor = 0;
     try {
-      const res = await fetch("/", { redirect: "manual", cache: "no-store", credentials: "same-origin" });
-      if (res.type === "opaqueredirect" || res.status === 401) { conn.toLogin(); return; }
+      const res = await fetch("/ws/ready", { cache: "no-store", credentials: "same-origin" });
+      if (res.status === 401) { conn.toLogin(); return; }
+      if (res.status === 503) floor = retryAfterMs(res.headers.get("Retry-After"));
     } catch { /* not reachable: retry */ }
-    retryLater(0);
+    retryLater(0, floor);
   }
 
-  // retryLater reconnects after an exponential backoff with jitter.
-  function retryLater(code) {
+  // retryLater reconnects after an exponential backoff with full jitter, at
+  // least floor ms later (a server's Retry-After).
+  function retryLater(code, floor = 0) {
     if (conn.leaving || retryTimer || ws) return;
     // 1008: the server saw abuse; do not come straight back.
-    const base = code === 1008 ? 60000 : Math.min(15000, 500 * 2 ** attempts);
-    attempts = Math.min(attempts + 1, 10);
-    retryTimer = setTimeout(connect, base / 2 + Math.random() * base / 2);
+    if (code === 1008) floor = Math.max(floor, ABUSE_WAIT_MS);
+    const delay = backoffDelay(attempts, floor);
+    attempts = Math.min(attempts + 1, 30);
+    retryTimer = setTimeout(connect, delay);
   }
 
   return conn;

@@ -416,3 +416,16 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 	}
 	return out, rows.Err()
 }
+
+// UserMessages returns up to limit messages written by the user with ids
+// above after, oldest first: one page of the user's export. It walks the
+// primary key in order and skips other authors' rows, so paging through a
+// whole export reads the table once.
+func (s *DB) UserMessages(ctx context.Context, userID, after int64, limit int) ([]store.Message, error) {
+	msgs, err := s.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE user_id = $1 AND id > $2 AND kind = '' ORDER BY id LIMIT $3`, userID, after, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read messages of user %d: %w", userID, err)
+	}
+	return msgs, nil
+}

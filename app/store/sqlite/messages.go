@@ -288,3 +288,16 @@ func (s *DB) RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, 
 	}
 	return lastID, lastSeq, nil
 }
+
+// UserMessages returns up to limit messages written by the user with ids
+// above after, oldest first: one page of the user's export. It walks the ids
+// in order and skips other authors' rows, so paging through a whole export
+// reads the table once.
+func (s *DB) UserMessages(ctx context.Context, userID, after int64, limit int) ([]store.Message, error) {
+	msgs, err := s.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE user_id = ? AND id > ? AND kind = '' ORDER BY id LIMIT ?`, userID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read messages of user %d: %w", userID, err)
+	}
+	return msgs, nil
+}

@@ -11,15 +11,6 @@ import (
 
 const day = 24 * time.Hour
 
-// ids returns the ids of msgs, in order.
-func ids(msgs []store.Message) []int64 {
-	out := make([]int64, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.ID
-	}
-	return out
-}
-
 // expireAll calls ExpireMessages until it deletes fewer than limit and
 // returns how many it deleted in each call.
 func (e *env) expireAll(t *testing.T, cutoff, now time.Time, limit int) []int {

@@ -58,6 +58,7 @@ type Store interface {
 	RemoveMember(ctx context.Context, room string, userID int64) (removed bool, err error)
 	RoomMembers(ctx context.Context, room string, limit int) ([]store.RoomMember, error)
 	OpenDM(ctx context.Context, userIDs []int64, now time.Time) (room string, created bool, err error)
+	UserMessages(ctx context.Context, userID, after int64, limit int) ([]store.Message, error)
 
 	JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error
 	LeaveRoom(ctx context.Context, userID int64, room string) error
@@ -108,6 +109,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
 		{"FirstAdmin", firstAdminCases},
+		{"Export", exportCases},
 		{"Retention", retentionCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
