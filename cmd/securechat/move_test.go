@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"securechat/app/store"
 	"securechat/app/store/postgres"
@@ -28,49 +27,40 @@ func TestMoveToPostgresClientResumes(t *testing.T) {
 	s.addUser("bob", pw)
 	alice := onNode(t, s, s.token("alice", pw))
 	bob := onNode(t, s, s.token("bob", pw))
-	// Not general, which every socket joins on connect: a join with since of a
-	// room the socket is already in replays only up to its live start.
-	alice.joinRoom("lobby")
-	bob.joinRoom("lobby")
-	alice.sent("lobby", "one")
-	seen := alice.sent("lobby", "two") // alice's cursor: the last id she saw
+	// A private room of alice's, with bob invited, where the resume happens.
+	alice.send(map[string]any{"type": "create", "room": "hideout", "private": true})
+	alice.until("joined", inRoom("hideout"))
+	alice.send(map[string]any{"type": "invite", "room": "hideout", "user": "bob"})
+	bob.until("invited", inRoom("hideout"))
+	bob.joinRoom("hideout")
+	alice.sent("hideout", "one")
+	seen := alice.sent("hideout", "two") // alice's cursor: the last id she saw
+	alice.send(map[string]any{"type": "read", "room": "hideout", "id": seen})
 	alice.conn.Close()
-	later := []int64{bob.sent("lobby", "three"), bob.sent("lobby", "four")}
-	bob.sent("lobby", "five")
+	later := []int64{bob.sent("hideout", "three"), bob.sent("hideout", "four")}
+	bob.sent("hideout", "five")
+	// An edit and a delete: change rows alice has not seen either.
+	bob.send(map[string]any{"type": "edit", "room": "hideout", "id": later[0], "text": "three (edited)"})
+	bob.until("edited", inRoom("hideout"))
+	bob.send(map[string]any{"type": "delete", "room": "hideout", "id": later[1]})
+	bob.until("deleted", inRoom("hideout"))
+	bob.sent("general", "public")
 	s.Stop()
 
-	// What the page cannot do on this branch yet, done through the store: a
-	// private room, an edit and a delete (change rows alice has not seen).
 	ctx := context.Background()
-	now := time.Now()
 	db, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bobUser, _ := db.UserByName(ctx, "bob")
 	aliceUser, _ := db.UserByName(ctx, "alice")
-	if err := db.CreateRoom(ctx, "hideout", store.RoomPrivate, aliceUser.ID, now); err != nil {
-		t.Fatal(err)
-	}
-	changes, err := db.AppendMessages(ctx, []store.NewMessage{
-		{Room: "hideout", UserID: aliceUser.ID, User: "alice", Text: "private", TS: now},
-		{Room: "lobby", UserID: bobUser.ID, User: "bob", Text: "three (edited)", TS: now, Kind: store.KindEdit, Target: later[0]},
-		{Room: "lobby", UserID: bobUser.ID, User: "bob", TS: now, Kind: store.KindDelete, Target: later[1]},
-	})
-	if err != nil || changes[1].ID == 0 || changes[2].ID == 0 {
-		t.Fatalf("changes: %+v, %v", changes, err)
-	}
-	// Read positions: alice read lobby up to "two" when she was there.
-	if _, _, err := db.MarkRead(ctx, aliceUser.ID, "lobby", seen, now); err != nil {
-		t.Fatal(err)
-	}
 	positions := map[string][]store.Membership{}
 	for _, u := range []store.User{aliceUser, bobUser} {
 		if positions[u.Name], err = db.Memberships(ctx, u.ID, 100, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := db.MessagesAfter(ctx, "lobby", seen, 100)
+	want, err := db.MessagesAfter(ctx, "hideout", seen, 100)
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -111,11 +101,11 @@ func TestMoveToPostgresClientResumes(t *testing.T) {
 
 	pg := startServer(t, dir, "--database-url", dsn)
 	alice = onNode(t, pg, pg.token("alice", pw)) // the old password
-	alice.send(map[string]any{"type": "join", "room": "lobby", "since": seen})
+	alice.send(map[string]any{"type": "join", "room": "hideout", "since": seen})
 	var got []int64
 	for {
 		f := alice.next()
-		if f["room"] != "lobby" {
+		if f["room"] != "hideout" {
 			continue
 		}
 		if f["type"] == "joined" {
@@ -129,11 +119,11 @@ func TestMoveToPostgresClientResumes(t *testing.T) {
 		}
 	}
 	if !slices.Equal(got, wantIDs) {
-		t.Errorf("resumed lobby since %d on PostgreSQL: ids %v; want exactly %v", seen, got, wantIDs)
+		t.Errorf("resumed hideout since %d on PostgreSQL: ids %v; want exactly %v", seen, got, wantIDs)
 	}
 	bob = onNode(t, pg, pg.token("bob", pw))
-	bob.joinRoom("lobby")
-	next := bob.sent("lobby", "six")
+	bob.joinRoom("hideout")
+	next := bob.sent("hideout", "six")
 	if next <= wantIDs[len(wantIDs)-1] {
 		t.Errorf("a new message on PostgreSQL has id %d; want above %d", next, wantIDs[len(wantIDs)-1])
 	}
