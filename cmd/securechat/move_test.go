@@ -45,6 +45,10 @@ func TestMoveToPostgresClientResumes(t *testing.T) {
 	bob.send(map[string]any{"type": "delete", "room": "hideout", "id": later[1]})
 	bob.until("deleted", inRoom("hideout"))
 	bob.sent("general", "public")
+	// Not while the server runs: what it stored during the move would stay behind.
+	if out, err := s.cli("", "--database-url", dsn, "move-to-postgres"); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Errorf("a move beside a running server = %v (%s); want a refusal", err, out)
+	}
 	s.Stop()
 
 	ctx := context.Background()

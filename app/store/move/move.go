@@ -3,9 +3,11 @@
 // copied ids, so that a client that reconnects to the new deployment resumes
 // with since and misses nothing.
 //
-// Consistency: everything is read in one SQLite read transaction, so the copy
-// is one snapshot even if a server is still writing (what it writes after the
-// snapshot stays behind: stop the server first).
+// Consistency: the move takes the data folder's lock exclusively, so it
+// refuses to start while a server (or another command) uses the folder, and
+// no server starts during it: nothing sent during the move can stay behind.
+// It also reads everything in one SQLite read transaction, so the copy is one
+// snapshot even if something that ignores the lock writes meanwhile.
 //
 // Safety: everything is written in one PostgreSQL transaction, which first
 // locks every table and checks that they are empty. A failure anywhere (the
@@ -29,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"securechat/app/datadir"
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
 )
@@ -105,6 +108,14 @@ func ToPostgres(ctx context.Context, dataDir, dsn string, w io.Writer) ([]Count,
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no SQLite store in %s: %w", dataDir, err)
 	}
+	unlock, err := datadir.Lock(dataDir, true)
+	if errors.Is(err, datadir.ErrLocked) {
+		return nil, fmt.Errorf("%s is in use by a server or another command: stop it first, so that no message sent during the move stays behind", dataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	// Bring the SQLite schema up to date, so every column of the list exists.
 	src, err := sqlite.Open(ctx, dataDir)
 	if err != nil {
