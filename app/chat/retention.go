@@ -111,3 +111,7 @@ func (h *Hub) ForgetExpired(cutoff func(room string) time.Time) {
 		r.mu.Unlock()
 	}
 }
+
+// ScrubSoon has the scrub loop make what retention deleted unrecoverable
+// from the store's files, as it does after a delete.
+func (h *Hub) ScrubSoon() { h.scrubSoon() }

@@ -1,8 +1,8 @@
 // Package retention deletes messages once they are older than the server's
 // retention (--retention) or their room's own, shorter one, for real: the
 // rows go (with their edit and delete rows), SQLite's secure_delete zeroes
-// them in the file and Scrub clears the WAL, exactly as for a message its
-// author deleted. It deletes in small batches, each a short transaction with
+// them in the file and the hub's scrub loop (the one that follows a delete)
+// clears the WAL, exactly as for a message its author deleted. It deletes in small batches, each a short transaction with
 // a pause after it, so that sends waiting for the write lock never wait long.
 //
 // Every node runs an Expirer; a pass is idempotent, so nodes that share a
@@ -30,23 +30,19 @@ const (
 	// batchPause is the gap between two batches, in which waiting sends get
 	// the lock.
 	batchPause = 20 * time.Millisecond
-	// scrubRetry is how long to wait before trying Scrub again when a reader
-	// kept the checkpoint from finishing; scrubTries bounds the retries of one
-	// pass (the next pass tries again).
-	scrubRetry = time.Second
-	scrubTries = 30
 )
 
 // Store is what expiry needs from storage.
 type Store interface {
 	ExpireMessages(ctx context.Context, serverCutoff, now time.Time, limit int) (int, error)
 	RoomRetentions(ctx context.Context) (map[string]int, error)
-	Scrub(ctx context.Context) error
 }
 
-// Cache is the rooms this node holds in memory (the chat hub).
-type Cache interface {
+// Hub is the chat hub: the rooms this node holds in memory, and the scrub
+// loop that follows a delete.
+type Hub interface {
 	ForgetExpired(cutoff func(room string) time.Time)
+	ScrubSoon()
 }
 
 // Timer is a pending call of AfterFunc.
@@ -55,7 +51,7 @@ type Timer interface{ Stop() bool }
 // Expirer runs the passes.
 type Expirer struct {
 	store     Store
-	cache     Cache
+	hub       Hub
 	retention time.Duration // the server's; 0: none (rooms may still have their own)
 	metrics   *metrics.Metrics
 	now       func() time.Time
@@ -65,9 +61,9 @@ type Expirer struct {
 
 // New returns an Expirer of messages older than retention (0: only rooms
 // with a retention of their own expire).
-func New(s Store, cache Cache, retention time.Duration, m *metrics.Metrics, now func() time.Time,
+func New(s Store, hub Hub, retention time.Duration, m *metrics.Metrics, now func() time.Time,
 	afterFunc func(time.Duration, func()) Timer, log *slog.Logger) *Expirer {
-	return &Expirer{store: s, cache: cache, retention: retention, metrics: m, now: now, afterFunc: afterFunc, log: log}
+	return &Expirer{store: s, hub: hub, retention: retention, metrics: m, now: now, afterFunc: afterFunc, log: log}
 }
 
 // Run makes a pass now and then every Interval until ctx is done.
@@ -88,8 +84,8 @@ func (e *Expirer) Run(ctx context.Context) {
 }
 
 // Pass deletes every expired message, batch by batch, drops them from the
-// rooms in memory, and scrubs the files if it deleted any. It returns how
-// many messages it deleted.
+// rooms in memory, and has the files scrubbed if it deleted any. It returns
+// how many messages it deleted.
 func (e *Expirer) Pass(ctx context.Context) (int, error) {
 	now := e.now()
 	var serverCutoff time.Time
@@ -117,27 +113,10 @@ func (e *Expirer) Pass(ctx context.Context) (int, error) {
 		case <-time.After(batchPause):
 		}
 	}
-	e.cache.ForgetExpired(func(room string) time.Time { return store.ExpiresBefore(serverCutoff, days[room], now) })
-	if total == 0 {
-		return 0, nil
+	e.hub.ForgetExpired(func(room string) time.Time { return store.ExpiresBefore(serverCutoff, days[room], now) })
+	if total > 0 {
+		e.log.Info("retention: messages expired", "count", total)
+		e.hub.ScrubSoon()
 	}
-	e.log.Info("retention: messages expired", "count", total)
-	return total, e.scrub(ctx)
-}
-
-// scrub runs Scrub until it completes (a busy reader can keep the
-// checkpoint from finishing), a second apart, at most scrubTries times.
-func (e *Expirer) scrub(ctx context.Context) error {
-	var err error
-	for range scrubTries {
-		if err = e.store.Scrub(ctx); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(scrubRetry):
-		}
-	}
-	return err
+	return total, nil
 }

@@ -2,7 +2,6 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -13,15 +12,13 @@ import (
 	"securechat/app/store"
 )
 
-// fakeStore has expired messages to give, and a Scrub that fails a few times.
+// fakeStore has expired messages to give.
 type fakeStore struct {
-	mu         sync.Mutex
-	left       int // expired messages not yet deleted
-	calls      []int
-	cutoffs    []time.Time
-	scrubFails int
-	scrubs     int
-	days       map[string]int
+	mu      sync.Mutex
+	left    int // expired messages not yet deleted
+	calls   []int
+	cutoffs []time.Time
+	days    map[string]int
 }
 
 func (s *fakeStore) ExpireMessages(_ context.Context, cutoff, _ time.Time, limit int) (int, error) {
@@ -36,17 +33,12 @@ func (s *fakeStore) ExpireMessages(_ context.Context, cutoff, _ time.Time, limit
 
 func (s *fakeStore) RoomRetentions(context.Context) (map[string]int, error) { return s.days, nil }
 
-func (s *fakeStore) Scrub(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scrubs++
-	if s.scrubs <= s.scrubFails {
-		return errors.New("checkpoint incomplete")
-	}
-	return nil
+type fakeCache struct {
+	cutoffs map[string]time.Time
+	scrubs  int
 }
 
-type fakeCache struct{ cutoffs map[string]time.Time }
+func (c *fakeCache) ScrubSoon() { c.scrubs++ }
 
 func (c *fakeCache) ForgetExpired(cutoff func(room string) time.Time) {
 	c.cutoffs = map[string]time.Time{}
@@ -57,10 +49,10 @@ func (c *fakeCache) ForgetExpired(cutoff func(room string) time.Time) {
 
 func timers(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-func TestPassDeletesInBatchesThenScrubs(t *testing.T) {
+func TestPassDeletesInBatchesThenAsksForAScrub(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-		s := &fakeStore{left: 2*batchSize + 7, scrubFails: 2, days: map[string]int{"short": 1, "long": 400}}
+		s := &fakeStore{left: 2*batchSize + 7, days: map[string]int{"short": 1, "long": 400}}
 		c := &fakeCache{}
 		e := New(s, c, 90*24*time.Hour, nil, func() time.Time { return now }, timers, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		start := time.Now()
@@ -71,12 +63,12 @@ func TestPassDeletesInBatchesThenScrubs(t *testing.T) {
 		if want := []int{batchSize, batchSize, 7}; len(s.calls) != 3 || s.calls[0] != want[0] || s.calls[2] != want[2] {
 			t.Errorf("batches %v; want %v", s.calls, want)
 		}
-		// A pause after each full batch, and a second between scrub attempts.
-		if d := time.Since(start); d != 2*batchPause+2*scrubRetry {
-			t.Errorf("the pass took %v (fake time); want %v", d, 2*batchPause+2*scrubRetry)
+		// A pause after each full batch.
+		if d := time.Since(start); d != 2*batchPause {
+			t.Errorf("the pass took %v (fake time); want %v", d, 2*batchPause)
 		}
-		if s.scrubs != 3 {
-			t.Errorf("%d scrubs; want 3 (two failed)", s.scrubs)
+		if c.scrubs != 1 {
+			t.Errorf("%d scrubs asked for; want 1", c.scrubs)
 		}
 		server := now.Add(-90 * 24 * time.Hour)
 		if !s.cutoffs[0].Equal(server) {
@@ -93,12 +85,13 @@ func TestPassDeletesInBatchesThenScrubs(t *testing.T) {
 
 func TestPassWithNothingToDoDoesNotScrub(t *testing.T) {
 	s := &fakeStore{}
-	e := New(s, &fakeCache{}, 0, nil, time.Now, timers, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := &fakeCache{}
+	e := New(s, c, 0, nil, time.Now, timers, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if n, err := e.Pass(t.Context()); n != 0 || err != nil {
 		t.Errorf("Pass = %d, %v", n, err)
 	}
-	if s.scrubs != 0 || !s.cutoffs[0].IsZero() {
-		t.Errorf("scrubs %d, cutoff %v; want none and zero (no server retention)", s.scrubs, s.cutoffs[0])
+	if c.scrubs != 0 || !s.cutoffs[0].IsZero() {
+		t.Errorf("scrubs %d, cutoff %v; want none and zero (no server retention)", c.scrubs, s.cutoffs[0])
 	}
 }
 
