@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"securechat/app/store"
-	"securechat/app/store/sqlite"
 )
 
 // texts returns the texts of a history or replay's messages.
@@ -79,17 +77,9 @@ func TestRetentionDeletesForReal(t *testing.T) {
 		old = append(old, alice.sent("general", text))
 	}
 	// An edit of an old message, made later: its text goes with the message.
-	db, err := sqlite.Open(context.Background(), s.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk.Advance(90 * time.Minute)
-	a, _ := db.UserByName(context.Background(), "alice")
-	if got, err := db.AppendMessages(context.Background(), []store.NewMessage{{Room: "general", UserID: a.ID, User: "alice",
-		Text: "old-secret-edited", TS: clk.Now(), Kind: store.KindEdit, Target: old[0]}}); err != nil || got[0].ID == 0 {
-		t.Fatalf("edit: %+v, %v", got, err)
-	}
-	db.Close()
+	alice.send(map[string]any{"type": "edit", "room": "general", "id": old[0], "text": "old-secret-edited"})
+	alice.until("edited", inRoom("general"))
 	kept := []string{"kept-one", "kept-two"}
 	clk.Advance(45 * time.Minute) // the old ones are 2h15 old now, these 0
 	for _, text := range kept {
@@ -137,67 +127,70 @@ func TestRetentionDeletesForReal(t *testing.T) {
 
 // TestRoomRetention: the owner of a private room sets it a retention of 1
 // day with a retention frame; without a server retention, that room's
-// messages older than a day go and general's stay. Who may set it: the
-// owner, an admin for any room; not a member, not a non-admin for a public
-// room; days out of range are a bad frame.
+// messages older than a day go and general's stay, on SQLite and on
+// PostgreSQL. Who may set it: the owner, an admin for any room; not a
+// member, not a non-admin for a public room; days out of range are a bad
+// frame.
 func TestRoomRetention(t *testing.T) {
-	clk := newFakeClock()
-	s := startServerOpts(t, "", nil, options{clock: clk}, "--token-ttl", "200h")
-	s.addUser("alice", pw)
-	s.addUser("bob", pw)
-	if out, err := s.cli(pw+"\n", "user", "add", "root", "--admin"); err != nil {
-		t.Fatalf("user add root --admin: %v %s", err, out)
-	}
-	db, err := sqlite.Open(context.Background(), s.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := db.UserByName(context.Background(), "alice")
-	if err := db.CreateRoom(context.Background(), "hideout", store.RoomPrivate, a.ID, clk.Now()); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	alice := onNode(t, s, s.token("alice", pw))
-	bob := onNode(t, s, s.token("bob", pw))
-	root := onNode(t, s, s.token("root", pw))
-
-	cases := []struct {
-		who  *wsClient
-		room string
-		days int
-		code string // "" accepted
-	}{
-		{bob, "hideout", 1, "forbidden"},   // not the owner
-		{bob, "general", 1, "forbidden"},   // a public room: admins only
-		{bob, "nowhere", 1, "forbidden"},   // a missing room looks the same
-		{alice, "general", 1, "forbidden"}, // owner of hideout, not of general
-		{alice, "hideout", -1, "bad_frame"},
-		{alice, "hideout", store.MaxRetentionDays + 1, "bad_frame"},
-		{root, "general", 0, ""}, // an admin, any room
-		{alice, "hideout", 1, ""},
-	}
-	for _, tc := range cases {
-		tc.who.send(map[string]any{"type": "retention", "room": tc.room, "days": tc.days})
-		f := tc.who.untilAny(func(f map[string]any) bool { return f["type"] == "error" || f["type"] == "retention" })
-		if tc.code == "" {
-			if f["type"] != "retention" || f["room"] != tc.room || f["days"] != float64(tc.days) {
-				t.Errorf("retention %s %d days: %v; want it answered", tc.room, tc.days, f)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			flags := []string{"--token-ttl", "200h"}
+			if backend == "postgres" {
+				flags = append(flags, "--database-url", postgresURL(t))
 			}
-		} else if f["type"] != "error" || f["code"] != tc.code {
-			t.Errorf("retention %s %d days: %v; want error %s", tc.room, tc.days, f, tc.code)
-		}
-	}
+			clk := newFakeClock()
+			s := startServerOpts(t, "", nil, options{clock: clk}, flags...)
+			s.addUser("alice", pw)
+			s.addUser("bob", pw)
+			if out, err := s.cli(pw+"\n", "user", "add", "root", "--admin"); err != nil {
+				t.Fatalf("user add root --admin: %v %s", err, out)
+			}
+			alice := onNode(t, s, s.token("alice", pw))
+			bob := onNode(t, s, s.token("bob", pw))
+			root := onNode(t, s, s.token("root", pw))
+			alice.send(map[string]any{"type": "create", "room": "hideout", "private": true})
+			alice.until("joined", inRoom("hideout"))
+			alice.send(map[string]any{"type": "invite", "room": "hideout", "user": "bob"})
+			bob.until("invited", inRoom("hideout"))
 
-	alice.joinRoom("hideout")
-	alice.sent("hideout", "hideout-old")
-	alice.sent("general", "general-old")
-	clk.Advance(25 * time.Hour)
-	alice.sent("hideout", "hideout-new")
-	expireUntil(t, clk, "the expiry of hideout's old message", func() bool {
-		return slices.Equal(alice.historyTexts("hideout"), []string{"hideout-new"})
-	})
-	if got := alice.historyTexts("general"); !slices.Equal(got, []string{"general-old"}) {
-		t.Errorf("general (no retention) = %q; want its message kept", got)
+			cases := []struct {
+				who  *wsClient
+				room string
+				days int
+				code string // "" accepted
+			}{
+				{bob, "hideout", 1, "forbidden"},   // a member, not the owner
+				{bob, "general", 1, "forbidden"},   // a public room: admins only
+				{bob, "nowhere", 1, "forbidden"},   // a missing room looks the same
+				{alice, "general", 1, "forbidden"}, // owner of hideout, not of general
+				{alice, "hideout", -1, "bad_frame"},
+				{alice, "hideout", store.MaxRetentionDays + 1, "bad_frame"},
+				{root, "general", 0, ""}, // an admin, any room
+				{alice, "hideout", 1, ""},
+			}
+			for _, tc := range cases {
+				tc.who.send(map[string]any{"type": "retention", "room": tc.room, "days": tc.days})
+				f := tc.who.untilAny(func(f map[string]any) bool { return f["type"] == "error" || f["type"] == "retention" })
+				if tc.code == "" {
+					if f["type"] != "retention" || f["room"] != tc.room || f["days"] != float64(tc.days) {
+						t.Errorf("retention %s %d days: %v; want it answered", tc.room, tc.days, f)
+					}
+				} else if f["type"] != "error" || f["code"] != tc.code {
+					t.Errorf("retention %s %d days: %v; want error %s", tc.room, tc.days, f, tc.code)
+				}
+			}
+
+			alice.sent("hideout", "hideout-old")
+			alice.sent("general", "general-old")
+			clk.Advance(25 * time.Hour)
+			alice.sent("hideout", "hideout-new")
+			expireUntil(t, clk, "the expiry of hideout's old message", func() bool {
+				return slices.Equal(alice.historyTexts("hideout"), []string{"hideout-new"})
+			})
+			if got := alice.historyTexts("general"); !slices.Equal(got, []string{"general-old"}) {
+				t.Errorf("general (no retention) = %q; want its message kept", got)
+			}
+		})
 	}
 }
 
