@@ -37,6 +37,7 @@ var clientFrames = map[frameType]clientFrame{
 	typeRemove:  {check: checkMemberChange, handle: (*Client).onRemove},
 	typeDM:      {check: checkDM, handle: (*Client).onDM},
 	typeMembers: {check: checkRoomOnly, handle: (*Client).onMembers},
+	typeSearch:  {check: checkSearch, handle: (*Client).onSearch},
 	// Changes are stored rows, counted like messages.
 	typeEdit:   {check: checkEdit, handle: (*Client).onEdit, message: true},
 	typeDelete: {check: checkDelete, handle: (*Client).onDelete, message: true},
@@ -92,7 +93,7 @@ func (c *Client) onHistory(ctx context.Context, f inbound) error {
 	}
 	var msgs []store.Message
 	err := offload(ctx, func(ctx context.Context) (err error) {
-		msgs, err = c.hub.store.MessagesBefore(ctx, f.Room, f.Before, f.Limit)
+		msgs, err = c.historyPage(ctx, f)
 		return err
 	})
 	if err != nil {

@@ -64,8 +64,13 @@ type unitStore struct {
 func (s *unitStore) Memberships(_ context.Context, userID int64, _, _ int) ([]store.Membership, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.initLocked()
 	var out []store.Membership
 	for _, r := range s.rooms[userID] {
+		// As the real stores: a private room or dm the user is not a member of is left out.
+		if kind, ok := s.kinds[r]; ok && kind != store.RoomPublic && s.members[r][userID] == "" {
+			continue
+		}
 		out = append(out, store.Membership{Room: r})
 	}
 	return out, nil

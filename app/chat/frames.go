@@ -43,6 +43,7 @@ const (
 	typeEdit    frameType = "edit"
 	typeDelete  frameType = "delete"
 	typeMembers frameType = "members" // also the server's answer
+	typeSearch  frameType = "search"  // answered by results (search.go)
 )
 
 // Server frames (besides history and rooms above).
@@ -59,6 +60,7 @@ const (
 	typeRemoved   frameType = "removed" // the user is no longer a member of a private room
 	typeEdited    frameType = "edited"  // a message's new text
 	typeDeleted   frameType = "deleted" // a message was deleted
+	typeResults   frameType = "results" // the answer to a search
 )
 
 // inbound is every field a client frame may carry; which ones matter depends on Type.
@@ -77,6 +79,8 @@ type inbound struct {
 	User    string    `json:"user"`    // invite, remove: whom
 	Users   []string  `json:"users"`   // dm: the others in the conversation
 	Private bool      `json:"private"` // create: a private room (absent: public)
+	Query   string    `json:"query"`   // search: the words
+	Around  int64     `json:"around"`  // history: the messages on both sides of this one
 	Days    int       `json:"days"`    // retention: days a room keeps its messages (0: the server's)
 }
 
@@ -162,6 +166,9 @@ func checkHistory(f *inbound, _ int) error {
 	}
 	if f.Before < 0 || f.Limit < 0 || f.Limit > maxHistory {
 		return badFrame("bad_frame", "before must be 0 or more and limit 0 to %d", maxHistory)
+	}
+	if f.Around < 0 || f.Around > 0 && f.Before > 0 {
+		return badFrame("bad_frame", "around must be a message id, and not with before")
 	}
 	if f.Limit == 0 {
 		f.Limit = defaultHistory
@@ -256,7 +263,7 @@ func checkRefresh(f *inbound, _ int) error {
 }
 
 // frameKey is the bit of one of inbound's field names, as spelt in its tag.
-func frameKey(name []byte) uint16 {
+func frameKey(name []byte) uint32 {
 	switch string(name) {
 	case "type":
 		return 1 << 0
@@ -286,8 +293,12 @@ func frameKey(name []byte) uint16 {
 		return 1 << 12
 	case "private":
 		return 1 << 13
-	case "days":
+	case "query":
 		return 1 << 14
+	case "around":
+		return 1 << 15
+	case "days":
+		return 1 << 16
 	}
 	return 0
 }
@@ -303,7 +314,7 @@ func checkKeys(data []byte) error {
 	if i >= len(data) || data[i] != '{' {
 		return nil
 	}
-	var seen uint16
+	var seen uint32
 	for i++; ; i++ {
 		i = skipSpace(data, i)
 		if i >= len(data) || data[i] != '"' {
@@ -709,12 +720,13 @@ func encodeRead(room string, id int64) []byte {
 func encodeUnread(ms []store.Membership, current string) []byte {
 	type roomJSON struct {
 		Room     string `json:"room"`
+		Kind     string `json:"kind,omitempty"`
 		Count    int    `json:"count"`
 		LastRead int64  `json:"last_read"`
 	}
 	list := make([]roomJSON, len(ms))
 	for i, m := range ms {
-		list[i] = roomJSON{m.Room, m.Unread, m.ReadID}
+		list[i] = roomJSON{m.Room, m.Kind, m.Unread, m.ReadID}
 	}
 	return mustJSON(struct {
 		Type    frameType  `json:"type"`

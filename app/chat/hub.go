@@ -101,6 +101,10 @@ type Store interface {
 	// UserByName finds an account (invites, dms, and the admin role at the
 	// moment of an action); store.ErrNotFound if there is none.
 	UserByName(ctx context.Context, name string) (store.User, error)
+	// SearchMessages finds messages of the rooms the user may read now (search.go).
+	SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.Message, error)
+	// MessagesAround is up to limit message rows of a room around id, oldest first.
+	MessagesAround(ctx context.Context, room string, id int64, limit int) ([]store.Message, error)
 }
 
 // Broker carries stored messages and presence between the nodes that share a
@@ -161,6 +165,7 @@ type Sessions interface {
 type Limits struct {
 	ReadLimit         int64          // bytes in one client frame; past it the socket closes with 1009
 	MaxText           int            // characters in one message
+	MaxSearchQuery    int            // characters in one search query; zero: MaxText
 	SendQueue         int            // frames waiting for one socket; past it the socket has fallen behind (1013)
 	SendQueueBytes    int            // bytes queued or being written for one socket; past it, 1013 too
 	MessageRate       throttle.Limit // messages per user, across their sockets

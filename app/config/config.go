@@ -34,6 +34,7 @@ type Config struct {
 	// Limits on what one client can cost the others.
 	ReadLimit         int64          // bytes in one client frame (1009 past it)
 	MaxText           int            // characters in one message
+	MaxSearchQuery    int            // characters in one search query
 	SendQueue         int            // frames waiting for one socket (1013 past it)
 	SendQueueBytes    int            // bytes waiting for one socket (1013 past it)
 	MessageRate       throttle.Limit // messages per user
@@ -101,6 +102,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… (or host=… dbname=…) to keep accounts, sessions and history in PostgreSQL (off: SQLite in --data)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; a larger one closes the socket with 1009")
 	fs.IntVar(&c.MaxText, "max-text", 4000, "most characters in one message")
+	fs.IntVar(&c.MaxSearchQuery, "max-search-query", 200, "most characters in one search query (each word costs an index lookup)")
 	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames that may wait for one socket before it is closed with 1013")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", 1<<20, "bytes that may wait for one socket before it is closed with 1013")
 	fs.StringVar(&r.messageRate, "message-rate", "10/s:20", "messages per user: N/DURATION[:BURST]")
@@ -222,6 +224,9 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	}
 	if c.ReadLimit < 1024 || c.MaxText < 1 || c.SendQueue < 16 || c.MaxSocketsPerUser < 1 || c.MaxPATsPerUser < 1 {
 		return Config{}, nil, errors.New("--read-limit must be at least 1024, --max-text, --max-sockets-per-user and --max-pats-per-user at least 1, --send-queue at least 16")
+	}
+	if c.MaxSearchQuery < 1 {
+		return Config{}, nil, errors.New("--max-search-query must be at least 1")
 	}
 	if c.TwoFactorAttempts < 1 {
 		return Config{}, nil, errors.New("--2fa-attempts must be at least 1")

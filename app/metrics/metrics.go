@@ -27,6 +27,7 @@ type Metrics struct {
 	requestRefusals  prometheus.Counter
 	historyWriteTime prometheus.Histogram
 	roomRefusals     prometheus.Counter
+	searchRefusals   prometheus.Counter
 	loginRefusals    *prometheus.CounterVec
 	signupRefusals   prometheus.Counter
 	patRefusals      prometheus.Counter
@@ -83,6 +84,8 @@ func New() *Metrics {
 			Help: "/token/refresh calls refused with 429 by the limit per session."}),
 		roomRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_room_create_refusals_total",
 			Help: "Joins refused because they would have created a room past the user's --room-create-rate."}),
+		searchRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_search_refusals_total",
+			Help: "Searches refused because the query had more than --max-search-query characters."}),
 		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_connections_refused_total",
 			Help: "Connections closed at accept because their address already had --max-conns-per-addr open."}),
 		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_body_timeouts_total",
@@ -98,7 +101,7 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
-		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.handshakeBusy, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused,
+		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.handshakeBusy, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused, m.searchRefusals,
 		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.exportRefusals, m.messagesExpired)
 	return m
 }
@@ -180,6 +183,13 @@ func (m *Metrics) ObserveQueuedBytes(fn func() int64) {
 func (m *Metrics) RoomCreateRefused() {
 	if m != nil {
 		m.roomRefusals.Inc()
+	}
+}
+
+// SearchRefused counts a search refused for the length of its query.
+func (m *Metrics) SearchRefused() {
+	if m != nil {
+		m.searchRefusals.Inc()
 	}
 }
 

@@ -199,6 +199,7 @@ const MaxAuditPage = 200
 // message.
 type Membership struct {
 	Room   string
+	Kind   string    // the room's kind (RoomPublic if it is not recorded)
 	ReadID int64     // the newest message the user has seen; never moves back
 	ReadAt time.Time // when the user last read the room (or joined it)
 	Unread int       // messages after ReadID, counted up to the bound asked for

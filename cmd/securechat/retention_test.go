@@ -91,6 +91,14 @@ func TestRetentionDeletesForReal(t *testing.T) {
 	if got := alice.historyTexts("general"); !slices.Equal(got, kept) {
 		t.Errorf("history after expiry = %q; want %q", got, kept)
 	}
+	// Search agrees: the index lost the expired texts with the rows.
+	for query, want := range map[string]int{"old-secret": 0, "kept": 2} {
+		alice.send(map[string]any{"type": "search", "query": query})
+		r := alice.until("results", func(f map[string]any) bool { return f["query"] == query })
+		if msgs, _ := r["messages"].([]any); len(msgs) != want {
+			t.Errorf("search %q after expiry: %q; want %d results", query, texts(msgs), want)
+		}
+	}
 	// A new socket: its join history comes from the room's cache.
 	fresh := s.dialBearer(s.token("alice", pw))
 	h := fresh.until("history", inRoom("general"))

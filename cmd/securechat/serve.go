@@ -195,7 +195,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, o
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
 		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
-		RoomCreateRate: cfg.RoomCreateRate, EmptyRoomTTL: cfg.EmptyRoomTTL,
+		RoomCreateRate: cfg.RoomCreateRate, EmptyRoomTTL: cfg.EmptyRoomTTL, MaxSearchQuery: cfg.MaxSearchQuery,
 	})
 	m.ObserveQueuedBytes(hub.QueuedBytes)
 	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, clk.Now)

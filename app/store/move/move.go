@@ -60,9 +60,15 @@ var tables = []table{
 		{"address", "", same}, {"user_agent", "", same}, {"session_id", "", same}, {"detail", "", same}}},
 }
 
-// derived are SQLite tables that are not copied: PostgreSQL rebuilds what
-// they hold (a search index), or SQLite keeps them for itself.
-var derived = []string{"sqlite_sequence"}
+// derived are SQLite tables that are not copied, with their shadow tables
+// (NAME_*): PostgreSQL rebuilds what they hold (the search index: its own
+// trigram index of messages), or SQLite keeps them for itself.
+var derived = []string{"sqlite_sequence", "messages_fts"}
+
+// isDerived reports whether a SQLite table is derived or a shadow table of one.
+func isDerived(name string) bool {
+	return slices.ContainsFunc(derived, func(d string) bool { return name == d || strings.HasPrefix(name, d+"_") })
+}
 
 // table is one table to copy. serial is its id column whose PostgreSQL
 // sequence must be set past the copied ids ("" if none).
@@ -217,7 +223,7 @@ func checkCovered(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("list SQLite tables: %w", err)
 	}
 	for _, n := range names {
-		if slices.Contains(derived, n) {
+		if isDerived(n) {
 			continue
 		}
 		i := slices.IndexFunc(tables, func(t table) bool { return t.name == n })

@@ -153,6 +153,14 @@ func TestMoveCopiesEverything(t *testing.T) {
 	if ms, _ := dst.Memberships(ctx, fx.alice.ID, 10, 10); len(ms) != 1 || ms[0].Room != "general" || ms[0].Unread != 1 {
 		t.Errorf("alice's memberships after the move = %+v; want general with 1 unread", ms)
 	}
+	// The search index is rebuilt, not copied: the moved text is found, the
+	// edited away and deleted ones are not.
+	for text, want := range map[string]int{"private v2": 1, "private": 1, "dm text": 0, "last": 1} {
+		got, err := dst.SearchMessages(ctx, store.SearchQuery{UserID: fx.alice.ID, Text: text, Limit: 10})
+		if err != nil || len(got) != want {
+			t.Errorf("search %q after the move: %d results, %v; want %d", text, len(got), err, want)
+		}
+	}
 	if tp, err := dst.TOTP(ctx, fx.alice.ID); err != nil || !tp.Confirmed || tp.LastStep != 7 {
 		t.Errorf("totp after the move = %+v, %v", tp, err)
 	}

@@ -59,12 +59,16 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // Memberships lists a user's rooms, most recently read first, at most limit
 // of them, each with its unread messages counted up to maxUnread (a count
 // stops there, so a room of a million unread costs no more than one of 999).
-// Only messages count: not edits and deletes, nor deleted messages.
+// Only messages count: not edits and deletes, nor deleted messages. A
+// private room or dm the user is no longer a member of is left out (a
+// membership a removal raced with a join left behind).
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
-	rows, err := s.pool.Query(ctx, `SELECT m.room, m.read_id, m.read_at, c.n
-		FROM memberships m, LATERAL (SELECT COUNT(*) AS n FROM
+	rows, err := s.pool.Query(ctx, `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'), c.n
+		FROM memberships m LEFT JOIN rooms r ON r.name = m.room, LATERAL (SELECT COUNT(*) AS n FROM
 			(SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND NOT deleted ORDER BY id LIMIT $1) x) c
-		WHERE m.user_id = $2 ORDER BY m.read_at DESC, m.room LIMIT $3`, maxUnread, userID, limit)
+		WHERE m.user_id = $2 AND (COALESCE(r.kind, 'public') = 'public'
+			OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = m.room AND rm.user_id = m.user_id))
+		ORDER BY m.read_at DESC, m.room LIMIT $3`, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)
 	}
@@ -73,7 +77,7 @@ func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int
 	for rows.Next() {
 		var m store.Membership
 		var n int64
-		if err := rows.Scan(&m.Room, &m.ReadID, &m.ReadAt, &n); err != nil {
+		if err := rows.Scan(&m.Room, &m.ReadID, &m.ReadAt, &m.Kind, &n); err != nil {
 			return nil, fmt.Errorf("list memberships: %w", err)
 		}
 		m.ReadAt = m.ReadAt.UTC()

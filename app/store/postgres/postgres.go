@@ -208,6 +208,26 @@ var migrations = []string{
 	ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
 	-- A delete wipes the text of the edits of its message.
 	CREATE INDEX messages_target ON messages(target) WHERE target > 0;`,
+	// Search: a trigram index (pg_trgm) of the current text of every
+	// message row, for ILIKE '%word%'. pg_trgm is a trusted extension: the
+	// database's owner may create it without being a superuser. The text
+	// column is bytea (it may hold U+0000, which a text value cannot), so
+	// the index is of search_text(text): the text with each NUL byte made a
+	// space; never an error, so no message fails to be stored for it.
+	`CREATE EXTENSION IF NOT EXISTS pg_trgm;
+	CREATE FUNCTION search_text(b bytea) RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	DECLARE
+		p int;
+	BEGIN
+		LOOP
+			p := position('\x00'::bytea IN b);
+			EXIT WHEN p = 0;
+			b := set_byte(b, p - 1, 32);
+		END LOOP;
+		RETURN convert_from(b, 'UTF8');
+	END
+	$$;
+	CREATE INDEX messages_text_trgm ON messages USING gin (search_text(text) gin_trgm_ops) WHERE kind = '' AND NOT deleted;`,
 	// Retention: a room may keep its messages fewer days than the server's
 	// default (0: the default); expiry finds the oldest messages by time.
 	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;

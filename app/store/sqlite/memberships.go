@@ -60,9 +60,12 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // stops there, so a room of a million unread costs no more than one of 999).
 // Only messages count: not edits and deletes, nor deleted messages.
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT m.room, m.read_id, m.read_at,
+	rows, err := s.db.QueryContext(ctx, `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'),
 			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND deleted = 0 ORDER BY id LIMIT ?))
-		FROM memberships m WHERE m.user_id = ? ORDER BY m.read_at DESC, m.room LIMIT ?`, maxUnread, userID, limit)
+		FROM memberships m LEFT JOIN rooms r ON r.name = m.room
+		WHERE m.user_id = ? AND (COALESCE(r.kind, 'public') = 'public'
+			OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = m.room AND rm.user_id = m.user_id))
+		ORDER BY m.read_at DESC, m.room LIMIT ?`, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)
 	}
@@ -71,7 +74,7 @@ func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int
 	for rows.Next() {
 		var m store.Membership
 		var at int64
-		if err := rows.Scan(&m.Room, &m.ReadID, &at, &m.Unread); err != nil {
+		if err := rows.Scan(&m.Room, &m.ReadID, &at, &m.Kind, &m.Unread); err != nil {
 			return nil, fmt.Errorf("list memberships: %w", err)
 		}
 		m.ReadAt = fromMS(at)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"securechat/app/store"
 )
@@ -56,6 +57,15 @@ func TestRealDelete(t *testing.T) {
 		{"edited", []string{"marker-before-5d0c", "marker-after-e27b"}, false,
 			[]string{"marker-before-5d0c"}, []string{"marker-after-e27b"}},
 		{"long deleted", []string{"marker-long-c8f1 " + long}, true, []string{"marker-long-c8f1"}, nil},
+		// The search index keeps trigrams, not texts, each after the bytes
+		// it shares with the term before it. A marker of three characters
+		// whose first byte (Hangul: 0xEB, 0xEC) starts no other trigram of
+		// the database is one trigram the index stores whole (indexHolds
+		// checks that it does), so finding its bytes in no file shows that
+		// the index let go of it too.
+		{"indexed deleted", []string{"뷁齉龘 indexed"}, true, []string{"뷁齉龘"}, nil},
+		{"indexed edited", []string{"뷁鱻麤 before", "쀍爩驫 after"}, false, []string{"뷁鱻麤"}, []string{"쀍爩驫 after"}},
+		{"indexed edited then deleted", []string{"뷁龖龗 original", "쀍靇靈 edited"}, true, []string{"뷁龖龗", "쀍靇靈"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -85,6 +95,7 @@ func TestRealDelete(t *testing.T) {
 			if files := filesContaining(t, dir, marker(tc.texts[0])); len(files) == 0 {
 				t.Fatalf("the text is in no file before the change: the search finds nothing")
 			}
+			indexHolds(t, db, tc.texts[0])
 			for _, text := range tc.texts[1:] {
 				if _, err := db.AppendMessages(ctx, []store.NewMessage{{Room: "dev", UserID: 1, User: "alice", Text: text, TS: now, Kind: store.KindEdit, Target: target}}); err != nil {
 					t.Fatal(err)
@@ -92,6 +103,7 @@ func TestRealDelete(t *testing.T) {
 				if err := db.Scrub(ctx); err != nil {
 					t.Fatal(err)
 				}
+				indexHolds(t, db, text)
 			}
 			if tc.delete {
 				d, err := db.AppendMessages(ctx, []store.NewMessage{{Room: "dev", UserID: 2, User: "bob", TS: now, Kind: store.KindDelete, Target: target}})
@@ -126,6 +138,28 @@ func TestRealDelete(t *testing.T) {
 			}
 			check("closed")
 		})
+	}
+}
+
+// indexHolds checks, for a text whose marker is a single trigram (three
+// characters), that the search index finds the text and that its data holds
+// the trigram's bytes whole: what the file search of TestRealDelete looks for.
+func indexHolds(t *testing.T, db *DB, text string) {
+	t.Helper()
+	m := marker(text)
+	if utf8.RuneCountInString(m) != 3 {
+		return
+	}
+	found, err := db.SearchMessages(context.Background(), store.SearchQuery{UserID: 1, Text: m})
+	if err != nil || len(found) != 1 || found[0].Text != text {
+		t.Fatalf("search %q = %+v, %v; want the message", m, found, err)
+	}
+	var blocks int
+	if err := db.db.QueryRow(`SELECT count(*) FROM messages_fts_data WHERE instr(block, CAST(? AS BLOB)) > 0`, m).Scan(&blocks); err != nil {
+		t.Fatal(err)
+	}
+	if blocks == 0 {
+		t.Fatalf("the index's data does not hold %q whole: the file search could not see it", m)
 	}
 }
 

@@ -200,6 +200,27 @@ var migrations = []string{
 	ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 	-- A delete wipes the text of the edits of its message.
 	CREATE INDEX messages_target ON messages(target) WHERE target > 0;`,
+	// Search: a trigram index of the current text of every message row
+	// (never a change row, never a deleted message), kept by triggers. The
+	// index reads the text from messages (external content) and keeps only
+	// trigrams; secure-delete makes FTS5 remove a deleted or replaced text's
+	// trigrams from its shadow tables at once instead of leaving them behind
+	// delete markers, so the real delete of a message reaches the index too.
+	// The index leaves rows of messages out on purpose (changes, deleted
+	// messages): never 'rebuild' it, which would index them all.
+	`CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='id', tokenize='trigram');
+	INSERT INTO messages_fts(messages_fts, rank) VALUES('secure-delete', 1);
+	INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages WHERE kind = '' AND deleted = 0;
+	CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind = '' AND new.deleted = 0 BEGIN
+		INSERT INTO messages_fts(rowid, text) VALUES(new.id, new.text);
+	END;
+	CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, kind, deleted ON messages BEGIN
+		INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.kind = '' AND old.deleted = 0;
+		INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.kind = '' AND new.deleted = 0;
+	END;
+	CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = '' AND old.deleted = 0 BEGIN
+		INSERT INTO messages_fts(messages_fts, rowid, text) VALUES('delete', old.id, old.text);
+	END;`,
 	// Retention: a room may keep its messages fewer days than the server's
 	// default (0: the default); expiry finds the oldest messages by time.
 	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;

@@ -46,6 +46,13 @@ var retentionCases = []scenario{
 		if got := e.everything(t, "b"); len(got) != 0 {
 			t.Errorf("b after expiry = %+v; want nothing (%d expired)", got, other[0].ID)
 		}
+		// Search agrees with history: the index lost the expired texts.
+		for text, want := range map[string]int{"old secret": 0, "newer": 1} {
+			got, err := e.SearchMessages(e.ctx, store.SearchQuery{UserID: uid, Text: text, Limit: 10})
+			if err != nil || len(got) != want {
+				t.Errorf("search %q after expiry: %d results, %v; want %d", text, len(got), err, want)
+			}
+		}
 		if _, err := e.Message(e.ctx, "a", m[0].ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Message(expired) = %v; want ErrNotFound", err)
 		}

@@ -48,6 +48,8 @@ type Store interface {
 	RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error)
 	Message(ctx context.Context, room string, id int64) (store.Message, error)
 	Scrub(ctx context.Context) error
+	SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.Message, error)
+	MessagesAround(ctx context.Context, room string, id int64, limit int) ([]store.Message, error)
 	SetRoomRetention(ctx context.Context, room string, days int) error
 	RoomRetentions(ctx context.Context) (map[string]int, error)
 	ExpireMessages(ctx context.Context, serverCutoff, now time.Time, limit int) (int, error)
@@ -105,6 +107,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Memberships", membershipCases},
 		{"Private", privateCases},
 		{"Changes", changeCases},
+		{"Search", searchCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
 		{"Audit", auditCases},
