@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"securechat/app/chat"
+	"securechat/app/store"
 	"securechat/views"
 )
 
@@ -18,6 +19,14 @@ func (s *Server) registerPages(e *echo.Echo) {
 }
 
 func (s *Server) chatPage(c echo.Context) error {
+	// The role only decides which buttons the page offers; the hub reads it
+	// again for every action. A store that cannot say shows a member's page
+	// rather than no page.
+	admin, err := s.isAdmin(c)
+	if err != nil {
+		s.log.Warn("chat page: role unknown, shown as a member's", "err", err)
+		admin = false
+	}
 	return render(c, http.StatusOK, views.Chat(views.ChatPage{
 		User: identity(c).User,
 		CSRF: csrfToken(c),
@@ -29,6 +38,8 @@ func (s *Server) chatPage(c echo.Context) error {
 		RoomInputPattern: strings.Replace(chat.RoomPattern, "a-z", "A-Za-z", 1),
 		MaxRoomName:      chat.MaxRoomName,
 		MaxText:          s.deps.Hub.Limits().MaxText,
+		Admin:            admin,
+		DMPrefix:         store.DMPrefix,
 	}))
 }
 

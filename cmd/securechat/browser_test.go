@@ -718,7 +718,7 @@ func (tb *tab) state() string {
 		banner: document.getElementById("banner") ? !document.getElementById("banner").hidden : null,
 		rooms: [...document.querySelectorAll("#rooms .room")].map(b => b.dataset.room + ":" + (b.querySelector(".badge:not([hidden]) .count")?.textContent || "0")),
 		online: [...document.querySelectorAll("#online li")].map(li => li.textContent),
-		messages: [...document.querySelectorAll("#messages li.msg")].map(li => li.dataset.id + " " + li.querySelector(".author").textContent + ": " + li.querySelector(".text").textContent),
+		messages: [...document.querySelectorAll("#messages li.msg")].map(li => li.dataset.id + " " + (li.querySelector(".author")?.textContent ?? "") + ": " + (li.querySelector(".text, .gone")?.textContent ?? "")),
 	})`))
 	if err != nil {
 		return "(unreadable: " + err.Error() + ")"
@@ -997,7 +997,7 @@ func (tb *tab) login(baseURL, user, password string) {
 func (tb *tab) waitOnline(user string) {
 	tb.t.Helper()
 	tb.do("wait for "+user+" online", chromedp.WaitVisible(chromedp.JSPath(fmt.Sprintf(
-		`[...document.querySelectorAll("#online li")].find(li => li.textContent === %s)`, jsString(user)))))
+		`[...document.querySelectorAll("#online li .name")].find(e => e.textContent === %s)`, jsString(user)))))
 	if hidden := value(tb, "read #banner", chromedp.Evaluate[bool](`document.getElementById("banner").hidden`)); !hidden {
 		tb.t.Errorf("%s: reconnecting banner shown while connected", tb.name)
 	}
@@ -1055,8 +1055,8 @@ func (tb *tab) lastMessage() shownMessage {
 	return value(tb, "read last message", chromedp.Evaluate[shownMessage](`(() => {
 		const li = [...document.querySelectorAll("#messages li.msg")].pop();
 		return li ? {
-			author: li.querySelector(".author").textContent,
-			text: li.querySelector(".text").textContent,
+			author: li.querySelector(".author")?.textContent ?? "",
+			text: li.querySelector(".text")?.textContent ?? "",
 			mine: li.classList.contains("mine"),
 		} : {};
 	})()`))

@@ -11,5 +11,9 @@ export function readConfig(body) {
     roomName: new RegExp("^(?:" + d.roomPattern + ")$"),
     roomRule: "A room name is 1 to " + d.maxRoomName + " of a-z, 0-9, - and _.",
     maxText: Number(d.maxText), // characters (code points) in a message
+    // The account is an admin (when the page was served): the page then offers
+    // delete on every message. The server checks the role again on each action.
+    admin: d.admin === "true",
+    dmPrefix: d.dmPrefix, // starts every dm's name; no user-chosen name starts with it
   };
 }

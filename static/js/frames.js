@@ -5,13 +5,18 @@
 import { GENERAL, NEW, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
 import { clip } from "./view.js";
 
-// createFrames returns {handle, flush, join, requestRooms, closed, seen}.
-// join(name) joins a room on the socket, resuming after the last id seen;
-// requestRooms asks for the room list, narrowed by state.roomFilter; seen
-// tells the server the reader has seen the shown room's newest message, if
-// they can. open(name) shows a room (the one the unread frame says the user
-// read last).
-export function createFrames(cfg, state, view, conn, sends, open) {
+// createFrames returns {handle, flush, join, create, openDM, requestMembers,
+// requestRooms, closed, seen}. join(name) joins a room on the socket,
+// resuming after the last id seen; create(name) creates a private room;
+// openDM(user) opens the conversation with user; requestMembers(name) asks
+// for a private room's or dm's members; requestRooms asks for the room list,
+// narrowed by state.roomFilter; seen tells the server the reader has seen the
+// shown room's newest message, if they can. on.open(name) shows a room (the
+// one the unread frame says the user read last, a dm asked for);
+// on.dropped(name, why) takes a room off the page (the user was removed from
+// it, or could not join it); on.changeRefused(change, f) hands back an edit
+// or delete the server refused.
+export function createFrames(cfg, state, view, conn, sends, on) {
   const me = cfg.user;
   let everConnected = false;
   let opened = false; // the first unread frame has opened the room read last
@@ -19,13 +24,59 @@ export function createFrames(cfg, state, view, conn, sends, open) {
   // Joins still to be answered on this socket before every room has caught
   // up with what was missed: room -> count.
   const catchingUp = new Map();
+  // The users of a dm this page asked for (a "dm" frame is out): the server
+  // names the room, so the first answer about a dm this page did not ask to
+  // join is that one.
+  let dmWanted = null;
   // What one socket message changed, drawn once by flush.
-  const dirty = { rooms: false, online: false, marker: false, add: [], follow: false, fresh: [], open: "" };
+  const dirty = {
+    rooms: false, online: false, marker: false, add: [], follow: false, fresh: [], open: "",
+    changed: [], head: false, members: false,
+  };
 
   function join(name) {
     const r = state.rooms.get(name);
     r.state = primed(r) ? REPLAYING : JOINING;
     conn.send(r.lastId ? { type: "join", room: name, since: r.lastId } : { type: "join", room: name });
+  }
+
+  // create creates the private room name (the page has just added it): the
+  // server answers as it does a join, or with room_exists.
+  function create(name) {
+    const r = state.rooms.get(name);
+    r.kind = "private";
+    r.role = "owner";
+    r.state = JOINING;
+    conn.send({ type: "create", room: name, private: true });
+  }
+
+  // openDM opens the conversation with user: the one this page knows, or
+  // the server's (it finds an existing one, or makes it).
+  function openDM(user) {
+    for (const r of state.rooms.values()) {
+      if (r.kind === "dm" && r.members && r.members.length === 2 && r.members.some((m) => m.user === user)) {
+        on.open(r.name);
+        return;
+      }
+    }
+    if (conn.send({ type: "dm", users: [user] })) dmWanted = [user];
+    else view.showOfflineNotice("Not connected: the conversation opens once the connection is back.");
+  }
+
+  function requestMembers(name) {
+    conn.send({ type: "members", room: name });
+  }
+
+  // adopt takes on the dm this page asked for, when an answer names a room
+  // the page does not know: the server chose its name.
+  function adopt(name) {
+    if (!dmWanted || state.rooms.has(name) || typeof name !== "string" || !name.startsWith(cfg.dmPrefix)) return;
+    const r = state.addRoom(name);
+    r.kind = "dm";
+    r.label = dmWanted.join(", ");
+    r.state = JOINING;
+    dmWanted = null;
+    dirty.open = name;
   }
 
   function requestRooms() {
@@ -99,6 +150,8 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         for (const u of f.rooms) {
           if (!u || typeof u.room !== "string" || !cfg.roomName.test(u.room)) continue;
           const r = state.addRoom(u.room);
+          if (typeof u.kind === "string") r.kind = u.kind;
+          else if (u.room.startsWith(cfg.dmPrefix)) r.kind = "dm"; // only the server names a room so
           if (Number.isInteger(u.last_read) && u.last_read > r.readId) r.readId = u.last_read;
           if (!primed(r) && Number.isInteger(u.count) && u.count >= 0) r.unread = u.count;
           if (r.state === NEW) {
@@ -123,12 +176,13 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         if (!r || !Number.isInteger(f.id)) break;
         if (f.id > r.readId) r.readId = f.id;
         let left = 0;
-        for (const m of r.msgs.values()) if (m.id > r.readId && m.user !== me) left++;
+        for (const m of r.msgs.values()) if (m.id > r.readId && !m.deleted && m.user !== me) left++;
         if (left < r.unread) r.unread = left;
         dirty.rooms = true;
         break;
       }
       case "history": {
+        adopt(f.room);
         const r = state.rooms.get(f.room);
         if (!r || !Array.isArray(f.messages)) break;
         // Once joined, a history frame answers this page's request for older
@@ -138,7 +192,7 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         const last = r.lastId;
         for (const m of f.messages) {
           if (m.user === me) sends.acknowledged(m);
-          if (state.addMessage(r, m)) placed(r, m, isNew && m.id > last);
+          took(r, m, isNew && m.id > last);
         }
         // A page cut short for size (more) is not the start of the room.
         if (f.messages.length < cfg.pageSize && !f.more) r.noMore = true;
@@ -152,7 +206,56 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         if (!r) break;
         const last = r.lastId;
         if (f.user === me) sends.acknowledged(f);
-        if (state.addMessage(r, f)) placed(r, f, primed(r) && f.id > last);
+        took(r, f, primed(r) && f.id > last);
+        break;
+      }
+      case "edited":
+      case "deleted": {
+        // A change of a message: it has its own place in the room's
+        // sequence (change), which moves the resume cursor, whether or not
+        // the page holds the message.
+        if (typeof f.ref === "string") sends.changeDone(f.ref);
+        const r = state.rooms.get(f.room);
+        if (!r || !Number.isInteger(f.id)) break;
+        view.unannounce(f.id);
+        state.seenId(r, f.change);
+        // A message counted as unread that is deleted is no longer to read.
+        const old = r.msgs.get(f.id);
+        if (f.type === "deleted" && old && !old.deleted && old.user !== me && old.id > r.readId && f.room !== state.current && r.unread > 0) r.unread--;
+        const m = state.applyChange(r, f.type === "deleted" ? { id: f.id, deleted: true } : f);
+        if (m && f.room === state.current) dirty.changed.push(m);
+        if (m && f.type === "deleted") dirty.rooms = true;
+        break;
+      }
+      case "invited": {
+        // Someone made the user a member: the room is the user's now (the
+        // server has put it in their list), joined like the others.
+        if (typeof f.room !== "string" || !cfg.roomName.test(f.room)) break;
+        const isNew = !state.rooms.has(f.room);
+        const r = state.addRoom(f.room);
+        r.kind = f.kind === "dm" || f.room.startsWith(cfg.dmPrefix) ? "dm" : "private";
+        if (r.kind === "dm" && !r.label && typeof f.by === "string") r.label = f.by;
+        if (r.state === NEW && conn.connected) join(f.room);
+        if (isNew) view.showInvite(r, typeof f.by === "string" ? f.by : "");
+        dirty.rooms = true;
+        break;
+      }
+      case "removed": {
+        if (typeof f.room !== "string" || !state.rooms.has(f.room)) break;
+        catchingUp.delete(f.room);
+        on.dropped(f.room, "You were removed from " + view.roomLabel(state.rooms.get(f.room)) + ".");
+        break;
+      }
+      case "members": {
+        const r = state.rooms.get(f.room);
+        if (!r || !Array.isArray(f.members)) break;
+        r.members = f.members.filter((m) => m && typeof m.user === "string");
+        if (r.kind === "dm") {
+          const others = r.members.map((m) => m.user).filter((u) => u !== me);
+          if (others.length) r.label = others.join(", ");
+        }
+        dirty.rooms = true;
+        if (f.room === state.current) dirty.members = dirty.head = true;
         break;
       }
       case "joined": {
@@ -165,12 +268,22 @@ export function createFrames(cfg, state, view, conn, sends, open) {
           // sent and never saw come back was lost with it.
           if (catchingUp.size === 0) sends.lostBefore(conn.socketNo, "The connection dropped before it was stored.");
         }
+        adopt(f.room);
         const r = state.rooms.get(f.room);
         if (!r) break;
         r.state = LIVE;
-        if (f.last_id > r.lastId) r.lastId = f.last_id;
+        state.seenId(r, f.last_id);
+        if (typeof f.kind === "string") r.kind = f.kind;
+        r.role = typeof f.role === "string" ? f.role : "";
+        if (r.kind !== "public") requestMembers(f.room);
+        // The answer to a dm asked for while the page had the room already.
+        if (dmWanted && r.kind === "dm" && !due) {
+          dmWanted = null;
+          if (f.room !== state.current) dirty.open = f.room;
+        }
         if (!state.known.has(f.room)) requestRooms();
-        if (f.room === state.current) dirty.marker = dirty.online = true;
+        if (f.room === state.current) dirty.marker = dirty.online = dirty.head = true;
+        dirty.rooms = true;
         break;
       }
       case "presence": {
@@ -180,6 +293,8 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         // A large room lists some of its users and counts them all.
         r.userCount = Number.isInteger(f.count) ? f.count : r.users.length;
         if (f.room === state.current) dirty.online = true;
+        // Someone came or went: the open members panel may be out of date.
+        if (f.room === state.current && r.kind !== "public" && view.membersOpen()) requestMembers(f.room);
         break;
       }
       case "rooms":
@@ -188,7 +303,9 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         state.known.clear();
         for (const k of f.rooms || []) {
           const at = new Date(k.last_activity);
-          state.known.set(k.name, { lastId: k.last_id, at: isNaN(at) ? null : at });
+          state.known.set(k.name, { lastId: k.last_id, at: isNaN(at) ? null : at, kind: k.kind });
+          const r = state.rooms.get(k.name);
+          if (r && typeof k.kind === "string") r.kind = k.kind;
         }
         dirty.rooms = true;
         break;
@@ -204,16 +321,44 @@ export function createFrames(cfg, state, view, conn, sends, open) {
         dirty.rooms = true;
         break;
       }
-      case "error":
-        // An error answering a send names it by the send's ref.
-        if (!sends.refused(f.ref, f)) view.showNotice(f.message || "The server refused that.");
+      case "error": {
+        // An error answering a send, an edit or a delete names it by its ref.
+        if (sends.refused(f.ref, f)) break;
+        const change = sends.takeChange(f.ref);
+        if (change) { on.changeRefused(change, f); break; }
+        // A room the page is opening and the server would not let it into
+        // (a private one, or a name taken for a new private room): the page
+        // gives it up. Errors name no room: the one still joining is it.
+        const r = state.rooms.get(state.current);
+        if ((f.code === "forbidden" || f.code === "room_exists") && r && r.state === JOINING && r.name !== GENERAL && !r.msgs.size) {
+          catchingUp.delete(r.name);
+          on.dropped(r.name, f.code === "room_exists" ?
+            "#" + r.name + " already exists: join it without “Private”, or choose another name." :
+            "#" + r.name + " is private: its owner can invite you.");
+          break;
+        }
+        if (f.code === "unknown_user" || f.code === "forbidden") dmWanted = null;
+        view.showNotice(f.message || "The server refused that.");
         break;
+      }
     }
   }
 
+  // took files a message from the server: a new one is placed, a changed
+  // copy of one the page holds is redrawn.
+  function took(r, m, isLive) {
+    const got = state.addMessage(r, m);
+    if (got === "new") placed(r, m, isLive);
+    if (got !== "changed") return;
+    view.unannounce(m.id);
+    if (m.room === state.current) dirty.changed.push(r.msgs.get(m.id));
+  }
+
   // placed files a message that was new to the page: into the view when it is
-  // in the current room, else into the room's unread count.
+  // in the current room, else into the room's unread count. A deleted
+  // message (its place in a replay) is nobody's news.
   function placed(r, m, isLive) {
+    if (m.deleted) isLive = false;
     if (m.room === state.current) {
       dirty.add.push(m);
       if (isLive && m.user === me) dirty.follow = true;
@@ -225,19 +370,23 @@ export function createFrames(cfg, state, view, conn, sends, open) {
   }
 
   function flush() {
+    if (dirty.head) view.showRoom();
     if (dirty.add.length) view.insertMessages(dirty.add, dirty.follow, dirty.fresh.length);
     else if (dirty.marker) { view.updateMarker(); view.loadOlderIfNeeded(); }
+    if (dirty.changed.length) view.updateMessages(dirty.changed);
+    if (dirty.members) view.renderMembers();
     if (dirty.rooms) view.renderRooms();
     if (dirty.online) view.renderOnline();
     if (dirty.fresh.length > 3) view.announce(dirty.fresh.length + " new messages in #" + state.current);
-    else for (const m of dirty.fresh) view.announce(m.user + ": " + clip(m.text, 300));
-    dirty.rooms = dirty.online = dirty.marker = dirty.follow = false;
+    else for (const m of dirty.fresh) view.announce(m.user + ": " + clip(m.text, 300), m.id);
+    dirty.rooms = dirty.online = dirty.marker = dirty.follow = dirty.head = dirty.members = false;
     dirty.add = [];
     dirty.fresh = [];
+    dirty.changed = [];
     if (dirty.open) {
       const name = dirty.open;
       dirty.open = "";
-      open(name); // shows it, and reads it if its newest message is there
+      on.open(name); // shows it, and reads it if its newest message is there
     } else {
       seen();
     }
@@ -255,5 +404,5 @@ export function createFrames(cfg, state, view, conn, sends, open) {
     view.updateMarker();
   }
 
-  return { handle, flush, join, requestRooms, closed, seen };
+  return { handle, flush, join, create, openDM, requestMembers, requestRooms, closed, seen };
 }

@@ -20,10 +20,13 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   list: $("messages"), rooms: $("rooms"), others: $("other-rooms"), othersHeading: $("other-heading"),
   online: $("online"), onlineHeading: $("online-heading"), onlineSummary: $("online-summary"),
+  drawerOnline: $("drawer-online"), drawerOnlineHeading: $("drawer-online-heading"),
   banner: $("banner"), retry: $("retry"), title: $("room-title"), leave: $("leave"), text: $("text"),
   hint: $("new-hint"), notice: $("notice"), announcer: $("announcer"),
   layout: $("layout"), sidebar: $("sidebar"), toggle: $("rooms-toggle"), toggleUnread: $("toggle-unread"),
-  sendForm: $("send-form"), joinForm: $("join-form"), joinInput: $("join-room"),
+  sendForm: $("send-form"), joinForm: $("join-form"), joinInput: $("join-room"), joinPrivate: $("join-private"),
+  membersToggle: $("members-toggle"), membersPanel: $("members-panel"), membersHeading: $("members-heading"),
+  members: $("members"), inviteForm: $("invite-form"), inviteInput: $("invite-user"),
   covered: document.querySelectorAll(".conversation, .online"),
 };
 const cfg = readConfig(document.body);
@@ -37,9 +40,11 @@ const conn = createSocket({
   batch: () => frames.flush(),
   closed: (code) => frames.closed(code),
 });
-const view = createView(ui, state, cfg.user, { connected: () => conn.connected, loadOlder });
+const view = createView(ui, state, cfg.user, {
+  connected: () => conn.connected, loadOlder, isAdmin: () => cfg.admin, maxText: () => cfg.maxText,
+});
 const sends = createSends(ui, state, view);
-frames = createFrames(cfg, state, view, conn, sends, select);
+frames = createFrames(cfg, state, view, conn, sends, { open: select, dropped, changeRefused });
 
 // ---- actions -----------------------------------------------------------------
 
@@ -78,6 +83,58 @@ function leave() {
   view.announce("You left #" + name + ".");
   select(GENERAL);
   frames.requestRooms();
+}
+
+// dropped takes a room off the page at once (the user was removed from it,
+// or the server would not let them in): it leaves the list, and general is
+// shown if it was; why says so, politely.
+function dropped(name, why) {
+  const r = state.rooms.get(name);
+  if (!r || name === GENERAL) return;
+  clearTimeout(r.readTimer);
+  state.rooms.delete(name);
+  state.known.delete(name);
+  if (state.current === name) select(GENERAL);
+  else view.renderRooms();
+  view.showInfo(why);
+}
+
+// changeRefused hands back an edit or delete the server refused: an edit's
+// text goes back into its box, so nothing typed is lost.
+function changeRefused(c, f) {
+  const what = c.type === "edit" ? "Your edit was not saved: " : "The message was not deleted: ";
+  view.showNotice(what + (f.message || "the server refused it."));
+  if (c.room !== state.current) return;
+  const li = ui.list.querySelector('li.msg[data-id="' + Number(c.id) + '"]');
+  if (!li || li.msg.deleted || li.classList.contains("editing")) return;
+  if (c.type === "edit") view.startEdit(li, c.text);
+  else view.fillFoot(li); // the confirm step goes
+}
+
+// saveEdit sends the edit in a message's box, unless it changes nothing.
+function saveEdit(li) {
+  const box = li.querySelector(".edit-box");
+  const m = li.msg, t = box.value.trim();
+  if (!t) { view.showNotice("A message cannot be empty: to remove it, use Delete."); return; }
+  const length = [...t].length;
+  if (length > cfg.maxText) { view.showNotice("A message is at most " + cfg.maxText + " characters; this one has " + length + "."); return; }
+  if (t === m.text) { view.endEdit(li); return; }
+  if (!conn.connected) { view.showOfflineNotice("Not connected. Your edit is kept: save it again once the connection is back."); return; }
+  const ref = sends.newRef();
+  if (conn.send({ type: "edit", room: m.room, id: m.id, text: t, ref })) {
+    sends.addChange(ref, { type: "edit", room: m.room, id: m.id, text: t });
+    // The message shows its new text when the server's edited frame comes.
+    view.endEdit(li);
+    ui.text.focus();
+  }
+}
+
+function deleteMessage(li) {
+  const m = li.msg;
+  if (!conn.connected) { view.showOfflineNotice("Not connected: delete it again once the connection is back."); view.endEdit(li); return; }
+  const ref = sends.newRef();
+  if (conn.send({ type: "delete", room: m.room, id: m.id, ref })) sends.addChange(ref, { type: "delete", room: m.room, id: m.id });
+  ui.text.focus();
 }
 
 // filterRooms narrows the room list to the names that start with what the
@@ -143,6 +200,15 @@ ui.joinForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const name = ui.joinInput.value.trim().toLowerCase();
   if (!cfg.roomName.test(name)) { view.showNotice(cfg.roomRule); return; }
+  if (name.startsWith(cfg.dmPrefix)) { view.showNotice("Names starting with “" + cfg.dmPrefix + "” are for direct messages: choose another."); return; }
+  if (ui.joinPrivate.checked) {
+    // A new private room: the server makes it, with this user its owner.
+    if (state.rooms.has(name) || state.known.has(name)) { view.showNotice("#" + name + " already exists: choose another name for a private room."); return; }
+    if (!conn.connected) { view.showOfflineNotice("Not connected: create the room once the connection is back."); return; }
+    state.addRoom(name);
+    frames.create(name);
+    ui.joinPrivate.checked = false;
+  }
   ui.joinInput.value = "";
   filterRooms("");
   select(name);
@@ -152,6 +218,63 @@ ui.leave.addEventListener("click", leave);
 ui.sidebar.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-room]");
   if (b) select(b.dataset.room);
+  const dm = ev.target.closest("button[data-dm]"); // the phone's online list
+  if (dm) frames.openDM(dm.dataset.dm);
+});
+// The notice's Open button: a room the user was just invited to.
+ui.notice.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-room]");
+  if (b && state.rooms.has(b.dataset.room)) { view.clearNotice(); select(b.dataset.room); }
+});
+// Message beside a name in the online list opens the conversation with them.
+ui.online.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-dm]");
+  if (b) frames.openDM(b.dataset.dm);
+});
+ui.membersToggle.addEventListener("click", () => {
+  const open = !view.membersOpen();
+  view.showMembers(open);
+  if (open) frames.requestMembers(state.current);
+});
+ui.members.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-remove]");
+  if (!b) return;
+  // The server answers with the members as they are now.
+  conn.send({ type: "remove", room: state.current, user: b.dataset.remove });
+});
+ui.inviteForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const user = ui.inviteInput.value.trim();
+  if (!user) return;
+  if (!conn.connected) { view.showOfflineNotice("Not connected: invite them once the connection is back."); return; }
+  // The server answers with the members as they are now (or an error, in the notice).
+  if (conn.send({ type: "invite", room: state.current, user })) ui.inviteInput.value = "";
+});
+// A message's own buttons: edit (inline), delete (after a confirm step).
+ui.list.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-action]");
+  const li = b && b.closest("li.msg");
+  if (!li) return;
+  switch (b.dataset.action) {
+    case "edit": view.startEdit(li, li.msg.text); break;
+    case "edit-save": saveEdit(li); break;
+    case "edit-cancel": view.endEdit(li).querySelector('[data-action="edit"]')?.focus(); break;
+    case "delete": view.confirmDelete(li); break;
+    case "delete-yes": deleteMessage(li); break;
+    case "delete-no": view.fillFoot(li); li.querySelector('[data-action="delete"]')?.focus(); break;
+  }
+});
+ui.list.addEventListener("keydown", (ev) => {
+  if (!ev.target.classList.contains("edit-box")) return;
+  const li = ev.target.closest("li.msg");
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    saveEdit(li);
+  } else if (ev.key === "Escape") {
+    ev.preventDefault();
+    ev.stopPropagation();
+    view.endEdit(li).querySelector('[data-action="edit"]')?.focus();
+  }
 });
 ui.toggle.addEventListener("click", () => {
   if (ui.sidebar.classList.contains("open")) closeDrawer();

@@ -6,6 +6,10 @@ import { clip, el } from "./view.js";
 // createSends tracks the pending sends; ui.text is the message box.
 export function createSends(ui, state, view) {
   const pending = []; // {ref, room, text, socket}
+  // Edits and deletes sent and not yet answered: ref -> {type, room, id, text}.
+  // An answer on a socket since closed never comes: they are bounded by what
+  // one person clicks, and forgotten on the next socket.
+  const changes = new Map();
   let refs = 0; // names the sends of this page: the server echoes a send's ref on its answers
   // Refused sends kept for the user: texts put back in the message box (in
   // order; the box holds them joined by newlines until the user changes
@@ -42,6 +46,29 @@ export function createSends(ui, state, view) {
       const why = f.code === "rate_limited" ? rateLimited(f) : (n) => notSentHead(n, f.message);
       notSent((p) => p.ref === ref, why);
       return true;
+    },
+
+    // addChange records an edit or delete sent with ref.
+    addChange(ref, change) {
+      changes.set(ref, change);
+    },
+
+    // changeDone forgets the change ref named: its edited or deleted frame came.
+    changeDone(ref) {
+      changes.delete(ref);
+    },
+
+    // takeChange returns the change an error's ref names, forgetting it; null if none.
+    takeChange(ref) {
+      const c = typeof ref === "string" ? changes.get(ref) : undefined;
+      if (!c) return null;
+      changes.delete(ref);
+      return c;
+    },
+
+    // forgetChanges forgets the changes of a socket that closed.
+    forgetChanges() {
+      changes.clear();
     },
 
     // lostBefore drops the sends of sockets before socket: what an earlier

@@ -26,8 +26,12 @@ export function newRoom(name) {
   return {
     name,
     state: NEW,
+    kind: "public", // public, private or dm, as the server says (rooms, joined, unread, invited)
+    role: "", // the user's role in a private room or dm (owner, member), from joined
+    members: null, // a private room's or dm's members [{user, role}], from the last members frame
+    label: "", // a dm's name for the reader: the others in it
     msgs: new Map(), // id -> message
-    lastId: 0, // the newest id seen, where a resume starts
+    lastId: 0, // the newest id seen, of a message or a change (edit, delete): where a resume starts
     oldestId: 0, // the oldest id shown, where older messages are asked from
     lastTs: null, // when the newest message was written (a Date)
     noMore: false, // the oldest message of the room is shown
@@ -72,15 +76,48 @@ export function createState() {
       return r;
     },
 
-    // addMessage stores m once; it reports whether m was new to the page.
+    // addMessage stores m once; it returns "new" if m was new to the page,
+    // "changed" if it was a copy of a message the page holds in another
+    // state (a replay of one since edited or deleted: the held one is
+    // updated), else "".
     addMessage(r, m) {
-      if (r.msgs.has(m.id)) return false;
+      const old = r.msgs.get(m.id);
+      if (old) {
+        if (m.deleted && !old.deleted) return s.applyChange(r, { id: m.id, deleted: true }) ? "changed" : "";
+        if (!m.deleted && !old.deleted && m.text !== old.text) return s.applyChange(r, m) ? "changed" : "";
+        return "";
+      }
       r.msgs.set(m.id, m);
-      if (m.id > r.lastId) r.lastId = m.id;
+      s.seenId(r, m.id);
       if (!r.oldestId || m.id < r.oldestId) r.oldestId = m.id;
       const ts = new Date(m.ts);
       if (!isNaN(ts) && (!r.lastTs || ts > r.lastTs)) r.lastTs = ts;
-      return true;
+      return "new";
+    },
+
+    // seenId moves the room's resume cursor to id (a message's id or a
+    // change's): messages and changes share the room's sequence, so a resume
+    // after the highest replays each once (docs/PROTOCOL.md).
+    seenId(r, id) {
+      if (Number.isInteger(id) && id > r.lastId) r.lastId = id;
+    },
+
+    // applyChange applies an edit ({id, text, edited_at}) or a delete ({id,
+    // deleted}) to a message the page holds; it returns the message, or
+    // null if the page does not hold it (older than what is shown: the
+    // history brings its current state when it is asked for).
+    applyChange(r, c) {
+      const m = r.msgs.get(c.id);
+      if (!m) return null;
+      if (c.deleted) {
+        // Nothing of it stays: the text and its author are gone, its place stays.
+        for (const k of ["text", "user", "user_id", "edited_at"]) delete m[k];
+        m.deleted = true;
+      } else if (!m.deleted && typeof c.text === "string") {
+        m.text = c.text;
+        m.edited_at = c.edited_at || m.edited_at || true;
+      }
+      return m;
     },
 
     // disconnected: no room is joined any more, and who is online is unknown

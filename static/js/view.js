@@ -38,6 +38,42 @@ export function el(tag, className, text) {
   return e;
 }
 
+// button makes a button of type button; data are its data- attributes.
+function button(className, text, label, data) {
+  const b = el("button", className, text);
+  b.type = "button";
+  if (label) b.setAttribute("aria-label", label);
+  for (const [k, v] of Object.entries(data || {})) b.dataset[k] = v;
+  return b;
+}
+
+const svgNS = "http://www.w3.org/2000/svg";
+
+// lockIcon draws the private room's padlock; label names it for screen
+// readers (an attribute: the title's text stays the room's name).
+function lockIcon(label) {
+  const svg = document.createElementNS(svgNS, "svg");
+  svg.setAttribute("class", "lock");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "12");
+  svg.setAttribute("height", "12");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const body = document.createElementNS(svgNS, "rect");
+  for (const [k, v] of Object.entries({ x: "2.5", y: "7", width: "11", height: "8", rx: "1.5", fill: "currentColor" })) body.setAttribute(k, v);
+  const shackle = document.createElementNS(svgNS, "path");
+  for (const [k, v] of Object.entries({ d: "M5 7V5a3 3 0 0 1 6 0v2", fill: "none", stroke: "currentColor", "stroke-width": "1.8" })) shackle.setAttribute(k, v);
+  svg.append(body, shackle);
+  return svg;
+}
+
+// roomText is a room's name as the page shows it: #name, or for a dm @ and
+// the others in it (its own name is the server's, meaningless to a reader).
+function roomText(r, name) {
+  if (r && r.kind === "dm") return "@" + (r.label || "direct message");
+  return "#" + name;
+}
+
 // createView draws into the page's elements (ui). on.loadOlder asks for
 // older messages of the shown room; on.connected tells whether the socket is up.
 export function createView(ui, state, me, on) {
@@ -45,12 +81,13 @@ export function createView(ui, state, me, on) {
   let newBelow = 0; // live messages that arrived below the reader's scroll position
 
   function item(m) {
-    const li = el("li", m.user === me ? "msg mine" : "msg");
+    const li = el("li", m.deleted ? "msg deleted" : m.user === me ? "msg mine" : "msg");
     li.dataset.id = m.id;
     li.msg = m; // for regroup
     const meta = el("div", "meta");
-    meta.append(el("span", "author", m.user));
-    if (m.user === me) meta.append(el("span", "visually-hidden", " (you)"));
+    // A deleted message keeps its place and time: its author and text are gone.
+    if (!m.deleted) meta.append(el("span", "author", m.user));
+    if (!m.deleted && m.user === me) meta.append(el("span", "visually-hidden", " (you)"));
     const d = new Date(m.ts);
     if (!isNaN(d)) {
       // The day is on the separator above: the message says the time.
@@ -59,8 +96,100 @@ export function createView(ui, state, me, on) {
       t.title = fullFmt.format(d);
       meta.append(t);
     }
+    if (m.deleted) {
+      li.append(meta, el("div", "gone", "message deleted"));
+      return li;
+    }
     li.append(meta, el("div", "text", m.text)); // text, never HTML
+    fillFoot(li);
     return li;
+  }
+
+  // fillFoot puts under a message that it was edited, and what the reader
+  // may do with it: edit their own, delete their own, or any as the room's
+  // owner or an admin (the server decides again).
+  function fillFoot(li) {
+    const m = li.msg;
+    li.querySelector(".foot")?.remove();
+    if (m.deleted) return;
+    const foot = el("div", "foot");
+    if (m.edited_at) {
+      const e = el("span", "edited", "(edited)");
+      const d = typeof m.edited_at === "string" ? new Date(m.edited_at) : null;
+      if (d && !isNaN(d)) e.title = "Edited " + fullFmt.format(d);
+      foot.append(e);
+    }
+    const r = state.rooms.get(m.room);
+    const mine = m.user === me;
+    const acts = el("span", "actions");
+    if (mine) acts.append(button("act", "Edit", "Edit your message", { action: "edit" }));
+    if (mine || on.isAdmin() || (r && r.role === "owner")) {
+      acts.append(button("act", "Delete", mine ? "Delete your message" : "Delete " + m.user + "’s message", { action: "delete" }));
+    }
+    if (acts.childElementCount) foot.append(acts);
+    if (foot.childElementCount) li.append(foot);
+  }
+
+  // refreshActions redraws every shown message's actions (the reader's role
+  // in the room is known once it is joined), except where the reader is
+  // editing or confirming a delete.
+  function refreshActions() {
+    for (const li of ui.list.querySelectorAll("li.msg:not(.editing)")) {
+      if (!li.querySelector(".actions.asking")) fillFoot(li);
+    }
+  }
+
+  // updateMessages redraws messages that changed (edited, deleted) in their
+  // places, keeping the end of the list in view if the reader was there.
+  function updateMessages(msgs) {
+    const bottom = atBottom();
+    for (const m of msgs) {
+      const li = ui.list.querySelector('li.msg[data-id="' + Number(m.id) + '"]');
+      if (li) li.replaceWith(item(m));
+    }
+    regroup();
+    if (bottom) scrollToBottom();
+  }
+
+  // startEdit turns a message of the reader's into a box holding text (its
+  // own, or an edit the server refused): Enter saves, Escape cancels.
+  function startEdit(li, text) {
+    const m = li.msg;
+    li.classList.add("editing");
+    li.querySelector(".foot")?.remove();
+    const box = el("textarea", "edit-box");
+    box.value = text;
+    box.maxLength = on.maxText();
+    box.rows = 1;
+    box.setAttribute("aria-label", "Edit your message");
+    const help = el("div", "edit-help");
+    help.append(el("span", "", "Enter saves · Escape cancels"),
+      button("act", "Save", "", { action: "edit-save" }), button("act", "Cancel", "", { action: "edit-cancel" }));
+    const old = li.querySelector(".text");
+    old.replaceWith(box);
+    li.append(help);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+    if (m.id === Number(ui.list.lastElementChild?.dataset.id)) scrollToBottom();
+  }
+
+  // endEdit shows the message as it is again.
+  function endEdit(li) {
+    const fresh = item(li.msg);
+    li.replaceWith(fresh);
+    regroup();
+    return fresh;
+  }
+
+  // confirmDelete asks, in the message, whether to delete it.
+  function confirmDelete(li) {
+    const acts = li.querySelector(".actions");
+    if (!acts) return;
+    acts.replaceChildren(el("span", "confirm", "Delete this message?"),
+      button("act danger-act", "Delete", "Yes, delete the message", { action: "delete-yes" }),
+      button("act", "Cancel", "Keep the message", { action: "delete-no" }));
+    acts.classList.add("asking");
+    acts.querySelector('[data-action="delete-no"]').focus();
   }
 
   // The first item of the list: a button for older messages, or where the room begins.
@@ -72,7 +201,7 @@ export function createView(ui, state, me, on) {
   function updateMarker() {
     const r = state.rooms.get(state.current), name = state.current;
     if (!r || !primed(r)) marker.replaceChildren(on.connected() ? "Loading…" : "Waiting for the connection…");
-    else if (r.noMore) marker.replaceChildren(r.msgs.size ? "This is the start of #" + name + "." : "No messages in #" + name + " yet. Say hello!");
+    else if (r.noMore) marker.replaceChildren(r.msgs.size ? "This is the start of " + roomLabel(r) + "." : "No messages in " + roomLabel(r) + " yet. Say hello!");
     else if (r.state === LOADING) marker.replaceChildren("Loading older messages…");
     else if (!live(r)) marker.replaceChildren("Older messages load once connected.");
     else marker.replaceChildren(olderButton);
@@ -108,7 +237,7 @@ export function createView(ui, state, me, on) {
         sep.append(el("span", "", dayLabel(d)));
         li.before(sep);
       }
-      const cont = !!prev && ok && prev.user === m.user && sameDay(prevDay, d) && d - new Date(prev.ts) < groupGap;
+      const cont = !!prev && ok && !m.deleted && !prev.deleted && prev.user === m.user && sameDay(prevDay, d) && d - new Date(prev.ts) < groupGap;
       li.classList.toggle("cont", cont);
       prev = m;
       if (ok) prevDay = d;
@@ -177,7 +306,7 @@ export function createView(ui, state, me, on) {
       b.dataset.room = name;
       const badge = el("span", "badge");
       badge.append(el("span", "count"), el("span", "visually-hidden", " unread"));
-      b.append(el("span", "room-name", "#" + name), el("time", "room-time"), badge);
+      b.append(el("span", "room-kind"), el("span", "room-name", "#" + name), el("time", "room-time"), badge);
       li.append(b);
       roomItems.set(name, li);
     }
@@ -187,7 +316,15 @@ export function createView(ui, state, me, on) {
   function fillRoom(name, lastTs, unread) {
     const li = roomItem(name);
     const b = li.firstChild;
-    const [, time, badge] = b.children;
+    const [kindMark, label, time, badge] = b.children;
+    const r = state.rooms.get(name), k = state.known.get(name);
+    const kind = (r && r.kind !== "public" ? r.kind : k && k.kind) || "public";
+    if (b.dataset.kind !== kind) {
+      b.dataset.kind = kind;
+      kindMark.replaceChildren(...(kind === "private" ? [lockIcon("Private room:")] : kind === "dm" ? [el("span", "visually-hidden", "Direct message:")] : []));
+    }
+    const text = roomText(kind === "dm" ? r || { kind } : null, name);
+    if (label.textContent !== text) label.textContent = text;
     if (name === state.current) b.setAttribute("aria-current", "true");
     else b.removeAttribute("aria-current");
     b.classList.toggle("joined", state.rooms.has(name));
@@ -233,6 +370,7 @@ export function createView(ui, state, me, on) {
     if (!on.connected() || !r || !live(r)) {
       const why = on.connected() ? "Joining…" : "Unknown while offline";
       ui.online.replaceChildren(el("li", "unknown", why));
+      ui.drawerOnline.replaceChildren(el("li", "unknown", why));
       ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + state.current));
       ui.onlineSummary.textContent = on.connected() ? "" : "Offline: who is online is unknown";
       return;
@@ -240,8 +378,18 @@ export function createView(ui, state, me, on) {
     const users = r.users;
     const count = r.userCount > users.length ? r.userCount : users.length;
     const more = count - users.length;
-    ui.online.replaceChildren(...users.map((u) => el("li", u === me ? "self" : "", u)),
-      ...(more > 0 ? [el("li", "more", (users.length ? "and " : "") + more + " more")] : []));
+    // The column's list, and the phone's copy in the room drawer.
+    for (const ul of [ui.online, ui.drawerOnline]) {
+      ul.replaceChildren(...users.map((u) => {
+        const li = el("li", u === me ? "self" : "");
+        li.dataset.user = u;
+        li.append(el("span", "name", u));
+        // A conversation with anyone else online, one press away.
+        if (u !== me) li.append(button("dm-button", "Message", "Message " + u, { dm: u }));
+        return li;
+      }), ...(more > 0 ? [el("li", "more", (users.length ? "and " : "") + more + " more")] : []));
+    }
+    ui.drawerOnlineHeading.replaceChildren("Online in " + roomText(r, state.current));
     ui.onlineHeading.replaceChildren("Online", el("span", "visually-hidden", " in #" + state.current), " (" + count + ")");
     ui.onlineSummary.textContent = !count ? "" : users.length ?
       count + " online: " + users.join(", ") + (more > 0 ? " and " + more + " more" : "") : count + " online";
@@ -249,27 +397,96 @@ export function createView(ui, state, me, on) {
 
   // showRoom labels the page for the shown room.
   function showRoom() {
-    const name = state.current;
-    ui.title.textContent = "#" + name;
+    const name = state.current, r = state.rooms.get(name);
+    const text = roomText(r, name);
+    ui.title.replaceChildren(...(r && r.kind === "private" ? [lockIcon("Private room")] : []), text);
     ui.leave.hidden = name === GENERAL; // everyone is in general
-    ui.leave.setAttribute("aria-label", "Leave #" + name);
-    ui.list.setAttribute("aria-label", "Messages in #" + name);
-    ui.text.placeholder = "Message #" + name;
+    ui.leave.setAttribute("aria-label", "Leave " + text);
+    ui.list.setAttribute("aria-label", "Messages in " + text);
+    ui.text.placeholder = "Message " + text;
+    const members = !!r && r.kind !== "public";
+    ui.membersToggle.hidden = !members;
+    if (!members || membersFor !== name) showMembers(false);
+    refreshActions();
   }
 
-  function announce(text) {
-    ui.announcer.append(el("p", "", text));
+  // The members panel of a private room or dm: who is in it, and for its
+  // owner (or an admin) invite and remove.
+  let membersFor = ""; // the room whose panel is open
+
+  function showMembers(open) {
+    membersFor = open ? state.current : "";
+    ui.membersPanel.hidden = !open;
+    ui.membersToggle.setAttribute("aria-expanded", String(open));
+    if (open) renderMembers();
+  }
+
+  const membersOpen = () => !ui.membersPanel.hidden;
+
+  function renderMembers() {
+    const r = state.rooms.get(state.current);
+    if (!r || r.kind === "public" || !membersOpen()) return;
+    const canManage = r.kind === "private" && (r.role === "owner" || on.isAdmin());
+    ui.membersHeading.textContent = r.kind === "dm" ? "In this conversation" : "Members of #" + r.name;
+    const list = r.members || [];
+    ui.members.replaceChildren(...(r.members ? list.map((m) => {
+      const li = el("li");
+      li.dataset.user = m.user;
+      li.append(el("span", "name", m.user));
+      if (m.user === me) li.append(el("span", "you", "(you)"));
+      if (m.role === "owner") li.append(el("span", "role", "owner"));
+      if (canManage && m.user !== me && m.role !== "owner") li.append(button("act", "Remove", "Remove " + m.user, { remove: m.user }));
+      return li;
+    }) : [el("li", "unknown", "Loading…")]));
+    // Only the owner (or an admin) invites, and only to a private room.
+    ui.inviteForm.hidden = !(r.kind === "private" && (r.role === "owner" || on.isAdmin()));
+  }
+
+  // roomLabel names a room in a sentence.
+  function roomLabel(r) {
+    return r.kind === "dm" ? "the conversation with " + (r.label || "them") : "#" + r.name;
+  }
+
+  // announce reads text out politely; id names the message it quotes, so an
+  // edit or delete of it takes the old text out of the page.
+  function announce(text, id) {
+    const p = el("p", "", text);
+    if (id) p.dataset.id = id;
+    ui.announcer.append(p);
     while (ui.announcer.childElementCount > 5) ui.announcer.firstElementChild.remove();
+  }
+
+  // unannounce takes what was read out of message id out of the page: it no
+  // longer says that (edited), or is gone (deleted).
+  function unannounce(id) {
+    for (const p of ui.announcer.querySelectorAll('p[data-id="' + Number(id) + '"]')) p.remove();
   }
 
   let noticeTimer = 0;
   let noticeOffline = false; // the notice is about being offline: stale once connected
   // showNotice shows a notice made of strings and elements (never HTML).
   function showNotice(...parts) {
+    ui.notice.classList.remove("info");
+    ui.notice.setAttribute("role", "alert");
     ui.notice.replaceChildren(...parts);
     noticeOffline = false;
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(clearNotice, 10000);
+  }
+
+  // showInfo shows news that is not a problem (an invitation, a removal):
+  // read out politely, drawn quietly.
+  function showInfo(...parts) {
+    showNotice(...parts);
+    ui.notice.classList.add("info");
+    ui.notice.setAttribute("role", "status");
+  }
+
+  // showInvite says the user was made a member of r by by, with a button to open it.
+  function showInvite(r, by) {
+    const who = by || "Someone";
+    const what = r.kind === "dm" ? who + " started a conversation with you." : who + " invited you to #" + r.name + ".";
+    showInfo(what + " ", button("notice-open", "Open", "Open " + roomText(r, r.name), { room: r.name }));
   }
 
   // showOfflineNotice shows a notice that holds only while the page is
@@ -295,6 +512,8 @@ export function createView(ui, state, me, on) {
   return {
     atBottom, scrollToBottom, setNewBelow, newBelow: () => newBelow,
     updateMarker, renderMessages, insertMessages, loadOlderIfNeeded,
-    renderRooms, renderOnline, showRoom, announce, showNotice, showOfflineNotice, clearNotice, showBanner,
+    updateMessages, startEdit, endEdit, confirmDelete, fillFoot,
+    renderRooms, renderOnline, showRoom, showMembers, membersOpen, renderMembers, roomLabel,
+    announce, unannounce, showNotice, showInfo, showInvite, showOfflineNotice, clearNotice, showBanner,
   };
 }
