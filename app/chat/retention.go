@@ -15,13 +15,6 @@ import (
 // server's answer.
 const typeRetention frameType = "retention"
 
-// retentionStore is the one method setting a room's retention needs beyond
-// Store. Every back end has it; a store without it (a test's fake) refuses
-// the frame.
-type retentionStore interface {
-	SetRoomRetention(ctx context.Context, room string, days int) error
-}
-
 // checkRetention: a retention names a room and 0 (the server's default) to
 // store.MaxRetentionDays days.
 func checkRetention(f *inbound, _ int) error {
@@ -39,10 +32,6 @@ func checkRetention(f *inbound, _ int) error {
 // one the user may not set look the same (forbidden). Messages past the new
 // retention go at the expirer's next pass (within a minute).
 func (c *Client) onRetention(ctx context.Context, f inbound) error {
-	rs, ok := c.hub.store.(retentionStore)
-	if !ok {
-		return forbidden(f.Room)
-	}
 	a, exists, err := c.access(ctx, f.Room)
 	if err != nil {
 		return err
@@ -59,7 +48,7 @@ func (c *Client) onRetention(ctx context.Context, f inbound) error {
 			return forbidden(f.Room)
 		}
 	}
-	err = offload(ctx, func(ctx context.Context) error { return rs.SetRoomRetention(ctx, f.Room, f.Days) })
+	err = offload(ctx, func(ctx context.Context) error { return c.hub.store.SetRoomRetention(ctx, f.Room, f.Days) })
 	if errors.Is(err, store.ErrNotFound) {
 		return forbidden(f.Room) // pruned meanwhile
 	}
