@@ -19,6 +19,9 @@ type clientFrame struct {
 	// message: the frame is counted against the user's message rate;
 	// otherwise against the request rate (admit).
 	message bool
+	// ownLimit: the handler limits the frame itself, silently (typing), and
+	// admit lets it through.
+	ownLimit bool
 }
 
 // clientFrames is the protocol's one dispatch table: every client frame
@@ -38,6 +41,7 @@ var clientFrames = map[frameType]clientFrame{
 	typeDM:      {check: checkDM, handle: (*Client).onDM},
 	typeMembers: {check: checkRoomOnly, handle: (*Client).onMembers},
 	typeSearch:  {check: checkSearch, handle: (*Client).onSearch},
+	typeTyping:  {check: checkRoomOnly, handle: (*Client).onTyping, ownLimit: true},
 	// Changes are stored rows, counted like messages.
 	typeEdit:   {check: checkEdit, handle: (*Client).onEdit, message: true},
 	typeDelete: {check: checkDelete, handle: (*Client).onDelete, message: true},

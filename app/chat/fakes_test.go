@@ -303,6 +303,19 @@ func (s *unitStore) AppendMessages(_ context.Context, in []store.NewMessage) ([]
 		sm := store.Message{ID: int64(len(s.msgs) + 1), Seq: s.seqs[m.Room], Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS,
 			Kind: m.Kind, Target: m.Target}
 		s.msgs = append(s.msgs, sm)
+		if m.Kind == store.KindMessage {
+			// As the real stores: a mention of each account but the author's
+			// that may read the room and is a member of it.
+			for _, name := range m.Mentions {
+				u, ok := s.users[name]
+				if !ok || u.ID == m.UserID {
+					continue
+				}
+				if s.kinds[m.Room] == store.RoomPublic && slices.Contains(s.rooms[u.ID], m.Room) || s.members[m.Room][u.ID] != "" {
+					sm.Mentioned = append(sm.Mentioned, u.ID)
+				}
+			}
+		}
 		out = append(out, sm)
 	}
 	return out, nil
@@ -736,6 +749,7 @@ type unitSub struct {
 	node       string
 	onMessage  func(store.Message)
 	onPresence func(string, []string)
+	onTyping   func(int64, string)
 	onUser     func(UserEvent)
 }
 
@@ -793,8 +807,12 @@ func (n *unitNode) PublishPresence(room string, users []string) error {
 	return n.publish(n.roomSubs(room), func(s *unitSub) { s.onPresence(n.name, users) })
 }
 
-func (n *unitNode) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(string, []string)) (func(), error) {
-	s := &unitSub{node: n.name, onMessage: onMessage, onPresence: onPresence}
+func (n *unitNode) PublishTyping(room string, userID int64, user string) error {
+	return n.publish(n.roomSubs(room), func(s *unitSub) { s.onTyping(userID, user) })
+}
+
+func (n *unitNode) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(string, []string), onTyping func(int64, string)) (func(), error) {
+	s := &unitSub{node: n.name, onMessage: onMessage, onPresence: onPresence, onTyping: onTyping}
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	if n.bus.rooms[room] == nil {

@@ -44,6 +44,7 @@ const (
 	typeDelete  frameType = "delete"
 	typeMembers frameType = "members" // also the server's answer
 	typeSearch  frameType = "search"  // answered by results (search.go)
+	typeTyping  frameType = "typing"  // also the server's, to the room's other users (notify.go)
 )
 
 // Server frames (besides history and rooms above).
@@ -61,6 +62,7 @@ const (
 	typeEdited    frameType = "edited"  // a message's new text
 	typeDeleted   frameType = "deleted" // a message was deleted
 	typeResults   frameType = "results" // the answer to a search
+	typeMention   frameType = "mention" // a message mentions the user (notify.go)
 )
 
 // inbound is every field a client frame may carry; which ones matter depends on Type.
@@ -715,6 +717,28 @@ func encodeRead(room string, id int64) []byte {
 	}{typeRead, room, id})
 }
 
+// encodeMention tells a user's sockets that message m mentions them: its
+// room, id, author and text, so a page can notify without joining the room.
+func encodeMention(m store.Message) []byte {
+	return mustJSON(struct {
+		Type frameType `json:"type"`
+		Room string    `json:"room"`
+		ID   int64     `json:"id"`
+		User string    `json:"user"`
+		Text string    `json:"text"`
+		TS   string    `json:"ts"`
+	}{typeMention, m.Room, m.ID, m.User, m.Text, m.TS.UTC().Format(time.RFC3339Nano)})
+}
+
+// encodeTyping tells a room's members that user is typing in it.
+func encodeTyping(room, user string) []byte {
+	return mustJSON(struct {
+		Type frameType `json:"type"`
+		Room string    `json:"room"`
+		User string    `json:"user"`
+	}{typeTyping, room, user})
+}
+
 // encodeUnread lists the user's rooms with their unread counts, most
 // recently read first; current is the one the user read last.
 func encodeUnread(ms []store.Membership, current string) []byte {
@@ -723,10 +747,11 @@ func encodeUnread(ms []store.Membership, current string) []byte {
 		Kind     string `json:"kind,omitempty"`
 		Count    int    `json:"count"`
 		LastRead int64  `json:"last_read"`
+		Mentions int    `json:"mentions"`
 	}
 	list := make([]roomJSON, len(ms))
 	for i, m := range ms {
-		list[i] = roomJSON{m.Room, m.Kind, m.Unread, m.ReadID}
+		list[i] = roomJSON{m.Room, m.Kind, m.Unread, m.ReadID, m.Mentions}
 	}
 	return mustJSON(struct {
 		Type    frameType  `json:"type"`

@@ -116,11 +116,15 @@ type Broker interface {
 	PublishMessage(m store.Message) error
 	// PublishPresence tells the other nodes which users this node has in a room.
 	PublishPresence(room string, users []string) error
-	// SubscribeRoom calls onMessage and onPresence with other nodes' messages
-	// and user lists for a room until unsubscribe is called.
-	SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string)) (unsubscribe func(), err error)
+	// PublishTyping tells the other nodes that a user is typing in a room.
+	PublishTyping(room string, userID int64, user string) error
+	// SubscribeRoom calls onMessage, onPresence and onTyping with other
+	// nodes' messages, user lists and typing users for a room until
+	// unsubscribe is called.
+	SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string),
+		onTyping func(userID int64, user string)) (unsubscribe func(), err error)
 	// PublishUserEvent tells the other nodes about an event for one user's
-	// sockets (an invitation, a removal, a read position).
+	// sockets (an invitation, a removal, a read position, a mention).
 	PublishUserEvent(e UserEvent) error
 	// SubscribeUserEvents calls fn with the other nodes' user events until
 	// unsubscribe is called. A hub subscribes once.
@@ -133,7 +137,7 @@ type Broker interface {
 type UserEvent struct {
 	UserID int64
 	Room   string
-	Kind   string // UserInvited, UserRemoved or UserRead
+	Kind   string // UserInvited, UserRemoved, UserRead or UserMention
 	Frame  []byte
 }
 
@@ -142,6 +146,7 @@ const (
 	UserInvited = "invited"
 	UserRemoved = "removed"
 	UserRead    = "read"
+	UserMention = "mention"
 )
 
 // Peer is who is on the other end of a socket, as the gate established it.
@@ -474,7 +479,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // submit hands a message to the persist loop. The sender is acknowledged when
 // the stored message comes back to it through its room, with ref.
 func (h *Hub) submit(c *Client, room, text, ref string) error {
-	return h.submitMessage(c, store.NewMessage{Room: room, UserID: c.peer.UserID, User: c.peer.User, Text: text, TS: h.now()}, ref)
+	names, cut := mentionNames(text)
+	if cut {
+		h.metrics.MentionsCut()
+	}
+	return h.submitMessage(c, store.NewMessage{Room: room, UserID: c.peer.UserID, User: c.peer.User, Text: text, TS: h.now(), Mentions: names}, ref)
 }
 
 // submitMessage hands a message or a change to the persist loop.
@@ -585,6 +594,9 @@ func (h *Hub) persist(batch []sendRequest) {
 				// The other nodes fill the gap from the store at their room's next message.
 				h.log.Warn("publish message", "id", m.ID, "err", err)
 			}
+		}
+		if len(m.Mentioned) > 0 {
+			h.mention(m)
 		}
 	}
 	if scrub {
@@ -705,7 +717,7 @@ func (h *Hub) openRoom(ctx context.Context, name, user, kind string) (*room, err
 	h.rooms[name] = r
 	h.mu.Unlock()
 	if h.broker != nil {
-		unsub, err := h.broker.SubscribeRoom(name, r.deliver, r.remotePresence)
+		unsub, err := h.broker.SubscribeRoom(name, r.deliver, r.remotePresence, r.remoteTyping)
 		if err != nil {
 			h.log.Warn("subscribe to room", "room", name, "err", err)
 		}

@@ -148,6 +148,9 @@ func (c *Client) echoFrame(data []byte) {
 // admit applies the rate limits the dispatch table names: messages per user,
 // other frames per user too, each across all the user's sockets.
 func (c *Client) admit(f inbound) error {
+	if clientFrames[f.Type].ownLimit {
+		return nil
+	}
 	if clientFrames[f.Type].message {
 		if ok, retry := c.hub.rates.Allow(c.peer.User); !ok {
 			// Whole seconds, rounded up: "wait 0.0s" reads as "now", and fails again.

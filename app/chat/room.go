@@ -58,8 +58,9 @@ type remoteUsers struct {
 type member struct {
 	replaying    bool
 	pending      []pendingFrame
-	pendingBytes int   // bounded by Limits.SendQueueBytes, like the socket's queue
-	liveFrom     int64 // every message above this id is delivered live
+	pendingBytes int       // bounded by Limits.SendQueueBytes, like the socket's queue
+	liveFrom     int64     // every message above this id is delivered live
+	typedAt      time.Time // the socket's last typing frame passed on in the room (notify.go)
 }
 
 type pendingFrame struct {

@@ -36,6 +36,8 @@ type Metrics struct {
 	handshakeBusy    *prometheus.CounterVec
 	refreshRefusals  prometheus.Counter
 	twoFactorRefused *prometheus.CounterVec
+	typingDrops      prometheus.Counter
+	mentionsCut      prometheus.Counter
 
 	connsRefused      prometheus.Counter
 	bodyTimeouts      prometheus.Counter
@@ -97,6 +99,11 @@ func New() *Metrics {
 		messagesExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_messages_expired_total",
 			Help: "Messages this node deleted because they were older than --retention or their room's retention (their edit and delete rows went with them)."}),
 	}
+	m.typingDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_typing_drops_total",
+		Help: "Typing frames dropped silently: more than one per socket and room within the typing interval, or for a room the socket is not in."})
+	m.mentionsCut = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_mentions_cut_total",
+		Help: "Messages that named more distinct @names than the bound per message; the names past it were not mentioned."})
+	reg.MustRegister(m.typingDrops, m.mentionsCut)
 	// Both bounds are listed from the start, so a dashboard sees zeros, not nothing.
 	m.queueDrops.WithLabelValues(BoundFrames)
 	m.queueDrops.WithLabelValues(BoundBytes)
@@ -160,6 +167,21 @@ const (
 func (m *Metrics) QueueDropped(bound string) {
 	if m != nil {
 		m.queueDrops.WithLabelValues(bound).Inc()
+	}
+}
+
+// TypingDropped counts a typing frame dropped by the typing interval (or
+// for a room the socket is not in).
+func (m *Metrics) TypingDropped() {
+	if m != nil {
+		m.typingDrops.Inc()
+	}
+}
+
+// MentionsCut counts a message whose @names passed the bound per message.
+func (m *Metrics) MentionsCut() {
+	if m != nil {
+		m.mentionsCut.Inc()
 	}
 }
 

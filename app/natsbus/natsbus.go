@@ -1,8 +1,8 @@
 // Package natsbus carries chat traffic between securechat nodes over NATS:
-// each stored message (and change) and each node's presence list, on one
-// subject per room, so a node only receives the rooms it has members in;
-// and events for one user's sockets (invited, removed, read) on one subject
-// every node subscribes to once.
+// each stored message (and change), each node's presence list and who is
+// typing, on subjects per room, so a node only receives the rooms it has
+// members in; and events for one user's sockets (invited, removed, read,
+// mention) on one subject every node subscribes to once.
 package natsbus
 
 import (
@@ -21,6 +21,7 @@ import (
 const (
 	messageSubject  = "securechat.msg."
 	presenceSubject = "securechat.presence."
+	typingSubject   = "securechat.typing."
 	userSubject     = "securechat.user"
 )
 
@@ -84,6 +85,12 @@ type userWire struct {
 	Frame  []byte `json:"frame"`
 }
 
+type typingWire struct {
+	Node   string `json:"node"`
+	UserID int64  `json:"user_id"`
+	User   string `json:"user"`
+}
+
 type presenceWire struct {
 	Node  string   `json:"node"`
 	Users []string `json:"users"`
@@ -107,9 +114,22 @@ func (b *Bus) PublishPresence(room string, users []string) error {
 	return b.nc.Publish(presenceSubject+room, data)
 }
 
-// SubscribeRoom calls onMessage and onPresence with the other nodes' traffic
-// for room, in the order each node sent it, until unsubscribe is called.
-func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string)) (func(), error) {
+// PublishTyping tells the other nodes that a user is typing in a room. It
+// has a subject of its own: a node that does not know it (a rolling
+// upgrade) does not subscribe to it, rather than misread it.
+func (b *Bus) PublishTyping(room string, userID int64, user string) error {
+	data, err := json.Marshal(typingWire{b.node, userID, user})
+	if err != nil {
+		return fmt.Errorf("encode typing in %s: %w", room, err)
+	}
+	return b.nc.Publish(typingSubject+room, data)
+}
+
+// SubscribeRoom calls onMessage, onPresence and onTyping with the other
+// nodes' traffic for room, in the order each node sent it, until
+// unsubscribe is called.
+func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresence func(node string, users []string),
+	onTyping func(userID int64, user string)) (func(), error) {
 	msgs, err := b.nc.Subscribe(messageSubject+room, func(nm *nats.Msg) {
 		var w messageWire
 		if err := json.Unmarshal(nm.Data, &w); err != nil || w.Room != room {
@@ -138,9 +158,25 @@ func (b *Bus) SubscribeRoom(room string, onMessage func(store.Message), onPresen
 		msgs.Unsubscribe()
 		return nil, fmt.Errorf("subscribe to presence of %s: %w", room, err)
 	}
+	typing, err := b.nc.Subscribe(typingSubject+room, func(nm *nats.Msg) {
+		var w typingWire
+		if err := json.Unmarshal(nm.Data, &w); err != nil || w.UserID == 0 || w.User == "" {
+			b.log.Warn("bad typing on the bus", "subject", nm.Subject)
+			return
+		}
+		if w.Node != b.node {
+			onTyping(w.UserID, w.User)
+		}
+	})
+	if err != nil {
+		msgs.Unsubscribe()
+		pres.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to typing in %s: %w", room, err)
+	}
 	return func() {
 		msgs.Unsubscribe()
 		pres.Unsubscribe()
+		typing.Unsubscribe()
 	}, nil
 }
 

@@ -84,6 +84,12 @@ type NewMessage struct {
 	// or KindDelete (Text empty). The caller has checked who may do it.
 	Kind   string
 	Target int64
+	// Mentions are the account names a message's text mentions (@name),
+	// distinct, bounded by the caller; nil for most messages. The store
+	// records a mention (store.Message.Mentioned) for each that names a
+	// member of the room who may read it, other than the author, in the
+	// same transaction as the message. Changes carry none.
+	Mentions []string
 }
 
 // Message is a stored chat message. IDs are unique and increase across all
@@ -112,6 +118,10 @@ type Message struct {
 	Target   int64
 	EditedAt time.Time
 	Deleted  bool
+	// Mentioned are the accounts AppendMessages recorded a mention of this
+	// message for (see NewMessage.Mentions); only on what AppendMessages
+	// returns, never read back.
+	Mentioned []int64
 }
 
 // Room is a room with its latest activity: its last message, or when it was
@@ -203,6 +213,9 @@ type Membership struct {
 	ReadID int64     // the newest message the user has seen; never moves back
 	ReadAt time.Time // when the user last read the room (or joined it)
 	Unread int       // messages after ReadID, counted up to the bound asked for
+	// Mentions are the mentions of the user in messages after ReadID that
+	// are not deleted, counted up to the same bound.
+	Mentions int
 }
 
 // The kinds of room. A public room is readable by every account; a private

@@ -52,6 +52,7 @@ var tables = []table{
 	{"room_members", "", []column{{"room", "", same}, {"user_id", "", same}, {"role", "", same}, {"added_at", "", msTime}}},
 	{"dms", "", []column{{"key", "", same}, {"room", "", same}}},
 	{"memberships", "", []column{{"user_id", "", same}, {"room", "", same}, {"read_id", "", same}, {"read_at", "", msTime}}},
+	{"mentions", "", []column{{"user_id", "", same}, {"room", "", same}, {"message_id", "", same}}},
 	{"messages", "id", []column{{"id", "", same}, {"room", "", same}, {"seq", "", same}, {"user", "user_name", same}, {"text", "", bytes},
 		{"ts", "", msTime}, {"user_id", "", same}, {"kind", "", same}, {"target", "", same}, {"edited_at", "", msTimeOrNull}, {"deleted", "", boolean}}},
 	{"totp", "", []column{{"user_id", "", same}, {"secret", "", same}, {"confirmed", "", boolean}, {"last_step", "", same}, {"created_at", "", msTime}}},

@@ -67,11 +67,13 @@ func fill(t *testing.T, ctx context.Context, dir string) fixture {
 	must(err)
 	_, err = db.AppendMessages(ctx, []store.NewMessage{m("secret", alice, "private v2", store.KindEdit, got[1].ID), m(dm, bob, "", store.KindDelete, got[2].ID)})
 	must(err)
-	last, err := db.AppendMessages(ctx, []store.NewMessage{m("general", bob, "last", "", 0)})
-	must(err)
-	must(db.SetRoomRetention(ctx, "secret", 30))
 	must(db.JoinRoom(ctx, alice.ID, "general", got[0].ID, t0))
 	must(db.JoinRoom(ctx, bob.ID, "general", got[0].ID, t0))
+	mention := m("general", bob, "last, @alice", "", 0)
+	mention.Mentions = []string{"alice"}
+	last, err := db.AppendMessages(ctx, []store.NewMessage{mention})
+	must(err)
+	must(db.SetRoomRetention(ctx, "secret", 30))
 	// The newest message and the newest user are deleted: their ids must not come again.
 	must(db.DeleteUser(ctx, bob.ID+0, t0)) // bob's name is reserved (deleted_names)
 	carol, err := db.CreateUser(ctx, "carol", "hash-c", t0)
@@ -227,7 +229,7 @@ func TestMoveFailureLeavesTargetEmpty(t *testing.T) {
 // feature's, if its line were forgotten) stops the move before it writes.
 func TestMoveRefusesAnUnlistedTable(t *testing.T) {
 	ctx := t.Context()
-	for _, extra := range []string{`CREATE TABLE mentions (message_id INTEGER, user_id INTEGER)`, `ALTER TABLE users ADD COLUMN nickname TEXT`} {
+	for _, extra := range []string{`CREATE TABLE reactions (message_id INTEGER, user_id INTEGER)`, `ALTER TABLE users ADD COLUMN nickname TEXT`} {
 		dir, dsn := t.TempDir(), pgtest.Start(t)
 		fill(t, ctx, dir)
 		db, err := sqlite.Open(ctx, dir)

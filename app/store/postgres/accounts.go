@@ -185,6 +185,9 @@ func (s *DB) DeleteUser(ctx context.Context, userID int64, now time.Time) error 
 		if _, err := tx.Exec(ctx, `DELETE FROM room_members WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM mentions WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
 		if err := deleteTOTP(ctx, tx, userID); err != nil {
 			return err
 		}

@@ -61,11 +61,15 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // stops there, so a room of a million unread costs no more than one of 999).
 // Only messages count: not edits and deletes, nor deleted messages. A
 // private room or dm the user is no longer a member of is left out (a
-// membership a removal raced with a join left behind).
+// membership a removal raced with a join left behind). Its mentions of the
+// user after ReadID are counted the same way (a deleted message's mentions
+// are gone with it).
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
-	rows, err := s.pool.Query(ctx, `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'), c.n
+	rows, err := s.pool.Query(ctx, `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'), c.n, mc.n
 		FROM memberships m LEFT JOIN rooms r ON r.name = m.room, LATERAL (SELECT COUNT(*) AS n FROM
-			(SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND NOT deleted ORDER BY id LIMIT $1) x) c
+			(SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND NOT deleted ORDER BY id LIMIT $1) x) c,
+			LATERAL (SELECT COUNT(*) AS n FROM (SELECT 1 FROM mentions mn WHERE mn.user_id = m.user_id AND mn.room = m.room
+				AND mn.message_id > m.read_id ORDER BY mn.message_id LIMIT $1) y) mc
 		WHERE m.user_id = $2 AND (COALESCE(r.kind, 'public') = 'public'
 			OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = m.room AND rm.user_id = m.user_id))
 		ORDER BY m.read_at DESC, m.room LIMIT $3`, maxUnread, userID, limit)
@@ -76,12 +80,13 @@ func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int
 	out := []store.Membership{}
 	for rows.Next() {
 		var m store.Membership
-		var n int64
-		if err := rows.Scan(&m.Room, &m.ReadID, &m.ReadAt, &m.Kind, &n); err != nil {
+		var n, mentions int64
+		if err := rows.Scan(&m.Room, &m.ReadID, &m.ReadAt, &m.Kind, &n, &mentions); err != nil {
 			return nil, fmt.Errorf("list memberships: %w", err)
 		}
 		m.ReadAt = m.ReadAt.UTC()
 		m.Unread = int(n)
+		m.Mentions = int(mentions)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {

@@ -137,6 +137,9 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 						WHERE id = $1 AND room = $2 AND kind = '' AND NOT deleted RETURNING id
 					), edits AS (
 						UPDATE messages SET text = ''::bytea WHERE target IN (SELECT id FROM target) AND kind = 'edit'
+					), unmentioned AS (
+						-- A deleted message mentions nobody any more.
+						DELETE FROM mentions WHERE message_id IN (SELECT id FROM target)
 					)
 					SELECT COUNT(*) FROM target`, m.Target, m.Room).
 					QueryRow(func(row pgx.Row) error {
@@ -238,6 +241,29 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(name, last_id, last_seq)
 			WHERE rooms.name = v.name`, cols.roomName, cols.roomLast, cols.roomSeq).
 			Exec(func(pgconn.CommandTag) error { return nil })
+		for i, m := range msgs {
+			if !ok[i] || m.Kind != store.KindMessage || len(m.Mentions) == 0 {
+				continue
+			}
+			// A mention of each name that is an account other than the
+			// author's and a member of the room who may read it (a public
+			// room: among the user's rooms; a private room or dm: a member).
+			b.Queue(`INSERT INTO mentions(user_id, room, message_id)
+				SELECT u.id, $1, $2 FROM users u
+				WHERE u.name = ANY($3) AND u.id <> $4 AND CASE (SELECT kind FROM rooms WHERE name = $1)
+					WHEN 'public' THEN EXISTS (SELECT 1 FROM memberships ms WHERE ms.user_id = u.id AND ms.room = $1)
+					ELSE EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = $1 AND rm.user_id = u.id) END
+				RETURNING user_id`, m.Room, out[i].ID, m.Mentions, m.UserID).
+				Query(func(rows pgx.Rows) error {
+					ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+					if err != nil {
+						return fmt.Errorf("record mentions of %d: %w", out[i].ID, err)
+					}
+					slices.Sort(ids)
+					out[i].Mentioned = ids
+					return nil
+				})
+		}
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {

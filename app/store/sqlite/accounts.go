@@ -150,6 +150,9 @@ func (s *DB) DeleteUser(ctx context.Context, userID int64, now time.Time) error 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM room_members WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mentions WHERE user_id = ?`, userID); err != nil {
+			return err
+		}
 		if err := deleteTOTP(ctx, tx, userID); err != nil {
 			return err
 		}

@@ -58,14 +58,18 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // Memberships lists a user's rooms, most recently read first, at most limit
 // of them, each with its unread messages counted up to maxUnread (a count
 // stops there, so a room of a million unread costs no more than one of 999).
-// Only messages count: not edits and deletes, nor deleted messages.
+// Only messages count: not edits and deletes, nor deleted messages. Its
+// mentions of the user after ReadID are counted the same way (a deleted
+// message's mentions are gone with it).
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'),
-			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND deleted = 0 ORDER BY id LIMIT ?))
+			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND deleted = 0 ORDER BY id LIMIT ?1)),
+			(SELECT COUNT(*) FROM (SELECT 1 FROM mentions mn WHERE mn.user_id = m.user_id AND mn.room = m.room AND mn.message_id > m.read_id
+				ORDER BY mn.message_id LIMIT ?1))
 		FROM memberships m LEFT JOIN rooms r ON r.name = m.room
-		WHERE m.user_id = ? AND (COALESCE(r.kind, 'public') = 'public'
+		WHERE m.user_id = ?2 AND (COALESCE(r.kind, 'public') = 'public'
 			OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = m.room AND rm.user_id = m.user_id))
-		ORDER BY m.read_at DESC, m.room LIMIT ?`, maxUnread, userID, limit)
+		ORDER BY m.read_at DESC, m.room LIMIT ?3`, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)
 	}
@@ -74,7 +78,7 @@ func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int
 	for rows.Next() {
 		var m store.Membership
 		var at int64
-		if err := rows.Scan(&m.Room, &m.ReadID, &at, &m.Kind, &m.Unread); err != nil {
+		if err := rows.Scan(&m.Room, &m.ReadID, &at, &m.Kind, &m.Unread, &m.Mentions); err != nil {
 			return nil, fmt.Errorf("list memberships: %w", err)
 		}
 		m.ReadAt = fromMS(at)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"securechat/app/store"
@@ -83,7 +85,14 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			if _, err := last.ExecContext(ctx, id, m.Room); err != nil {
 				return err
 			}
-			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS, Kind: m.Kind, Target: m.Target})
+			var mentioned []int64
+			if m.Kind == store.KindMessage && len(m.Mentions) > 0 {
+				if mentioned, err = recordMentions(ctx, tx, m, id); err != nil {
+					return err
+				}
+			}
+			out = append(out, store.Message{ID: id, Seq: seq, Room: m.Room, UserID: m.UserID, User: m.User, Text: m.Text, TS: m.TS,
+				Kind: m.Kind, Target: m.Target, Mentioned: mentioned})
 		}
 		return nil
 	})
@@ -91,6 +100,42 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		return nil, err
 	}
 	return out, nil
+}
+
+// recordMentions records a mention of message id for each name of
+// m.Mentions that is an account other than the author's and a member of the
+// room who may read it (a public room: it is among the user's rooms; a
+// private room or dm: a member of it), and returns their ids.
+func recordMentions(ctx context.Context, tx *sql.Tx, m store.NewMessage, id int64) ([]int64, error) {
+	args := []any{m.Room, id, m.UserID}
+	marks := make([]string, len(m.Mentions))
+	for i, name := range m.Mentions {
+		args = append(args, name)
+		marks[i] = "?" + strconv.Itoa(len(args))
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO mentions(user_id, room, message_id)
+		SELECT u.id, ?1, ?2 FROM users u
+		WHERE u.name IN (`+strings.Join(marks, ", ")+`) AND u.id <> ?3 AND CASE (SELECT kind FROM rooms WHERE name = ?1)
+			WHEN 'public' THEN EXISTS (SELECT 1 FROM memberships ms WHERE ms.user_id = u.id AND ms.room = ?1)
+			ELSE EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = ?1 AND rm.user_id = u.id) END
+		RETURNING user_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("record mentions of %d: %w", id, err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var uid int64
+		if err := rows.Scan(&uid); err != nil {
+			return nil, fmt.Errorf("record mentions of %d: %w", id, err)
+		}
+		ids = append(ids, uid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record mentions of %d: %w", id, err)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // applyChange applies an edit or delete to its target message; ok false if
@@ -117,6 +162,10 @@ func applyChange(ctx context.Context, tx *sql.Tx, m store.NewMessage) (ok bool, 
 		// The edits keep versions of the text; they go too.
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET text = '' WHERE target = ? AND target > 0 AND kind = 'edit'`, m.Target); err != nil {
 			return false, fmt.Errorf("wipe edits of %d: %w", m.Target, err)
+		}
+		// A deleted message mentions nobody any more.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mentions WHERE message_id = ?`, m.Target); err != nil {
+			return false, fmt.Errorf("forget mentions of %d: %w", m.Target, err)
 		}
 	}
 	return true, nil

@@ -225,6 +225,16 @@ var migrations = []string{
 	// default (0: the default); expiry finds the oldest messages by time.
 	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX messages_expiry ON messages(ts) WHERE kind = '';`,
+	// Mentions: which messages mention which user (@name), for the unread
+	// frame's counts. No text: a deleted message's mentions are deleted
+	// with it, and the message row is the only copy of what it said.
+	`CREATE TABLE mentions (
+		user_id INTEGER NOT NULL,
+		room TEXT NOT NULL,
+		message_id INTEGER NOT NULL,
+		PRIMARY KEY (user_id, room, message_id)
+	);
+	CREATE INDEX mentions_message ON mentions(message_id);`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs

@@ -107,6 +107,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Memberships", membershipCases},
 		{"Private", privateCases},
 		{"Changes", changeCases},
+		{"Mentions", mentionCases},
 		{"Search", searchCases},
 		{"Concurrent", concurrentCases},
 		{"TOTP", totpCases},
