@@ -45,6 +45,8 @@ var clientFrames = map[frameType]clientFrame{
 	// Changes are stored rows, counted like messages.
 	typeEdit:   {check: checkEdit, handle: (*Client).onEdit, message: true},
 	typeDelete: {check: checkDelete, handle: (*Client).onDelete, message: true},
+
+	typeRetention: {check: checkRetention, handle: (*Client).onRetention}, // retention.go
 }
 
 // handle acts on a frame decodeFrame accepted and admit let through.

@@ -45,6 +45,11 @@ type Client struct {
 	// Touched only by the read loop.
 	strikes     int
 	strikeStart time.Time
+	// The room and time of the last typing frame passed on, so a flood of
+	// them for one room is dropped without taking the hub's or the room's
+	// lock (the room's member keeps the time per room: notify.go).
+	typingRoom string
+	typingAt   time.Time
 
 	closeOnce sync.Once
 	closed    chan struct{}

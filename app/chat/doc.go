@@ -11,7 +11,8 @@
 // table of client frames and what each does; unread.go the user's rooms
 // and read positions (kept by the store, so every device sees the same);
 // access.go who may read a room (private rooms, dms), invitations,
-// removals and the user events that carry them to every node; changes.go
+// removals and the user events that carry them to every node; notify.go
+// mentions (user events after a message is stored) and typing; changes.go
 // edits, deletes and the scrub that follows a delete; frames.go decoding
 // and encoding; close.go the close codes.
 //

@@ -52,6 +52,7 @@ type unitStore struct {
 	members  map[string]map[int64]string // room → user → role
 	users    map[string]store.User
 	dms      map[string]string  // sorted ids → room
+	retained map[string]int     // room → its retention in days (SetRoomRetention)
 	scrubs   int                // Scrub calls that succeeded
 	scrubErr error              // what Scrub answers while set
 	readable bool               // MarkRead moves every read position (noMemberships refuses them)
@@ -128,6 +129,20 @@ func (s *unitStore) CreateRoom(_ context.Context, name, kind string, owner int64
 	if kind != store.RoomPublic {
 		s.members[name] = map[int64]string{owner: store.MemberOwner}
 	}
+	return nil
+}
+
+func (s *unitStore) SetRoomRetention(_ context.Context, room string, days int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if _, ok := s.kinds[room]; !ok {
+		return store.ErrNotFound
+	}
+	if s.retained == nil {
+		s.retained = make(map[string]int)
+	}
+	s.retained[room] = days
 	return nil
 }
 

@@ -83,6 +83,7 @@ type inbound struct {
 	Private bool      `json:"private"` // create: a private room (absent: public)
 	Query   string    `json:"query"`   // search: the words
 	Around  int64     `json:"around"`  // history: the messages on both sides of this one
+	Days    int       `json:"days"`    // retention: days a room keeps its messages (0: the server's)
 }
 
 // protocolError is a problem with one client frame; the socket stays open and
@@ -264,7 +265,7 @@ func checkRefresh(f *inbound, _ int) error {
 }
 
 // frameKey is the bit of one of inbound's field names, as spelt in its tag.
-func frameKey(name []byte) uint16 {
+func frameKey(name []byte) uint32 {
 	switch string(name) {
 	case "type":
 		return 1 << 0
@@ -298,6 +299,8 @@ func frameKey(name []byte) uint16 {
 		return 1 << 14
 	case "around":
 		return 1 << 15
+	case "days":
+		return 1 << 16
 	}
 	return 0
 }
@@ -313,7 +316,7 @@ func checkKeys(data []byte) error {
 	if i >= len(data) || data[i] != '{' {
 		return nil
 	}
-	var seen uint16
+	var seen uint32
 	for i++; ; i++ {
 		i = skipSpace(data, i)
 		if i >= len(data) || data[i] != '"' {

@@ -219,7 +219,7 @@ func tokenKeys(data []byte) error {
 // field added to inbound without a bit in frameKey would be refused as
 // unknown, and two fields sharing a bit would pass as duplicates.
 func TestFrameKeysMatchInbound(t *testing.T) {
-	var seen uint16
+	var seen uint32
 	rt := reflect.TypeOf(inbound{})
 	for i := range rt.NumField() {
 		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")

@@ -85,6 +85,8 @@ type Store interface {
 	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
 	// RoomAccess is the room's kind and the user's role in it; store.ErrNotFound if no such room.
 	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
+	// SetRoomRetention sets how many days a room keeps its messages (0: the server's retention).
+	SetRoomRetention(ctx context.Context, room string, days int) error
 	// AddMember makes the user a member of a private room; added is false if already one.
 	AddMember(ctx context.Context, room string, userID int64, role string, now time.Time) (added bool, err error)
 	// RemoveMember takes the user out of the room's members and out of their
@@ -684,7 +686,17 @@ func (h *Hub) openRoom(ctx context.Context, name, user, kind string) (*room, err
 		return r, nil
 	}
 	var recent []store.Message
+	var head store.Message // the room's newest row: only its ID and Seq
 	err := offload(ctx, func(ctx context.Context) (err error) {
+		// The head first, then the messages: edits and deletes are rows of
+		// the sequence after the message they change, which MessagesBefore
+		// does not return, and the recent messages, read after the head,
+		// already show every change up to it. Without the head, the room
+		// would take such changes for undelivered, and a resume would wait
+		// for a gap fill to see them.
+		if head.ID, head.Seq, err = h.store.RoomHead(ctx, name); err != nil {
+			return err
+		}
 		if recent, err = h.store.MessagesBefore(ctx, name, 0, historyOnJoin); err != nil || len(recent) > 0 {
 			return err
 		}
@@ -701,6 +713,7 @@ func (h *Hub) openRoom(ctx context.Context, name, user, kind string) (*room, err
 		return r, nil
 	}
 	r := newRoom(name, h, recent, kind)
+	r.lastID, r.lastSeq = max(r.lastID, head.ID), max(r.lastSeq, head.Seq)
 	h.rooms[name] = r
 	h.mu.Unlock()
 	if h.broker != nil {

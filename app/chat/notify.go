@@ -97,11 +97,17 @@ func (h *Hub) mention(m store.Message) {
 // unless this socket said so for that room less than typingInterval ago.
 // Nothing is answered either way.
 func (c *Client) onTyping(_ context.Context, f inbound) error {
-	r := c.hub.roomFor(f.Room)
-	if r == nil || !r.typing(c, c.hub.now()) {
+	now := c.hub.now()
+	if f.Room == c.typingRoom && now.Sub(c.typingAt) < typingInterval {
 		c.hub.metrics.TypingDropped()
 		return nil
 	}
+	r := c.hub.roomFor(f.Room)
+	if r == nil || !r.typing(c, now) {
+		c.hub.metrics.TypingDropped()
+		return nil
+	}
+	c.typingRoom, c.typingAt = f.Room, now
 	if c.hub.broker != nil {
 		if err := c.hub.broker.PublishTyping(f.Room, c.peer.UserID, c.peer.User); err != nil {
 			c.hub.log.Warn("publish typing", "room", f.Room, "err", err)

@@ -606,3 +606,37 @@ func TestPrunedRoomMadePrivateElsewhere(t *testing.T) {
 		}
 	})
 }
+
+// A room brought into memory after an edit of its newest message starts at
+// the edit (the room's head), not at the message: the next message is not a
+// gap to fill, so no member hears the edit again.
+func TestRoomOpensAtItsHead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newUnitHub(t, unitLimits())
+		alice := h.connect(t, "alice")
+		synctest.Wait()
+		alice.ask(map[string]any{"type": "join", "room": "town"})
+		one := only(t, "send", alice.ask(map[string]any{"type": "send", "room": "town", "text": "one"}), "message").ID
+		ed := only(t, "edit", alice.ask(map[string]any{"type": "edit", "room": "town", "id": one, "text": "one, fixed"}), "edited")
+		alice.ask(map[string]any{"type": "leave", "room": "town"}) // the room leaves memory
+		if h.roomFor("town") != nil {
+			t.Fatal("town is still in memory with no member")
+		}
+
+		bob := h.connect(t, "bob")
+		synctest.Wait()
+		got := bob.ask(map[string]any{"type": "join", "room": "town"})
+		if j := only(t, "bob joins", got, "joined"); j.LastID != ed.Change {
+			t.Errorf("joined last_id %d, want the edit's %d", j.LastID, ed.Change)
+		}
+		alice.ask(map[string]any{"type": "join", "room": "town"})
+		two := only(t, "send", alice.ask(map[string]any{"type": "send", "room": "town", "text": "two"}), "message").ID
+		synctest.Wait()
+		if fs := bob.received("edited"); len(fs) != 0 {
+			t.Errorf("bob heard the edit again: %s", fs[0].raw)
+		}
+		if ids := bob.messageIDs("town"); !slices.Equal(ids, []int64{two}) {
+			t.Errorf("bob's live messages %v, want [%d]", ids, two)
+		}
+	})
+}

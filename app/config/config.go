@@ -58,6 +58,7 @@ type Config struct {
 	RoomCreateRate    throttle.Limit // rooms a user may create
 	EmptyRoomTTL      time.Duration  // a room without messages leaves the list (and the store) this long after its creation
 	ExportConcurrency int            // "Download my data" exports streaming at once (503 past it)
+	Retention         time.Duration  // messages are deleted for real this long after they were sent (0: kept for ever)
 
 	// Limits on what one connection or address can hold.
 	BodyTimeout     time.Duration  // for a request's body to arrive; not upgraded sockets
@@ -125,6 +126,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.StringVar(&r.roomCreate, "room-create-rate", "10/1h:20", "rooms a user may create (by joining a room that does not exist): N/DURATION[:BURST]")
 	duration(&c.EmptyRoomTTL, "empty-room-ttl", time.Hour, "a room that never had a message leaves the room list, and the store, this long after it was created (0: never)")
 	fs.IntVar(&c.ExportConcurrency, "export-concurrency", 2, "\"Download my data\" exports (each reads all of a user's messages) streaming at once; past it 503 with Retry-After")
+	fs.Var((*retentionValue)(&c.Retention), "retention", "messages are deleted for real (as a deleted message is) this long after they were sent, e.g. 90d or 36h; a room's owner may set a shorter one (0: kept for ever)")
 	duration(&c.BodyTimeout, "body-timeout", 10*time.Second, "time for a request's body to arrive before the connection is closed (sockets, once upgraded, are not bound by it)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 512, "connections open at once per client address (IPv6: per /64); 0: no limit")
 	fs.StringVar(&r.authLogRate, "auth-log-rate", "5/s:10", "auth failure log lines per client address, ten times that overall: N/DURATION[:BURST]; the rest are counted")
@@ -239,6 +241,10 @@ func Parse(args []string, getenv func(string) string, extra ...func(*flag.FlagSe
 	if c.EmptyRoomTTL < 0 {
 		return Config{}, nil, errors.New("--empty-room-ttl must be 0 (never) or more")
 	}
+	if c.Retention != 0 && c.Retention < time.Hour {
+		// A slip such as 90s for 90d would delete almost everything.
+		return Config{}, nil, errors.New("--retention must be 0 (off) or at least 1h")
+	}
 	if c.AuditRetention < time.Hour {
 		return Config{}, nil, errors.New("--audit-retention must be at least 1h")
 	}
@@ -349,6 +355,37 @@ func (d *durationValue) Set(s string) error {
 	}
 	*d = durationValue(v)
 	return nil
+}
+
+// retentionValue is a duration that also takes days (90d), the unit a
+// retention is usually given in.
+type retentionValue time.Duration
+
+func (d *retentionValue) String() string {
+	v := time.Duration(*d)
+	if v != 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	if v == 0 {
+		return "0"
+	}
+	return v.String()
+}
+
+func (d *retentionValue) Set(s string) error {
+	if s == "0" {
+		*d = 0
+		return nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 36500 {
+			return fmt.Errorf("%q is not a number of days such as 90d", s)
+		}
+		*d = retentionValue(time.Duration(n) * 24 * time.Hour)
+		return nil
+	}
+	return (*durationValue)(d).Set(s)
 }
 
 // TLS reports whether the server serves HTTPS.

@@ -230,3 +230,39 @@ func TestParseHandshakeAdmission(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRetention(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  string
+		want time.Duration
+		err  string
+	}{
+		{nil, "", 0, ""},
+		{[]string{"--retention", "90d"}, "", 90 * 24 * time.Hour, ""},
+		{[]string{"--retention", "36h"}, "", 36 * time.Hour, ""},
+		{[]string{"--retention", "0"}, "", 0, ""},
+		{nil, "7d", 7 * 24 * time.Hour, ""},
+		{[]string{"--retention", "90s"}, "", 0, "at least 1h"},
+		{[]string{"--retention", "-2h"}, "", 0, "at least 1h"},
+		{[]string{"--retention", "xd"}, "", 0, "number of days"},
+		{[]string{"--retention", "90"}, "", 0, "no unit"},
+	}
+	for _, tc := range cases {
+		c, _, err := Parse(tc.args, func(k string) string {
+			if k == "SECURECHAT_RETENTION" {
+				return tc.env
+			}
+			return ""
+		})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Parse(%q, env %q) error %v; want %q", tc.args, tc.env, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || c.Retention != tc.want {
+			t.Errorf("Parse(%q, env %q) = %v, %v; want %v", tc.args, tc.env, c.Retention, err, tc.want)
+		}
+	}
+}

@@ -43,6 +43,8 @@ type Metrics struct {
 	bodyTimeouts      prometheus.Counter
 	authFailures      *prometheus.CounterVec
 	authLogSuppressed prometheus.Counter
+
+	messagesExpired prometheus.Counter
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime's and
@@ -94,6 +96,8 @@ func New() *Metrics {
 			Help: "Failed logins, token requests and socket credentials, by where they failed (every one, logged or not)."}, []string{"where"}),
 		authLogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_auth_log_suppressed_total",
 			Help: "Auth failure log lines left out past --auth-log-rate."}),
+		messagesExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_messages_expired_total",
+			Help: "Messages this node deleted because they were older than --retention or their room's retention (their edit and delete rows went with them)."}),
 	}
 	m.typingDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_typing_drops_total",
 		Help: "Typing frames dropped silently: more than one per socket and room within the typing interval, or for a room the socket is not in."})
@@ -105,7 +109,7 @@ func New() *Metrics {
 	m.queueDrops.WithLabelValues(BoundBytes)
 	reg.MustRegister(m.socketsOpen, m.handshakes, m.rejections, m.messagesIn, m.deliveries, m.closes, m.queueDrops, m.requestRefusals, m.historyWriteTime,
 		m.loginRefusals, m.signupRefusals, m.hashRefusals, m.handshakeBusy, m.refreshRefusals, m.roomRefusals, m.twoFactorRefused, m.searchRefusals,
-		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.exportRefusals)
+		m.connsRefused, m.bodyTimeouts, m.authFailures, m.authLogSuppressed, m.patRefusals, m.exportRefusals, m.messagesExpired)
 	return m
 }
 
@@ -296,5 +300,12 @@ func (m *Metrics) AuthFailed(where string) {
 func (m *Metrics) AuthLogSuppressed() {
 	if m != nil {
 		m.authLogSuppressed.Inc()
+	}
+}
+
+// MessagesExpired counts messages deleted by retention.
+func (m *Metrics) MessagesExpired(n int) {
+	if m != nil {
+		m.messagesExpired.Add(float64(n))
 	}
 }

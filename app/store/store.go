@@ -266,3 +266,21 @@ const (
 	KindEdit    = "edit"
 	KindDelete  = "delete"
 )
+
+// MaxRetentionDays is the longest retention a room may be given (ten years).
+const MaxRetentionDays = 3650
+
+// ExpiresBefore is when a message of a room expires under retention: the
+// later of the server's cutoff (zero: none) and the room's own (days > 0:
+// now minus that many days). A room's retention can only shorten the
+// server's, so an owner cannot keep messages longer than the operator's
+// policy. Zero: nothing in the room expires.
+func ExpiresBefore(serverCutoff time.Time, days int, now time.Time) time.Time {
+	cut := serverCutoff
+	if days > 0 {
+		if own := now.Add(-time.Duration(days) * 24 * time.Hour); own.After(cut) {
+			cut = own
+		}
+	}
+	return cut
+}

@@ -78,6 +78,9 @@ func TestCLIUsageErrorsHaveNoSideEffects(t *testing.T) {
 		{[]string{"export", "room", "general", "--with-keys"}, "--with-keys goes with backup only"},
 		{[]string{"user", "list", "--force"}, "--force goes with backup, restore and export only"},
 		{[]string{"backup", "b.db", "--out", "x"}, "--out goes with export only"},
+		{[]string{"move-to-postgres"}, "move-to-postgres needs --database-url"},
+		{[]string{"move-to-postgres", "now", "--database-url", "postgres://127.0.0.1:1/x"}, "move-to-postgres takes no arguments"},
+		{[]string{"move-to-postgres", "--database-url", "postgres://127.0.0.1:1/x"}, "no SQLite store in"}, // a mistyped --data
 	}
 	for _, tc := range cases {
 		dir := filepath.Join(t.TempDir(), "data")

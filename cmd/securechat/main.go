@@ -11,6 +11,7 @@
 //	securechat keys rotate      put a new signing key first, keep the old ones for verification
 //	securechat keys new         print a fresh key (for SECURECHAT_TOKEN_KEYS)
 //	securechat migrate --database-url URL   bring the PostgreSQL schema up to date
+//	securechat --data D --database-url URL move-to-postgres   copy the SQLite store into an empty PostgreSQL one
 //	securechat backup FILE [--with-keys]   a checked copy of the SQLite database, while serving
 //	securechat restore FILE               put a backup into --data
 //	securechat export user NAME | room R [--out FILE]   JSON export
@@ -141,6 +142,8 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 			return usagef("serve takes no arguments, got %q", rest[1:])
 		}
 		return serve(ctx, cfg, getenv, opt, log, stdout)
+	case "move-to-postgres":
+		return moveCommand(ctx, cfg, rest[1:], stdout)
 	case "migrate":
 		if cfg.DatabaseURL == "" {
 			return usagef("migrate needs --database-url (SQLite migrates itself at start)")
@@ -151,7 +154,7 @@ func runWith(ctx context.Context, opt options, args []string, getenv func(string
 		fmt.Fprintln(stdout, "schema is up to date")
 		return nil
 	default:
-		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, backup, restore, export, help)", rest[0])
+		return usagef("unknown command %q (commands: serve, user, token, audit, keys, migrate, backup, restore, export, move-to-postgres, help)", rest[0])
 	}
 }
 
@@ -231,6 +234,9 @@ Commands:
                         sessions, memberships and every message they wrote
   export room ROOM [--out FILE]
                         every message of a room as JSON
+  move-to-postgres      copy the SQLite store in --data, every row with its ids, into the
+                        empty PostgreSQL database of --database-url, in one transaction
+                        (a failure leaves it empty: run it again); stop the server first
   help                  this text (also --help)
 
 Every setting can also be set as SECURECHAT_<NAME> (upper case, - as _); the command line

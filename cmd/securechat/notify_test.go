@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -106,6 +107,34 @@ func TestMentionsOneNode(t *testing.T) {
 	mentionScenario(t, s, s)
 }
 
+// A message naming more than maxMentions distinct names mentions the first
+// 20 only, and is counted.
+func TestMentionsBoundedPerMessage(t *testing.T) {
+	addr := freeAddr(t)
+	s := startServer(t, "", "--metrics-addr", addr)
+	s.addUser("alice", pw)
+	s.addUser("bob", pw)
+	alice, bob := onNode(t, s, s.token("alice", pw)), onNode(t, s, s.token("bob", pw))
+	text := ""
+	for i := range 20 { // maxMentions
+		text += fmt.Sprintf("@nobody%d ", i)
+	}
+	alice.send(map[string]any{"type": "send", "room": "general", "text": text + "@bob"})
+	first := "@bob first"
+	alice.send(map[string]any{"type": "send", "room": "general", "text": first})
+	// A mention follows its message's delivery, before the next message's:
+	// the 21st name was not a mention, so none comes before the second message.
+	fs := bob.collectUntil("message", hasText(first))
+	noFrame(t, "bob, named 21st", fs, "mention")
+	id := fs[len(fs)-1]["id"]
+	if f := bob.until("mention", nil); f["id"] != id {
+		t.Errorf("bob's first mention %v; want of message %v", f, id)
+	}
+	if got := scrape(t, addr, "securechat_mentions_cut_total"); got != 1 {
+		t.Errorf("securechat_mentions_cut_total = %v; want 1", got)
+	}
+}
+
 func TestMentionsTwoNodes(t *testing.T) {
 	_, natsURL := natsOn(t, -1)
 	cl := newCluster(t, natsURL, postgresURL(t))
@@ -130,7 +159,8 @@ func typingUntil(c *wsClient, text string) []map[string]any {
 // socket not in the room get none, and the typist gets no answer.
 func TestTypingIsLimited(t *testing.T) {
 	clk := newFakeClock()
-	s := startServerClock(t, clk)
+	addr := freeAddr(t)
+	s := startServerClock(t, clk, "--metrics-addr", addr)
 	for _, u := range []string{"alice", "bob", "carol"} {
 		s.addUser(u, pw)
 	}
@@ -164,6 +194,10 @@ func TestTypingIsLimited(t *testing.T) {
 		t.Errorf("after 3 s bob got %v; want one typing", got)
 	}
 	noFrame(t, "carol (not in dev)", carol.sentinel(), "typing")
+	// The dropped ones are counted: 4 of the first five, 1 of the two after.
+	if got := scrape(t, addr, "securechat_typing_drops_total"); got != 5 {
+		t.Errorf("securechat_typing_drops_total = %v; want 5", got)
+	}
 }
 
 // Typing reaches the room's members on the other node, never a non-member.

@@ -27,6 +27,7 @@ import (
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
+	"securechat/app/retention"
 	"securechat/app/store"
 	"securechat/app/store/postgres"
 	"securechat/app/store/sqlite"
@@ -54,6 +55,7 @@ type backend interface {
 	auth.PruneStore
 	chat.Store
 	export.Store
+	retention.Store
 	twofactor.Store
 	Close() error
 }
@@ -220,6 +222,9 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, o
 		auth.PruneEvery(ctx, svc.db, auth.PruneInterval, cfg.SessionMaxAge, clk.Now, log)
 	})
 	bg.Go(func(ctx context.Context) { svc.audit.PruneEvery(ctx, auth.PruneInterval, cfg.AuditRetention) })
+	expirer := retention.New(svc.db, hub, cfg.Retention, m, clk.Now,
+		func(d time.Duration, f func()) retention.Timer { return clk.AfterFunc(d, f) }, log)
+	bg.Go(expirer.Run)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

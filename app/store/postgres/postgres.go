@@ -228,6 +228,10 @@ var migrations = []string{
 	END
 	$$;
 	CREATE INDEX messages_text_trgm ON messages USING gin (search_text(text) gin_trgm_ops) WHERE kind = '' AND NOT deleted;`,
+	// Retention: a room may keep its messages fewer days than the server's
+	// default (0: the default); expiry finds the oldest messages by time.
+	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX messages_expiry ON messages(ts) WHERE kind = '';`,
 	// Mentions: which messages mention which user (@name), for the unread
 	// frame's counts. No text: a deleted message's mentions are deleted
 	// with it, and the message row is the only copy of what it said.

@@ -221,6 +221,10 @@ var migrations = []string{
 	CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = '' AND old.deleted = 0 BEGIN
 		INSERT INTO messages_fts(messages_fts, rowid, text) VALUES('delete', old.id, old.text);
 	END;`,
+	// Retention: a room may keep its messages fewer days than the server's
+	// default (0: the default); expiry finds the oldest messages by time.
+	`ALTER TABLE rooms ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX messages_expiry ON messages(ts) WHERE kind = '';`,
 	// Mentions: which messages mention which user (@name), for the unread
 	// frame's counts. No text: a deleted message's mentions are deleted
 	// with it, and the message row is the only copy of what it said.

@@ -50,6 +50,9 @@ type Store interface {
 	Scrub(ctx context.Context) error
 	SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.Message, error)
 	MessagesAround(ctx context.Context, room string, id int64, limit int) ([]store.Message, error)
+	SetRoomRetention(ctx context.Context, room string, days int) error
+	RoomRetentions(ctx context.Context) (map[string]int, error)
+	ExpireMessages(ctx context.Context, serverCutoff, now time.Time, limit int) (int, error)
 
 	CreateRoom(ctx context.Context, name, kind string, ownerID int64, now time.Time) error
 	RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error)
@@ -111,6 +114,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Audit", auditCases},
 		{"FirstAdmin", firstAdminCases},
 		{"Export", exportCases},
+		{"Retention", retentionCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, sc := range group.cases {
