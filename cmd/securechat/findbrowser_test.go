@@ -139,6 +139,16 @@ func TestBrowserSearchOpensRoom(t *testing.T) {
 		t.Errorf("bob: result %+v", res)
 	}
 
+	// Many results: a page at a time, the next one asked for with before.
+	bob.do("search filler", chromedp.SetValue(chromedp.ID("search"), "filler"), chromedp.Click(chromedp.CSS(`#search-form button`)))
+	bob.waitFor("a first page of results", `document.querySelectorAll("#results li.result").length === 20 && !document.getElementById("search-more").hidden`)
+	bob.do("more results", chromedp.Click(chromedp.ID("search-more")))
+	bob.waitFor("a second page of results", `document.querySelectorAll("#results li.result").length === 40`)
+	if got := value(bob, "read the last result", chromedp.Evaluate[string](`[...document.querySelectorAll("#results .result-text")].pop().textContent`)); got != "filler 80" {
+		t.Errorf("bob: the 40th result is %q, want filler 80 (newest first)", got)
+	}
+	bob.do("search again", chromedp.SetValue(chromedp.ID("search"), "checklist"), chromedp.Click(chromedp.CSS(`#search-form button`)))
+	bob.waitFor("one result", `document.querySelectorAll("#results li.result").length === 1`)
 	bob.do("open the result", chromedp.Click(chromedp.CSS(`#results li.result button`)))
 	bob.waitCurrent("general")
 	bob.waitFor("the search panel closed", `document.getElementById("search-panel").hidden`)
