@@ -46,7 +46,7 @@ func checkSearch(f *inbound, maxText int) error {
 // onSearch answers the messages that match f.Query, newest first, from
 // the rooms the user may read now (or from f.Room, if they may read it).
 func (c *Client) onSearch(ctx context.Context, f inbound) error {
-	if limit := c.hub.searchQueryLimit(); utf8.RuneCountInString(f.Query) > limit {
+	if limit := c.hub.SearchQueryLimit(); utf8.RuneCountInString(f.Query) > limit {
 		c.hub.metrics.SearchRefused()
 		return badFrame("bad_query", "a query has at most %d characters", limit)
 	}
@@ -74,9 +74,10 @@ func (c *Client) onSearch(ctx context.Context, f inbound) error {
 	return nil
 }
 
-// searchQueryLimit is the most characters of a query: every word is an
-// index lookup (and a short one a check of up to store.ShortScan texts).
-func (h *Hub) searchQueryLimit() int {
+// SearchQueryLimit is the most characters of a query (the chat page renders
+// it into its search box): every word is an index lookup (and a short one a
+// check of up to store.ShortScan texts).
+func (h *Hub) SearchQueryLimit() int {
 	if h.limits.MaxSearchQuery > 0 {
 		return h.limits.MaxSearchQuery
 	}

@@ -38,6 +38,7 @@ func (s *Server) chatPage(c echo.Context) error {
 		RoomInputPattern: strings.Replace(chat.RoomPattern, "a-z", "A-Za-z", 1),
 		MaxRoomName:      chat.MaxRoomName,
 		MaxText:          s.deps.Hub.Limits().MaxText,
+		MaxSearchQuery:   s.deps.Hub.SearchQueryLimit(),
 		Admin:            admin,
 		DMPrefix:         store.DMPrefix,
 	}))

@@ -443,3 +443,20 @@ func TestBrowserFindScreenshots(t *testing.T) {
 	}
 	alice.checkConsole(false)
 }
+
+// TestChatPageSearchLimit: the search box takes no longer a query than the
+// server does (--max-search-query): the page copies no limit of its own.
+func TestChatPageSearchLimit(t *testing.T) {
+	s := startServer(t, "", "--max-search-query=77")
+	s.addUser("alice", "alice-password-1")
+	b := s.newBrowser()
+	b.login("alice", "alice-password-1")
+	page := b.get("/")
+	i := strings.Index(page, `<input id="search"`)
+	if i < 0 {
+		t.Fatal("no search box in the chat page")
+	}
+	if box := page[i : i+strings.Index(page[i:], ">")]; !strings.Contains(box, `maxlength="77"`) {
+		t.Errorf("search box %s, want maxlength=\"77\"", box)
+	}
+}
