@@ -373,6 +373,15 @@ func TestBrowserNotifications(t *testing.T) {
 	if n := value(bob, "count notifications", chromedp.Evaluate[int](`window.notes.length`)); n != 2 {
 		t.Errorf("bob: %d notifications, want 2 (a mention and a dm)", n)
 	}
+
+	// While hidden, what comes in the room shown counts too: the tab's
+	// title says so (#dev 2, the dm 1, #general 1), until bob looks again.
+	post(alice, "general", "back in general")
+	bob.waitFor("4 unread in the title", `document.title.startsWith("(4) ")`)
+	bob.do("show the page", chromedp.Evaluate[chromedp.Void](`
+		Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "visible"});
+		document.dispatchEvent(new Event("visibilitychange"))`))
+	bob.waitFor("3 unread in the title", `document.title.startsWith("(3) ")`)
 	bob.checkConsole(false)
 }
 

@@ -2,7 +2,7 @@
 // message may carry several frames: handle records what they changed, and
 // flush draws it once.
 
-import { GENERAL, NEW, JOINING, REPLAYING, LIVE, primed, live } from "./state.js";
+import { GENERAL, NEW, JOINING, REPLAYING, LIVE, primed, live, mentionCount } from "./state.js";
 import { clip } from "./view.js";
 import { mentionsUser } from "./text.js";
 
@@ -116,6 +116,8 @@ export function createFrames(cfg, state, view, conn, sends, on) {
     }
     if (conn.send({ type: "read", room: name, id: r.lastId })) {
       r.readId = Math.max(r.readId, r.lastId);
+      // Counted while the page was hidden: read now.
+      if (r.unread || mentionCount(r)) { state.clearUnread(r); view.renderRooms(); }
       r.readSentAt = Date.now();
       r.openRead = false;
     }
@@ -228,8 +230,8 @@ export function createFrames(cfg, state, view, conn, sends, on) {
         if (typeof f.room !== "string" || !Number.isInteger(f.id) || typeof f.user !== "string") break;
         const r = state.rooms.get(f.room);
         on.notify(f.id, f.room, f.user + " mentioned you in " + (r ? view.roomLabel(r) : "#" + f.room), typeof f.text === "string" ? f.text : "");
-        // Counted until read, except in the room shown (read as it comes).
-        if (!r || f.room === state.current || f.id <= r.readId || r.msgs.get(f.id)?.deleted) break;
+        // Counted until read, except in the room shown while the reader looks.
+        if (!r || (f.room === state.current && document.visibilityState !== "hidden") || f.id <= r.readId || r.msgs.get(f.id)?.deleted) break;
         r.mentions.add(f.id);
         dirty.rooms = true;
         break;
@@ -437,6 +439,9 @@ export function createFrames(cfg, state, view, conn, sends, on) {
       dirty.add.push(m);
       if (isLive && m.user === me) dirty.follow = true;
       if (isLive && m.user !== me) dirty.fresh.push(m);
+      // Shown, but nobody looks: the tab's title and icon count it until
+      // the reader is back (seen reads it then).
+      if (isLive && m.user !== me && document.visibilityState === "hidden") r.unread++;
     } else if (isLive && m.user !== me) {
       r.unread++;
     }
