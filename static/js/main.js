@@ -80,6 +80,7 @@ function select(name) {
     state.addRoom(name);
     if (conn.connected) frames.join(name);
   }
+  search.close(); // the room is what the reader asked to see
   state.current = name;
   state.clearUnread(state.rooms.get(name));
   view.showRoom();
