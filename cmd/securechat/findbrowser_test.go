@@ -162,6 +162,7 @@ func TestBrowserSearchOpensRoom(t *testing.T) {
 	// Its neighbours are there, and the newest messages are one click away.
 	bob.waitMessage("alice", "filler 1")
 	bob.waitFor("the jump to the newest", `!document.getElementById("jump-newest").hidden`)
+	bob.savePNG(screenshotDir(t), "find-opened-result.png")
 	bob.do("jump to the newest", chromedp.Click(chromedp.ID("jump-newest")))
 	bob.waitMessage("alice", "filler 119")
 	bob.waitFor("the jump gone", `document.getElementById("jump-newest").hidden`)
