@@ -13,8 +13,10 @@ import (
 // counts, in the room the user read last.
 const (
 	// maxUnreadCount is where the count of a room's unread messages stops:
-	// counting costs a read per message, and a page shows "999+" anyway.
-	maxUnreadCount = 999
+	// counting costs a read of an index entry per message on every connect
+	// (most of a handshake's cost was counting 999), and a page shows
+	// "99+" anyway, as most chat products do.
+	maxUnreadCount = 99
 	// maxUnreadRooms is the most rooms the unread frame lists, the most
 	// recently read first.
 	maxUnreadRooms = 500

@@ -50,7 +50,7 @@ export function createNotifier(button, open) {
     total(n) {
       if (n === shown) return;
       shown = n;
-      document.title = n ? "(" + (n > 999 ? "999+" : n) + ") " + baseTitle : baseTitle;
+      document.title = n ? "(" + (n > 99 ? "99+" : n) + ") " + baseTitle : baseTitle;
       if (link) link.href = n ? iconURL(n) : "/static/favicon.svg";
     },
 

@@ -358,10 +358,10 @@ export function createView(ui, state, me, on) {
     }
     time.hidden = unread > 0;
     badge.hidden = unread === 0;
-    // The server counts at most 999 unread messages in a room.
-    badge.firstChild.textContent = unread >= 999 ? "999+" : String(unread);
+    // The server counts at most 99 unread messages in a room.
+    badge.firstChild.textContent = unread >= 99 ? "99+" : String(unread);
     mentionBadge.hidden = mentions === 0;
-    mentionBadge.firstChild.textContent = "@" + (mentions >= 999 ? "999+" : String(mentions));
+    mentionBadge.firstChild.textContent = "@" + (mentions >= 99 ? "99+" : String(mentions));
     mentionBadge.lastChild.textContent = mentions === 1 ? " mention" : " mentions";
     return li;
   }

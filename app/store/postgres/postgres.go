@@ -242,6 +242,9 @@ var migrations = []string{
 		PRIMARY KEY (user_id, room, message_id)
 	);
 	CREATE INDEX mentions_message ON mentions(message_id);`,
+	// Unread counts read only live messages: an index of just those keeps
+	// each count to the index (no row lookups for kind and deleted).
+	`CREATE INDEX messages_live ON messages(room, id) WHERE kind = '' AND NOT deleted;`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations,

@@ -27,6 +27,10 @@ const busyTimeout = 10 * time.Second
 // DB is the SQLite store.
 type DB struct {
 	db *sql.DB
+	// memberships is the query every socket's connect runs (the user's rooms
+	// with their unread counts), prepared once: parsing its SQL on each
+	// connect cost more than running it.
+	memberships *sql.Stmt
 }
 
 // Open opens (creating if needed) the database in dir and brings its schema up to date.
@@ -64,11 +68,18 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if s.memberships, err = db.PrepareContext(ctx, membershipsQuery); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare the memberships query: %w", err)
+	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	s.memberships.Close()
+	return s.db.Close()
+}
 
 var migrations = []string{
 	`CREATE TABLE users (
@@ -235,6 +246,9 @@ var migrations = []string{
 		PRIMARY KEY (user_id, room, message_id)
 	);
 	CREATE INDEX mentions_message ON mentions(message_id);`,
+	// Unread counts read only live messages: an index of just those keeps
+	// each count to the index (no row lookups for kind and deleted).
+	`CREATE INDEX messages_live ON messages(room, id) WHERE kind = '' AND deleted = 0;`,
 }
 
 // migrate applies the migrations not yet recorded in user_version. Each runs
