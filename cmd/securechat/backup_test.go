@@ -120,9 +120,13 @@ func TestBackupWhileSending(t *testing.T) {
 	errs := make(chan error, senders)
 	var got acks
 	var wg sync.WaitGroup
+	// Every account first: the CLI's write waits for the server's (at most
+	// busy_timeout), and senders sending flat out can hold it off that long.
+	for i := range senders {
+		s.addUser(fmt.Sprintf("sender%d", i), pw)
+	}
 	for i := range senders {
 		name := fmt.Sprintf("sender%d", i)
-		s.addUser(name, pw)
 		c := s.dialBearer(s.token(name, pw))
 		c.until("joined", inRoom("general"))
 		wg.Add(1)

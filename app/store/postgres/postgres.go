@@ -309,6 +309,14 @@ func ms(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
 // the row as the other transaction committed it).
 func (s *DB) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
+	// A BEGIN has no effect of its own, so it is tried again on another of
+	// the pool's connections when it fails: after PostgreSQL restarts (or
+	// its connections are cut) every idle connection of the pool is dead,
+	// and without this each would fail one transaction, one message, before
+	// the pool noticed. pgxpool drops a connection whose BEGIN failed.
+	for retries := int(s.pool.Config().MaxConns); err != nil && retries > 0 && ctx.Err() == nil; retries-- {
+		tx, err = s.pool.Begin(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", what, err)
 	}
