@@ -45,6 +45,8 @@ const (
 	typeMembers frameType = "members" // also the server's answer
 	typeSearch  frameType = "search"  // answered by results (search.go)
 	typeTyping  frameType = "typing"  // also the server's, to the room's other users (notify.go)
+	// typeRetention sets a room's retention; also the server's answer (retention.go).
+	typeRetention frameType = "retention"
 )
 
 // Server frames (besides history and rooms above).
@@ -143,7 +145,12 @@ func checkSend(f *inbound, maxText int) error {
 	if err := checkRoom(f.Room); err != nil {
 		return err
 	}
-	if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxText {
+	return checkText(f.Text, maxText)
+}
+
+// checkText: a message's text is 1 to maxText characters (a send's and an edit's).
+func checkText(text string, maxText int) error {
+	if n := utf8.RuneCountInString(text); n < 1 || n > maxText {
 		return badFrame("bad_text", "text must be 1 to %d characters", maxText)
 	}
 	return nil
@@ -236,10 +243,7 @@ func checkEdit(f *inbound, maxText int) error {
 	if err := checkDelete(f, maxText); err != nil {
 		return err
 	}
-	if n := utf8.RuneCountInString(f.Text); n < 1 || n > maxText {
-		return badFrame("bad_text", "text must be 1 to %d characters", maxText)
-	}
-	return nil
+	return checkText(f.Text, maxText)
 }
 
 // checkDelete: a delete names a message of a room.

@@ -11,10 +11,6 @@ import (
 	"securechat/app/store"
 )
 
-// typeRetention is a client frame that sets a room's retention, and the
-// server's answer.
-const typeRetention frameType = "retention"
-
 // checkRetention: a retention names a room and 0 (the server's default) to
 // store.MaxRetentionDays days.
 func checkRetention(f *inbound, _ int) error {
