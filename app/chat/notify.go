@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func mentionNames(text string) (names []string, cut bool) {
 		}
 		name := strings.ToLower(text[i+1 : j])
 		i = j - 1
-		if containsString(names, name) {
+		if slices.Contains(names, name) {
 			continue
 		}
 		if len(names) == maxMentions {
@@ -73,15 +74,6 @@ const maxAccountName = 32
 // isNameByte reports whether b may be part of an account name.
 func isNameByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-'
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // mention sends each user m mentions a mention frame, on every node. The
