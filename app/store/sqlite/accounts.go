@@ -67,7 +67,7 @@ func (s *DB) CreateUserAdminIfFirst(ctx context.Context, name, passwordHash stri
 func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 	var u store.User
 	var created int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`SELECT id, name, password_hash, created_at, role FROM users WHERE name = ?`, name).
 		Scan(&u.ID, &u.Name, &u.PasswordHash, &created, &u.Role)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -82,7 +82,7 @@ func (s *DB) UserByName(ctx context.Context, name string) (store.User, error) {
 
 // ListUsers returns every account by name.
 func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, role FROM users ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT id, name, created_at, role FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -116,7 +116,7 @@ func (s *DB) SetPasswordHash(ctx context.Context, userID int64, hash string, now
 
 // SetUserRole sets an account's role; store.ErrNotFound if there is none.
 func (s *DB) SetUserRole(ctx context.Context, userID int64, role string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, userID)
+	res, err := s.exec(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, userID)
 	if err != nil {
 		return fmt.Errorf("set role: %w", err)
 	}

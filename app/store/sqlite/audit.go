@@ -11,7 +11,7 @@ import (
 
 // AppendAudit adds a row to the audit log and returns its id.
 func (s *DB) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO audit(at, event, actor, subject, address, user_agent, session_id, detail) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
 		ms(e.Time), e.Event, e.Actor, e.Subject, e.Address, e.UserAgent, e.SessionID, e.Detail)
 	if err != nil {
@@ -46,7 +46,7 @@ func (s *DB) AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.Audit
 	}
 	query += " ORDER BY id DESC LIMIT ?"
 	args = append(args, auditLimit(q.Limit))
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit: %w", err)
 	}
@@ -69,7 +69,7 @@ func (s *DB) AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.Audit
 
 // PruneAudit deletes the rows older than before.
 func (s *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, ms(before))
+	res, err := s.exec(ctx, `DELETE FROM audit WHERE at < ?`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune audit: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 // up to readID (what the join showed: the room's recent history); joining
 // again changes nothing.
 func (s *DB) JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO memberships(user_id, room, read_id, read_at) VALUES(?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO memberships(user_id, room, read_id, read_at) VALUES(?, ?, ?, ?)
 		ON CONFLICT(user_id, room) DO NOTHING`, userID, room, readID, ms(now))
 	if err != nil {
 		return fmt.Errorf("record membership of %s: %w", room, err)
@@ -24,7 +24,7 @@ func (s *DB) JoinRoom(ctx context.Context, userID int64, room string, readID int
 
 // LeaveRoom forgets a user's membership of room (and its read position).
 func (s *DB) LeaveRoom(ctx context.Context, userID int64, room string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM memberships WHERE user_id = ? AND room = ?`, userID, room); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM memberships WHERE user_id = ? AND room = ?`, userID, room); err != nil {
 		return fmt.Errorf("forget membership of %s: %w", room, err)
 	}
 	return nil
@@ -62,7 +62,7 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // mentions of the user after ReadID are counted the same way (a deleted
 // message's mentions are gone with it).
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
-	rows, err := s.memberships.QueryContext(ctx, maxUnread, userID, limit)
+	rows, err := s.query(ctx, membershipsQuery, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)
 	}

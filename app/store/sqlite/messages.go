@@ -26,7 +26,7 @@ import (
 func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error) {
 	out := make([]store.Message, 0, len(msgs))
 	err := s.inTx(ctx, "append messages", func(tx *sql.Tx) error {
-		next, err := tx.PrepareContext(ctx, `INSERT INTO rooms(name, last_id, last_seq, last_activity) VALUES(?, 0, 1, ?)
+		next, err := s.txStmt(ctx, tx, `INSERT INTO rooms(name, last_id, last_seq, last_activity) VALUES(?, 0, 1, ?)
 			ON CONFLICT(name) DO UPDATE SET last_seq = last_seq + 1, last_activity = excluded.last_activity
 			RETURNING last_seq`)
 		if err != nil {
@@ -34,17 +34,17 @@ func (s *DB) AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		}
 		defer next.Close()
 		// A change's room exists: its target is in it.
-		nextChange, err := tx.PrepareContext(ctx, `UPDATE rooms SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq`)
+		nextChange, err := s.txStmt(ctx, tx, `UPDATE rooms SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq`)
 		if err != nil {
 			return err
 		}
 		defer nextChange.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(room, seq, user_id, user, text, ts, kind, target) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`)
+		ins, err := s.txStmt(ctx, tx, `INSERT INTO messages(room, seq, user_id, user, text, ts, kind, target) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		last, err := tx.PrepareContext(ctx, `UPDATE rooms SET last_id = ? WHERE name = ?`)
+		last, err := s.txStmt(ctx, tx, `UPDATE rooms SET last_id = ? WHERE name = ?`)
 		if err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func (s *DB) MessagesAfter(ctx context.Context, room string, after int64, limit 
 // TouchRoom records that a room exists (someone joined it) without changing
 // its activity; created reports that it did not exist before.
 func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) (created bool, err error) {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO rooms(name, last_id, last_activity) VALUES(?, 0, ?) ON CONFLICT(name) DO NOTHING`, name, ms(now))
 	if err != nil {
 		return false, fmt.Errorf("record room %s: %w", name, err)
@@ -216,7 +216,7 @@ func (s *DB) TouchRoom(ctx context.Context, name string, now time.Time) (created
 // RoomExists reports whether a room is recorded (joined or written to, and not pruned).
 func (s *DB) RoomExists(ctx context.Context, name string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM rooms WHERE name = ?`, name).Scan(&one)
+	err := s.queryRow(ctx, `SELECT 1 FROM rooms WHERE name = ?`, name).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -248,7 +248,7 @@ func (s *DB) Rooms(ctx context.Context, q store.RoomQuery) ([]store.Room, error)
 	}
 	query += ` ORDER BY last_activity DESC, name DESC LIMIT ?`
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
@@ -305,7 +305,7 @@ func (s *DB) Message(ctx context.Context, room string, id int64) (store.Message,
 const messageColumns = `id, seq, room, COALESCE(user_id, 0), user, text, ts, kind, target, edited_at, deleted`
 
 func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (s *DB) queryMessages(ctx context.Context, q string, args ...any) ([]store.
 
 // RoomHead returns the id and seq of a room's newest message (zeros if it has none).
 func (s *DB) RoomHead(ctx context.Context, room string) (lastID, lastSeq int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT last_id, last_seq FROM rooms WHERE name = ?`, room).Scan(&lastID, &lastSeq)
+	err = s.queryRow(ctx, `SELECT last_id, last_seq FROM rooms WHERE name = ?`, room).Scan(&lastID, &lastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, nil
 	}

@@ -16,7 +16,7 @@ func (s *DB) SetRoomRetention(ctx context.Context, room string, days int) error 
 	if days < 0 || days > store.MaxRetentionDays {
 		return fmt.Errorf("set retention of %s: %d days is not 0 to %d", room, days, store.MaxRetentionDays)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE rooms SET retention_days = ? WHERE name = ?`, days, room)
+	res, err := s.exec(ctx, `UPDATE rooms SET retention_days = ? WHERE name = ?`, days, room)
 	if err != nil {
 		return fmt.Errorf("set retention of %s: %w", room, err)
 	}

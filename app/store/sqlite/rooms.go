@@ -41,7 +41,7 @@ func (s *DB) CreateRoom(ctx context.Context, name, kind string, ownerID int64, n
 // store.ErrNotFound if there is no such room.
 func (s *DB) RoomAccess(ctx context.Context, room string, userID int64) (store.Access, error) {
 	var a store.Access
-	err := s.db.QueryRowContext(ctx, `SELECT r.kind, COALESCE(m.role, '') FROM rooms r
+	err := s.queryRow(ctx, `SELECT r.kind, COALESCE(m.role, '') FROM rooms r
 		LEFT JOIN room_members m ON m.room = r.name AND m.user_id = ? WHERE r.name = ?`, userID, room).Scan(&a.Kind, &a.Role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Access{}, store.ErrNotFound
@@ -98,7 +98,7 @@ func (s *DB) RemoveMember(ctx context.Context, room string, userID int64) (remov
 // RoomMembers lists a room's members with their names, the owner first, then
 // by name; at most limit of them.
 func (s *DB) RoomMembers(ctx context.Context, room string, limit int) ([]store.RoomMember, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT m.user_id, u.name, m.role FROM room_members m JOIN users u ON u.id = m.user_id
+	rows, err := s.query(ctx, `SELECT m.user_id, u.name, m.role FROM room_members m JOIN users u ON u.id = m.user_id
 		WHERE m.room = ? ORDER BY m.role = 'owner' DESC, u.name LIMIT ?`, room, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list members of %s: %w", room, err)

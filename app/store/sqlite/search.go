@@ -52,7 +52,7 @@ func (s *DB) SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.M
 		query = `SELECT ` + searchColumns + ` FROM messages m WHERE ` + where + ` ORDER BY m.id DESC LIMIT ?`
 	}
 	args = append(args, scan)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search messages: %w", err)
 	}
@@ -120,10 +120,10 @@ func scanMessage(rows *sql.Rows) (store.Message, error) {
 // SearchIndexPages is the number of database pages of the search index's
 // shadow tables (for the benchmark's index size per message).
 func (s *DB) SearchIndexPages(ctx context.Context) (pages, pageSize int64, err error) {
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM dbstat WHERE name LIKE 'messages_fts%'`).Scan(&pages); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM dbstat WHERE name LIKE 'messages_fts%'`).Scan(&pages); err != nil {
 		return 0, 0, fmt.Errorf("size search index: %w", err)
 	}
-	if err := s.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
+	if err := s.queryRow(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
 		return 0, 0, fmt.Errorf("size search index: %w", err)
 	}
 	return pages, pageSize, nil

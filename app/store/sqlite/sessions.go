@@ -12,7 +12,7 @@ import (
 
 // CreateSession records a new login.
 func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO sessions(id, user_id, created_at, expires_at, kind, name, address, user_agent, last_seen)
 		 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.ExpiresAt), kindOr(sess.Kind), sess.Name, sess.Address, sess.UserAgent, ms(sess.CreatedAt))
@@ -30,7 +30,7 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (store.SessionUser, error) {
 	var su store.SessionUser
 	var created, exp, seen int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`SELECT s.id, u.id, u.name, s.created_at, s.expires_at, s.kind, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id = ? AND s.revoked = 0 AND s.expires_at > ?`, sessionID, ms(now)).
 		Scan(&su.SessionID, &su.UserID, &su.UserName, &created, &exp, &su.Kind, &seen)
@@ -48,7 +48,7 @@ func (s *DB) LiveSession(ctx context.Context, sessionID string, now time.Time) (
 
 // ExtendSession moves a live session's expiry to exp.
 func (s *DB) ExtendSession(ctx context.Context, sessionID string, exp time.Time) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE sessions SET expires_at = ? WHERE id = ? AND revoked = 0`, ms(exp), sessionID)
 	if err != nil {
 		return fmt.Errorf("extend session: %w", err)
@@ -77,7 +77,7 @@ func (s *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time)
 // LastRevocation returns the newest revocation's sequence number (0 if none).
 func (s *DB) LastRevocation(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocations`).Scan(&seq); err != nil {
+	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocations`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read last revocation: %w", err)
 	}
 	return seq, nil
@@ -85,7 +85,7 @@ func (s *DB) LastRevocation(ctx context.Context) (int64, error) {
 
 // RevocationsAfter returns revocations with a sequence number above seq, oldest first.
 func (s *DB) RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocation, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT seq, session_id FROM revocations WHERE seq > ? ORDER BY seq LIMIT 10000`, seq)
 	if err != nil {
 		return nil, fmt.Errorf("read revocations: %w", err)
@@ -105,7 +105,7 @@ func (s *DB) RevocationsAfter(ctx context.Context, seq int64) ([]store.Revocatio
 // PruneSessions deletes sessions, revoked or not, that expired before before:
 // an expired session authenticates nothing, so its row is only weight.
 func (s *DB) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, ms(before))
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE expires_at < ?`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune sessions: %w", err)
 	}
@@ -116,7 +116,7 @@ func (s *DB) PruneSessions(ctx context.Context, before time.Time) (int64, error)
 // PruneRevocations deletes revocations made before before. Sequence numbers
 // are never reused (AUTOINCREMENT), so a poller's position stays meaningful.
 func (s *DB) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM revocations WHERE at < ?`, ms(before))
+	res, err := s.exec(ctx, `DELETE FROM revocations WHERE at < ?`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune revocations: %w", err)
 	}
@@ -136,7 +136,7 @@ func kindOr(kind string) string {
 // UserSessions returns a user's sessions that are neither revoked nor
 // expired at now, oldest first.
 func (s *DB) UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, user_id, created_at, expires_at, kind, name, address, user_agent, last_seen FROM sessions
 		 WHERE user_id = ? AND revoked = 0 AND expires_at > ? ORDER BY created_at, id`, userID, ms(now))
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *DB) UserSessions(ctx context.Context, userID int64, now time.Time) ([]s
 
 // TouchSession records that a session was used at at.
 func (s *DB) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?`,
+	if _, err := s.exec(ctx, `UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?`,
 		ms(at), sessionID, ms(at)); err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}

@@ -26,11 +26,8 @@ const busyTimeout = 10 * time.Second
 
 // DB is the SQLite store.
 type DB struct {
-	db *sql.DB
-	// memberships is the query every socket's connect runs (the user's rooms
-	// with their unread counts), prepared once: parsing its SQL on each
-	// connect cost more than running it.
-	memberships *sql.Stmt
+	db    *sql.DB
+	stmts *statements // each query's prepared statement (statements.go)
 }
 
 // Open opens (creating if needed) the database in dir and brings its schema up to date.
@@ -63,21 +60,17 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &DB{db: db}
+	s := &DB{db: db, stmts: newStatements(db)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
-	}
-	if s.memberships, err = db.PrepareContext(ctx, membershipsQuery); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare the memberships query: %w", err)
 	}
 	return s, nil
 }
 
 // Close closes the database.
 func (s *DB) Close() error {
-	s.memberships.Close()
+	s.stmts.close()
 	return s.db.Close()
 }
 

@@ -34,7 +34,7 @@ func (s *DB) PutTOTP(ctx context.Context, userID int64, secret string, now time.
 // TOTP returns a user's secret, pending or confirmed; store.ErrNotFound if none.
 func (s *DB) TOTP(ctx context.Context, userID int64) (store.TOTP, error) {
 	t := store.TOTP{UserID: userID}
-	err := s.db.QueryRowContext(ctx, `SELECT secret, confirmed, last_step FROM totp WHERE user_id = ?`, userID).
+	err := s.queryRow(ctx, `SELECT secret, confirmed, last_step FROM totp WHERE user_id = ?`, userID).
 		Scan(&t.Secret, &t.Confirmed, &t.LastStep)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.TOTP{}, store.ErrNotFound
@@ -73,7 +73,7 @@ func (s *DB) ConfirmTOTP(ctx context.Context, userID, step int64, recoveryHashes
 // later than the last one; false if it is not (the code was used already).
 // One statement, so two nodes cannot both accept the same code.
 func (s *DB) UseTOTPStep(ctx context.Context, userID, step int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE totp SET last_step = ? WHERE user_id = ? AND confirmed = 1 AND last_step < ?`, step, userID, step)
+	res, err := s.exec(ctx, `UPDATE totp SET last_step = ? WHERE user_id = ? AND confirmed = 1 AND last_step < ?`, step, userID, step)
 	if err != nil {
 		return false, fmt.Errorf("use totp step: %w", err)
 	}
@@ -87,7 +87,7 @@ func (s *DB) UseTOTPStep(ctx context.Context, userID, step int64) (bool, error) 
 // UseRecoveryCode removes a user's recovery code by its hash; false if they
 // have no such code (never had, or used it).
 func (s *DB) UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
+	res, err := s.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
 	if err != nil {
 		return false, fmt.Errorf("use recovery code: %w", err)
 	}
@@ -101,7 +101,7 @@ func (s *DB) UseRecoveryCode(ctx context.Context, userID int64, hash string) (bo
 // RecoveryCodesLeft counts a user's unused recovery codes.
 func (s *DB) RecoveryCodesLeft(ctx context.Context, userID int64) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?`, userID).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?`, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count recovery codes: %w", err)
 	}
 	return n, nil
@@ -134,7 +134,7 @@ func deleteTOTP(ctx context.Context, tx *sql.Tx, userID int64) error {
 // ResealTOTP replaces a user's stored secret by the same secret sealed
 // again, if it is still old (so a concurrent enrolment or reset wins).
 func (s *DB) ResealTOTP(ctx context.Context, userID int64, old, sealed string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE totp SET secret = ? WHERE user_id = ? AND secret = ?`, sealed, userID, old); err != nil {
+	if _, err := s.exec(ctx, `UPDATE totp SET secret = ? WHERE user_id = ? AND secret = ?`, sealed, userID, old); err != nil {
 		return fmt.Errorf("reseal totp: %w", err)
 	}
 	return nil
