@@ -1,6 +1,6 @@
 // Checks the page's reconnecting (static/js/socket.js, backoff.js) in node,
 // with the browser's WebSocket, fetch, timers and location replaced by
-// recording stand-ins. Run by TestPageReconnect (js_test.go); it prints
+// recording stand-ins. Run by TestPageReconnect (pagescript_test.go); it prints
 // "ok" and exits 0, or prints what failed and exits 1.
 import { backoffDelay, reservationDelay, retryAfterMs, BASE_MS, CAP_MS, ABUSE_WAIT_MS, RESERVATION_SPREAD_MS } from "../../../static/js/backoff.js";
 
