@@ -1,13 +1,26 @@
 // Package admission bounds how many socket handshakes the server works on at
 // once, so that a reconnect storm (every page of a restarted server coming
-// back together) queues briefly and is then told to come back later, instead
+// back together) queues briefly and is then told when to come back, instead
 // of taking the processors and memory the open sockets need.
 //
 // A handshake holds a slot from before its token is checked until its socket
 // is set up (registered, welcomed, its unread counts and default room sent):
 // that is the work a handshake costs beyond a plain request. A handshake that
 // finds every slot taken waits for one at most the gate's wait, oldest first,
-// and is refused past it (the web layer answers 503 with Retry-After).
+// and is refused past it (the web layer answers 503 with Retry-After). One
+// that finds more handshakes already waiting than the wait can serve is
+// refused at once: it would hold its connection for the whole wait only to be
+// refused then.
+//
+// A refused handshake is told when to come back by a reservation (Reserve):
+// each refusal gets its own future time, one after the other at the pace the
+// gate completes handshakes, after those already waiting. So the refused come
+// back spread at exactly the rate the server can take them, rather than all
+// in the same second or in a random window while the server idles.
+//
+// Locking: mu guards the rate count and the latest reservation, and is held
+// for arithmetic only. The slots are a channel and the waiting count an
+// atomic, read under mu but never waited on there.
 package admission
 
 import (
@@ -16,26 +29,58 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// ErrBusy means no slot came free within the wait.
-var ErrBusy = errors.New("too many socket handshakes at once")
+const (
+	// rateWindow is how far back the gate counts completed handshakes to
+	// know how many it serves a second: long enough to smooth over a slow
+	// handshake or a pause, short enough to follow a storm as it starts.
+	rateWindow = 2 * time.Second
+	// rateBuckets divides the window, so that it slides an eighth at a time.
+	rateBuckets = 8
+	bucketWidth = rateWindow / rateBuckets
 
-// Gate is a counting semaphore with a bounded wait. Its zero value is not
-// usable; build one with New.
+	// MaxRetryAfter caps a reservation. Further out the promise means little
+	// (the rate will have changed by then), and a client told to wait minutes
+	// may as well have been told the server is down; those past the cap all
+	// come back at it and are given new places then.
+	MaxRetryAfter = 60 * time.Second
+)
+
+var (
+	// ErrBusy means the handshake was refused: no slot came free within the wait.
+	ErrBusy = errors.New("too many socket handshakes at once")
+	// ErrQueueFull is an ErrBusy given without waiting, because more
+	// handshakes were already waiting than the wait could serve.
+	ErrQueueFull = fmt.Errorf("%w: more are waiting than the wait can serve", ErrBusy)
+)
+
+// Gate is a counting semaphore with a bounded wait that tells the handshakes
+// it refuses when to come back. Its zero value is not usable; build one with New.
 type Gate struct {
-	slots chan struct{} // a send takes a slot, a receive frees one
-	wait  time.Duration
+	slots   chan struct{} // a send takes a slot, a receive frees one
+	wait    time.Duration
+	now     func() time.Time
+	floor   float64      // handshakes a second assumed at least: one per slot
+	waiting atomic.Int64 // handshakes blocked in Acquire
+
+	mu     sync.Mutex
+	start  time.Time          // bucket 0 begins here
+	bucket int64              // the newest bucket counted into
+	done   [rateBuckets]int64 // handshakes completed in each recent bucket, at bucket % rateBuckets
+	next   time.Time          // the end of the latest reservation
 }
 
 // New returns a gate of n slots (n <= 0: DefaultConcurrency) whose
-// handshakes wait at most wait for one (wait <= 0: they do not wait).
-func New(n int, wait time.Duration) *Gate {
+// handshakes wait at most wait for one (wait <= 0: they do not wait). now is
+// the clock its rate and reservations are reckoned on.
+func New(n int, wait time.Duration, now func() time.Time) *Gate {
 	if n <= 0 {
 		n = DefaultConcurrency()
 	}
-	return &Gate{slots: make(chan struct{}, n), wait: wait}
+	return &Gate{slots: make(chan struct{}, n), wait: wait, now: now, floor: float64(n), start: now()}
 }
 
 // DefaultConcurrency is four handshakes per processor: a handshake waits on
@@ -47,7 +92,9 @@ func DefaultConcurrency() int {
 }
 
 // Acquire takes a slot, waiting at most the gate's wait. The returned
-// release frees it and may be called more than once.
+// release frees it and may be called more than once. It refuses with
+// ErrBusy; at once with ErrQueueFull when the handshakes already waiting are
+// as many as the gate completes within the wait.
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case g.slots <- struct{}{}:
@@ -57,6 +104,13 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	if g.wait <= 0 {
 		return nil, ErrBusy
 	}
+	// Counted before the check, so that two arriving together cannot both
+	// take the last place in the queue.
+	if ahead := g.waiting.Add(1) - 1; float64(ahead) >= g.Rate()*g.wait.Seconds() {
+		g.waiting.Add(-1)
+		return nil, ErrQueueFull
+	}
+	defer g.waiting.Add(-1)
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	// Blocked senders on a channel are served in the order they came.
@@ -80,13 +134,103 @@ func (g *Gate) TryAcquire() (release func(), ok bool) {
 	}
 }
 
+// Reserve gives a refused handshake its own time to come back and returns
+// how long from now that is, as a Retry-After: whole seconds rounded up, at
+// least 1 s, at most MaxRetryAfter. The place is the first after the latest
+// reservation and after the handshakes waiting now, each place 1/Rate long.
+func (g *Gate) Reserve() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	g.next = g.placeLocked(now)
+	return retryAfter(g.next.Sub(now))
+}
+
+// Peek is what Reserve would answer, without taking the place: for a
+// refusal whose client cannot read the answer (a browser's WebSocket shows
+// the page no status and no header), which asks again (GET /ws/ready) and
+// reserves there. Reserving twice would spread the refused over twice the
+// time the server needs.
+func (g *Gate) Peek() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	return retryAfter(g.placeLocked(now).Sub(now))
+}
+
+// placeLocked is the end of the next reservation: one place, 1/rate long,
+// after both the latest reservation and the handshakes waiting now; never
+// past MaxRetryAfter from now, so the gate never promises a time it has
+// stopped believing in.
+func (g *Gate) placeLocked(now time.Time) time.Time {
+	per := time.Duration(float64(time.Second) / g.rateLocked(now))
+	start := now.Add(time.Duration(g.waiting.Load()) * per)
+	if g.next.After(start) {
+		start = g.next
+	}
+	end := start.Add(per)
+	if limit := now.Add(MaxRetryAfter); end.After(limit) {
+		end = limit
+	}
+	return end
+}
+
+// retryAfter is d as a Retry-After: whole seconds rounded up, within [1 s, MaxRetryAfter].
+func retryAfter(d time.Duration) time.Duration {
+	s := (d + time.Second - 1) / time.Second * time.Second
+	return min(max(s, time.Second), MaxRetryAfter)
+}
+
+// Rate is how many handshakes a second the gate completes: those released
+// over the last rateWindow (or since it was built, if that is shorter), and
+// at least one a second per slot, so that a gate that is idle or has just
+// started never promises a far-off time.
+func (g *Gate) Rate() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.rateLocked(g.now())
+}
+
+func (g *Gate) rateLocked(now time.Time) float64 {
+	g.advanceLocked(now)
+	var n int64
+	for _, c := range g.done {
+		n += c
+	}
+	from := g.start.Add(time.Duration(max(0, g.bucket-rateBuckets+1)) * bucketWidth)
+	// At least one bucket: a few handshakes in the first milliseconds are not a rate.
+	span := max(now.Sub(from), bucketWidth)
+	return max(float64(n)/span.Seconds(), g.floor)
+}
+
+// advanceLocked makes now's bucket the newest, emptying those it passes.
+// A clock that went back counts into the newest bucket.
+func (g *Gate) advanceLocked(now time.Time) {
+	b := int64(now.Sub(g.start) / bucketWidth)
+	for i := g.bucket + 1; i <= b && i <= g.bucket+rateBuckets; i++ {
+		g.done[i%rateBuckets] = 0
+	}
+	g.bucket = max(g.bucket, b)
+}
+
 // InFlight is how many slots are taken.
 func (g *Gate) InFlight() int { return len(g.slots) }
+
+// Waiting is how many handshakes wait for a slot.
+func (g *Gate) Waiting() int { return int(g.waiting.Load()) }
 
 // Size is how many slots there are.
 func (g *Gate) Size() int { return cap(g.slots) }
 
 func (g *Gate) releaser() func() {
 	var once sync.Once
-	return func() { once.Do(func() { <-g.slots }) }
+	return func() {
+		once.Do(func() {
+			<-g.slots
+			g.mu.Lock()
+			g.advanceLocked(g.now())
+			g.done[g.bucket%rateBuckets]++
+			g.mu.Unlock()
+		})
+	}
 }

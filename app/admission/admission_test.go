@@ -3,6 +3,9 @@ package admission
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -27,7 +30,7 @@ func TestGate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				g := New(2, tc.wait)
+				g := New(2, tc.wait, time.Now)
 				var held []func()
 				for range 2 {
 					rel, err := g.Acquire(context.Background())
@@ -64,7 +67,7 @@ func TestGate(t *testing.T) {
 }
 
 func TestTryAcquire(t *testing.T) {
-	g := New(1, time.Hour)
+	g := New(1, time.Hour, time.Now)
 	rel, ok := g.TryAcquire()
 	if !ok {
 		t.Fatal("a free slot was refused")
@@ -83,7 +86,7 @@ func TestTryAcquire(t *testing.T) {
 // A waiter whose request ends stops waiting.
 func TestAcquireCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := New(1, time.Hour)
+		g := New(1, time.Hour, time.Now)
 		rel, _ := g.Acquire(context.Background())
 		defer rel()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -95,7 +98,181 @@ func TestAcquireCanceled(t *testing.T) {
 }
 
 func TestDefaultSize(t *testing.T) {
-	if g := New(0, 0); g.Size() != DefaultConcurrency() || g.Size() < 4 {
+	if g := New(0, 0, time.Now); g.Size() != DefaultConcurrency() || g.Size() < 4 {
 		t.Fatalf("New(0) has %d slots, want DefaultConcurrency (%d)", g.Size(), DefaultConcurrency())
+	}
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func newFakeClock() *fakeClock               { return &fakeClock{t: time.Unix(1_000_000, 0)} }
+func complete(g *Gate, c *fakeClock, n int)  { completeAt(g, c, n, 0) }
+func completeAt(g *Gate, c *fakeClock, n int, d time.Duration) {
+	c.advance(d)
+	for range n {
+		rel, ok := g.TryAcquire()
+		if !ok {
+			panic("no free slot to complete a handshake in")
+		}
+		rel()
+	}
+}
+
+// The rate is the handshakes completed over the last two seconds (or since
+// the gate began, at least a quarter of a second), never under one a
+// second per slot.
+func TestRate(t *testing.T) {
+	cases := []struct {
+		name  string
+		slots int
+		setup func(g *Gate, c *fakeClock)
+		want  float64
+	}{
+		{"idle: the floor, one a second per slot", 4, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 4},
+		{"completions over the window", 1, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 35, time.Second)
+			completeAt(g, c, 35, time.Second) // at 2 s the window is [0.25 s, 2 s]
+		}, 40},
+		{"just started: since the gate began", 1, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 50, 500*time.Millisecond)
+		}, 100},
+		{"the first instants count as a quarter second", 1, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 10, time.Millisecond)
+		}, 40},
+		{"the window slides: older completions are forgotten", 1, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 1000, 100*time.Millisecond)
+			completeAt(g, c, 70, 9900*time.Millisecond) // at 10 s: the window is [8.25 s, 10 s]
+		}, 40},
+		{"a slow trickle stays at the floor", 2, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 1, time.Second)
+			c.advance(time.Second)
+		}, 2},
+		{"a clock that goes back counts into the newest bucket", 1, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 35, 2*time.Second)
+			completeAt(g, c, 35, -time.Second) // 70 in the window [0.25 s, 2 s]
+			c.advance(time.Second)
+		}, 40},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeClock()
+			g := New(tc.slots, 0, c.now)
+			tc.setup(g, c)
+			if got := g.Rate(); math.Abs(got-tc.want) > 1e-9 {
+				t.Errorf("rate %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Each refusal gets its own place, 1/rate after the one before and after the
+// handshakes waiting, as whole seconds rounded up, at most MaxRetryAfter;
+// places free as time passes; Peek takes none.
+func TestReserve(t *testing.T) {
+	s := time.Second
+	repeat := func(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
+	cases := []struct {
+		name    string
+		slots   int
+		setup   func(g *Gate, c *fakeClock)
+		refused int
+		want    []time.Duration // each refusal's Retry-After, in order
+	}{
+		{"idle gate of one slot: a second apart", 1, nil, 5, []time.Duration{s, 2 * s, 3 * s, 4 * s, 5 * s}},
+		{"four slots: four a second", 4, nil, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
+		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { g.waiting.Store(3) }, 3, []time.Duration{4 * s, 5 * s, 6 * s}},
+		{"at the measured rate", 1, func(g *Gate, c *fakeClock) {
+			completeAt(g, c, 70, 2*time.Second) // in [0.25 s, 2 s]: 40 a second, 25 ms apart
+		}, 90, append(append(repeat(s, 40), repeat(2*s, 40)...), repeat(3*s, 10)...)},
+		{"capped", 1, nil, 65, append(func() (d []time.Duration) {
+			for i := 1; i <= 60; i++ {
+				d = append(d, time.Duration(i)*s)
+			}
+			return d
+		}(), repeat(MaxRetryAfter, 5)...)},
+		{"places pass with time", 1, func(g *Gate, c *fakeClock) {
+			for range 3 {
+				g.Reserve() // up to 3 s
+			}
+			c.advance(2 * time.Second)
+		}, 2, []time.Duration{2 * s, 3 * s}},
+		{"reservations long past start again from now", 1, func(g *Gate, c *fakeClock) {
+			g.Reserve()
+			c.advance(time.Hour)
+		}, 2, []time.Duration{s, 2 * s}},
+		{"peeking takes no place", 1, func(g *Gate, c *fakeClock) {
+			for range 3 {
+				if got := g.Peek(); got != s {
+					panic(fmt.Sprintf("peek %v, want 1s", got))
+				}
+			}
+		}, 2, []time.Duration{s, 2 * s}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeClock()
+			g := New(tc.slots, 0, c.now)
+			if tc.setup != nil {
+				tc.setup(g, c)
+			}
+			var got []time.Duration
+			for range tc.refused {
+				got = append(got, g.Reserve())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Retry-After of each refusal:\n got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A handshake that finds as many waiting as the gate completes within its
+// wait is refused at once (ErrQueueFull, an ErrBusy) instead of waiting the
+// whole wait to be refused then; one that finds fewer waits.
+func TestQueueFull(t *testing.T) {
+	cases := []struct {
+		name     string
+		wait     time.Duration
+		ahead    int // handshakes already waiting
+		wantErr  error
+		wantTime time.Duration
+	}{
+		// Two slots: a floor of two a second.
+		{"room in the queue: waits", time.Second, 1, ErrBusy, time.Second},
+		{"a full queue: refused at once", time.Second, 2, ErrQueueFull, 0},
+		{"a longer wait serves more", 2 * time.Second, 3, ErrBusy, 2 * time.Second},
+		{"the first waits however short the wait", time.Millisecond, 0, ErrBusy, time.Millisecond},
+		{"a short wait serves only one", time.Millisecond, 1, ErrQueueFull, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g := New(2, tc.wait, time.Now)
+				for range 2 {
+					rel, _ := g.Acquire(context.Background())
+					defer rel()
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				for range tc.ahead {
+					go g.Acquire(ctx)
+				}
+				synctest.Wait()
+				if n := g.Waiting(); n != tc.ahead {
+					t.Fatalf("%d waiting, want %d", n, tc.ahead)
+				}
+				start := time.Now()
+				_, err := g.Acquire(context.Background())
+				if !errors.Is(err, tc.wantErr) || !errors.Is(err, ErrBusy) {
+					t.Fatalf("acquire behind %d: %v, want %v", tc.ahead, err, tc.wantErr)
+				}
+				if got := time.Since(start); got != tc.wantTime {
+					t.Errorf("refused after %v, want %v", got, tc.wantTime)
+				}
+			})
+		})
 	}
 }

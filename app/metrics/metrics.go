@@ -79,7 +79,7 @@ func New() *Metrics {
 		hashRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_hash_refusals_total",
 			Help: "Requests answered 503 because the password hashing queue was full or the wait too long, by kind (login, signup)."}, []string{"kind"}),
 		handshakeBusy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_handshake_refusals_total",
-			Help: "Socket handshakes (and the page's /ws/ready checks) answered 503 with Retry-After because --handshake-concurrency were in progress for longer than --handshake-wait, by path."}, []string{"path"}),
+			Help: "Socket handshakes (and the page's /ws/ready checks) answered 503 with Retry-After, by path and by reason: slots, --handshake-concurrency were in progress for longer than --handshake-wait; queue, refused at once because more were already waiting than --handshake-wait could serve."}, []string{"path", "reason"}),
 		twoFactorRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securechat_2fa_refusals_total",
 			Help: "Two-factor codes refused with 429 before being checked, by the limit that refused them (login: --2fa-attempts of one pending login; user: --2fa-limit)."}, []string{"limit"}),
 		refreshRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "securechat_refresh_refusals_total",
@@ -253,10 +253,12 @@ func (m *Metrics) HashRefused(kind string) {
 }
 
 // HandshakeRefused counts a socket handshake on path refused because too
-// many were in progress (--handshake-concurrency, --handshake-wait).
-func (m *Metrics) HandshakeRefused(path string) {
+// many were in progress (--handshake-concurrency, --handshake-wait); reason
+// is slots (none came free within the wait) or queue (refused at once: more
+// were already waiting than the wait could serve).
+func (m *Metrics) HandshakeRefused(path, reason string) {
 	if m != nil {
-		m.handshakeBusy.WithLabelValues(path).Inc()
+		m.handshakeBusy.WithLabelValues(path, reason).Inc()
 	}
 }
 

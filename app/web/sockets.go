@@ -25,11 +25,6 @@ func (s *Server) registerSockets(e *echo.Echo) {
 	e.GET("/ws/ready", s.socketReady)
 }
 
-// handshakeRetry is the Retry-After of a handshake refused for being one too
-// many at once. Clients add their own random share on top (full jitter), so
-// the refused do not all come back in the same second.
-const handshakeRetry = time.Second
-
 // admit holds one of the server's handshake slots (Deps.Handshakes) while
 // next checks the credentials, upgrades and sets the socket up: the work a
 // reconnect storm multiplies. Past the slots a handshake waits briefly, then
@@ -41,7 +36,11 @@ func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		release, err := s.deps.Handshakes.Acquire(c.Request().Context())
 		if errors.Is(err, admission.ErrBusy) {
-			return s.handshakeBusy(c)
+			reason := "slots"
+			if errors.Is(err, admission.ErrQueueFull) {
+				reason = "queue"
+			}
+			return s.handshakeBusy(c, reason, !fromBrowser(c.Request()))
 		}
 		if err != nil {
 			return err // the client went away while waiting
@@ -52,13 +51,34 @@ func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// handshakeBusy answers a handshake (or a /ws/ready) refused by the admission.
-func (s *Server) handshakeBusy(c echo.Context) error {
+// handshakeBusy answers a handshake (or a /ws/ready) refused by the
+// admission (reason: slots, none came free within the wait; queue, more were
+// already waiting than the wait could serve). Its Retry-After is a
+// reservation (admission.Gate.Reserve): a time of its own, at the pace the
+// server completes handshakes, so the refused come back spread over exactly
+// the time the server needs for them. Without reserve it only says when the
+// next place is: for a browser's handshake, whose page cannot read the
+// answer and reserves through /ws/ready instead.
+func (s *Server) handshakeBusy(c echo.Context, reason string, reserve bool) error {
 	// No log line: in a storm it would be one per request; the counter has them.
-	s.deps.Metrics.HandshakeRefused(c.Path())
-	retryAfter(c, handshakeRetry)
+	s.deps.Metrics.HandshakeRefused(c.Path(), reason)
+	g := s.deps.Handshakes
+	wait := g.Peek()
+	if reserve {
+		wait = g.Reserve()
+	}
+	retryAfter(c, wait)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.String(http.StatusServiceUnavailable, "too many sockets are opening at once; try again after Retry-After seconds")
+}
+
+// fromBrowser reports whether a socket handshake is a browser's: it would be
+// let in by the session cookie (no Authorization header, which a browser's
+// WebSocket cannot send) and names its Origin (which a browser's always
+// does). A browser's WebSocket shows the page neither the status nor the
+// headers of a refused handshake.
+func fromBrowser(r *http.Request) bool {
+	return r.Header.Get("Origin") != "" && len(r.Header.Values("Authorization")) == 0
 }
 
 // socketReady answers whether a socket would open now: 204 if it would,
@@ -72,7 +92,7 @@ func (s *Server) socketReady(c echo.Context) error {
 	if g := s.deps.Handshakes; g != nil {
 		release, ok := g.TryAcquire()
 		if !ok {
-			return s.handshakeBusy(c)
+			return s.handshakeBusy(c, "slots", true)
 		}
 		// The token check is what a handshake's slot pays for: so does this.
 		defer release()

@@ -187,7 +187,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.DurationVar(&o.drain, "drain", 5*time.Second, "sending after every socket resumed")
 		fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait before each RSS reading")
 		fs.DurationVar(&o.resumeWait, "resume-wait", 2*time.Minute, "most time for every socket to resume after the new process listens")
-		fs.DurationVar(&o.backoff, "backoff", 500*time.Millisecond, "the first reconnect window: a socket waits a random time in [0, min(cap, backoff·2^attempt)], plus a 503's Retry-After (as the page does)")
+		fs.DurationVar(&o.backoff, "backoff", 500*time.Millisecond, "the first reconnect window: a socket waits a random time in [0, min(cap, backoff·2^attempt)]; after a 503 with Retry-After R it waits R plus a random share of at most 1s instead (as the page does)")
 		fs.DurationVar(&o.backoffCap, "backoff-cap", 15*time.Second, "the widest reconnect window")
 		fs.IntVar(&o.restarts, "restarts", 1, "restarts in all; every one but the last is a warm-up, so the RSS before the last is of a process that, like the one after it, did no logins (use 2 for RSS before and after alike); the figures are the last one's")
 		fs.StringVar(&o.serverLog, "server-log", filepath.Join(os.TempDir(), "chatload-reconnect-server.log"), "where the server's output goes")

@@ -26,8 +26,9 @@ import (
 // The reconnect storm (issue 14): sockets held in rooms while a sender in
 // each room sends a numbered sequence; the server, which the tool started
 // from the command after "--", is stopped with SIGTERM and started again with
-// the same command; every socket reconnects with full-jitter backoff (a 503's
-// Retry-After as a floor, as the page does) and resumes its room with
+// the same command; every socket reconnects, as the page does, at a 503's
+// Retry-After (the server's reservation, plus a random share of at most a
+// second) or else with full-jitter backoff, and resumes its room with
 // join+since. The run reports how long after the new process listened every
 // socket had resumed, the gaps and duplicates each socket saw, the messages
 // missing at the end, the server's RSS before and after, and the handshakes
@@ -271,19 +272,34 @@ type rsock struct {
 	joinedAt time.Time // the last joined frame
 }
 
-// dialUntilOpen opens the socket, retrying after the backoff, until it
+// dialUntilOpen opens the socket, retrying after retryDelay, until it
 // opens or ctx ends (nil).
 func (s *rsock) dialUntilOpen(ctx context.Context) *websocket.Conn {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		conn, floor := s.dial(ctx)
+		conn, retryAfter := s.dial(ctx)
 		if conn != nil {
 			return conn
 		}
-		// Full jitter: anywhere in a window that doubles with each failure.
-		window := min(s.st.backoffCap, s.st.backoff<<min(attempt, 20))
-		sleepCtx(ctx, floor+rand.N(window+1))
+		sleepCtx(ctx, s.st.retryDelay(attempt, retryAfter, rand.N[time.Duration]))
 	}
 	return nil
+}
+
+// reservationSpread is Retry-After's unit: the sockets given the same whole
+// second spread over it.
+const reservationSpread = time.Second
+
+// retryDelay is how long a socket waits before attempt (0: the first
+// retry), as the page does. A 503's Retry-After is the server's reservation,
+// a time of this socket's own at the pace it admits handshakes: it is kept,
+// plus a random share of at most reservationSpread. Without one (the server
+// is down, the socket closed): full jitter, anywhere in a window that
+// doubles with each failure. n(d) draws in [0, d).
+func (st *stormState) retryDelay(attempt int, retryAfter time.Duration, n func(time.Duration) time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter + n(reservationSpread)
+	}
+	return n(min(st.backoffCap, st.backoff<<min(attempt, 20)) + 1)
 }
 
 // dial opens the socket once; on a 503 it returns the Retry-After.

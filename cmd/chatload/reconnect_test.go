@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // The reconnect mode, small, against the real binary it starts and restarts
@@ -45,6 +46,37 @@ func TestReconnectAgainstRealServer(t *testing.T) {
 		t.Errorf("%d restarts, %d reconnects for %d sockets: want 2, and every socket reconnected after each", r.Restarts, r.Reconnects, r.Sockets+r.Rooms)
 	}
 	t.Logf("resumed in %.2fs; %d handshakes refused during the storm", r.ResumeSeconds, r.RefusedStorm)
+}
+
+// A socket of the storm waits as the page does: a 503's Retry-After plus at
+// most a second, whatever the attempt; without one, full jitter in a window
+// that doubles up to the cap.
+func TestRetryDelay(t *testing.T) {
+	st := &stormState{backoff: 500 * time.Millisecond, backoffCap: 15 * time.Second}
+	top := func(d time.Duration) time.Duration { return d - 1 } // the most n(d) draws
+	none := func(time.Duration) time.Duration { return 0 }
+	cases := []struct {
+		name       string
+		attempt    int
+		retryAfter time.Duration
+		n          func(time.Duration) time.Duration
+		want       time.Duration
+	}{
+		{"Retry-After, the least share", 0, 3 * time.Second, none, 3 * time.Second},
+		{"Retry-After, the most share", 0, 3 * time.Second, top, 4*time.Second - 1},
+		{"Retry-After at a late attempt: no window on top", 9, 2 * time.Second, top, 3*time.Second - 1},
+		{"no Retry-After: the first window", 0, 0, top, 500 * time.Millisecond},
+		{"no Retry-After: the window doubles", 3, 0, top, 4 * time.Second},
+		{"no Retry-After: up to the cap", 30, 0, top, 15 * time.Second},
+		{"no Retry-After: full jitter may wait nothing", 3, 0, none, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := st.retryDelay(tc.attempt, tc.retryAfter, tc.n); got != tc.want {
+				t.Errorf("retryDelay = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }
 
 // What a socket of the storm counts: a number skipped is a gap, a number or

@@ -20,9 +20,10 @@ import (
 // in 10 rooms while a sender in each room sends a numbered sequence; the
 // server is stopped as SIGTERM stops it (run's context ends: the same path)
 // and started again on the same --data and address; every socket reconnects
-// with full-jitter backoff, honouring the 503s of the handshake admission,
-// and resumes with join+since. Every socket must then hold every message its
-// room's sender had acknowledged, in order, with no gap and no duplicate.
+// as the page does (at a 503's Retry-After, the admission's reservation, or
+// else with full-jitter backoff), and resumes with join+since. Every socket
+// must then hold every message its room's sender had acknowledged, in order,
+// with no gap and no duplicate.
 // Nothing is timed: the deadlines are generous bounds, not assertions.
 func TestRestartStorm(t *testing.T) {
 	if testing.Short() {
@@ -121,9 +122,9 @@ func TestRestartStorm(t *testing.T) {
 }
 
 // stormSock is one socket of TestRestartStorm that keeps itself connected:
-// it reconnects with full-jitter backoff (a 503's Retry-After as a floor) and
-// resumes its room with join+since, checking that the room's numbered
-// messages arrive each once and in order. A sender also sends the next
+// it reconnects as the page does (a 503's Retry-After plus at most a second,
+// or else full-jitter backoff) and resumes its room with join+since,
+// checking that the room's numbered messages arrive each once and in order. A sender also sends the next
 // number once its last is acknowledged (its own message came back), so an
 // unacknowledged message is sent again only if the resumed room lacks it.
 type stormSock struct {
@@ -169,7 +170,7 @@ func (c *stormSock) run(ctx context.Context, opening chan struct{}) {
 	h := http.Header{"Authorization": {"Bearer " + c.token}}
 	attempt := 0
 	for ctx.Err() == nil {
-		var floor time.Duration
+		var reserved time.Duration
 		conn, resp, err := d.DialContext(ctx, c.url, h)
 		switch {
 		case err == nil:
@@ -178,18 +179,22 @@ func (c *stormSock) run(ctx context.Context, opening chan struct{}) {
 			c.serve(ctx, conn)
 		case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
 			ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-			floor = time.Duration(ra) * time.Second
+			reserved = time.Duration(ra) * time.Second
 			c.mu.Lock()
 			c.refused++
 			c.mu.Unlock()
 		case resp != nil:
 			c.problem(fmt.Sprintf("handshake: status %d", resp.StatusCode))
 		}
-		// Full jitter: anywhere in the window, which doubles with each failure.
-		window := min(stormBackoffCap, stormBackoffBase<<min(attempt, 10))
+		// Full jitter: anywhere in the window, which doubles with each
+		// failure; a reservation instead is kept, spread over its second.
+		wait := rand.N(min(stormBackoffCap, stormBackoffBase<<min(attempt, 10)) + 1)
+		if reserved > 0 {
+			wait = reserved + rand.N(time.Second)
+		}
 		attempt++
 		select {
-		case <-time.After(floor + rand.N(window+1)):
+		case <-time.After(wait):
 		case <-ctx.Done():
 		}
 	}

@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, o
 	})
 	m.ObserveQueuedBytes(hub.QueuedBytes)
 	authLog := ratelog.New(log, "auth failure", cfg.AuthLogRate, clk.Now)
-	handshakes := admission.New(cfg.HandshakeConc, cfg.HandshakeWait)
+	handshakes := admission.New(cfg.HandshakeConc, cfg.HandshakeWait, clk.Now)
 	if opt.handshakes != nil {
 		opt.handshakes(handshakes)
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -57,20 +59,20 @@ func TestHandshakeAdmission(t *testing.T) {
 		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("%s with every slot taken: %v %v, want 503", path, err, resp)
 		}
-		if ra := resp.Header.Get("Retry-After"); ra != "1" {
-			t.Errorf("%s refused with Retry-After %q, want 1", path, ra)
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+			t.Errorf("%s refused with Retry-After %q, want whole seconds in [1, 60]", path, resp.Header.Get("Retry-After"))
 		}
 	}
 	r := ready(bearer)
-	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") != "1" {
-		t.Fatalf("/ws/ready with every slot taken: %d, Retry-After %q; want 503 and 1", r.StatusCode, r.Header.Get("Retry-After"))
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusServiceUnavailable || err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("/ws/ready with every slot taken: %d, Retry-After %q; want 503 and whole seconds in [1, 60]", r.StatusCode, r.Header.Get("Retry-After"))
 	}
 	// The refusals cost no token check: no auth failure, no rejection logged.
 	if lines := s.log.matching("auth failure"); len(lines) > 1 { // the one 401 above
 		t.Errorf("refused handshakes were logged as auth failures: %q", lines)
 	}
 	for path, want := range map[string]float64{"/ws": 2, "/secured-ws": 1, "/ws/ready": 1} {
-		name := `securechat_handshake_refusals_total{path="` + path + `"}`
+		name := `securechat_handshake_refusals_total{path="` + path + `",reason="slots"}`
 		if got := scrape(t, metricsAddr, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
@@ -108,5 +110,142 @@ func TestHandshakeAdmission(t *testing.T) {
 	rel()
 	if resp := <-done; resp == nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("the waiting handshake after the slot freed: %v, want 101", resp)
+	}
+}
+
+// Each refused handshake is given its own time to come back: with one slot
+// held and no wait, on a server clock that stands still (so the gate has
+// completed nothing and reckons one handshake a second, its floor), the
+// refusals get Retry-After 1, 2, 3... in the order they came, on /ws,
+// /secured-ws and /ws/ready alike; a browser's refused handshake, whose page
+// cannot read the answer and asks /ws/ready next, is told the next place
+// without taking it; places pass as the clock moves. With a wait, a
+// handshake that finds more waiting than the wait can serve is refused at
+// once, after a reservation behind them, and counted as reason "queue".
+func TestHandshakeReservations(t *testing.T) {
+	clk := newFakeClock()
+	metricsAddr := freeAddr(t)
+	gates := make(chan *admission.Gate, 1)
+	s := startServerOpts(t, "", nil, options{clock: clk, handshakes: func(g *admission.Gate) { gates <- g }},
+		"--handshake-concurrency", "1", "--handshake-wait", "0", "--metrics-addr", metricsAddr)
+	g := <-gates
+	s.addUser("alice", pw)
+	bearer := http.Header{"Authorization": {"Bearer " + s.token("alice", pw)}}
+	b := s.newBrowser()
+	b.login("alice", pw)
+	page := http.Header{"Cookie": {"securechat=" + b.sessionCookie()}, "Origin": {s.URL}}
+
+	rel, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(path string, h http.Header) string {
+		t.Helper()
+		var resp *http.Response
+		if path == "/ws/ready" {
+			req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+			req.Header = h.Clone()
+			if resp, err = http.DefaultClient.Do(req); err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		} else {
+			var conn interface{ Close() error }
+			if conn, resp, err = s.dial(path, h); err == nil {
+				conn.Close()
+			}
+		}
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("%s with the only slot taken: %v, want 503", path, statusOf(resp))
+		}
+		return resp.Header.Get("Retry-After")
+	}
+	steps := []struct {
+		what, path string
+		h          http.Header
+		advance    time.Duration // the server's clock moves this much first
+		want       string
+	}{
+		{"first refusal", "/ws", bearer, 0, "1"},
+		{"second", "/ws", bearer, 0, "2"},
+		{"third, another path", "/secured-ws", bearer, 0, "3"},
+		{"a page's handshake: told, not reserved", "/ws", page, 0, "4"},
+		{"a page's handshake again", "/ws", page, 0, "4"},
+		{"the page asks /ws/ready: reserved", "/ws/ready", page, 0, "4"},
+		{"a script's handshake after it", "/ws", bearer, 0, "5"},
+		{"three seconds later", "/ws", bearer, 3 * time.Second, "3"},
+	}
+	for _, st := range steps {
+		clk.Advance(st.advance)
+		if got := refused(st.path, st.h); got != st.want {
+			t.Errorf("%s (%s): Retry-After %q, want %q", st.what, st.path, got, st.want)
+		}
+	}
+	rel()
+	if conn, resp, err := s.dial("/ws", bearer); err != nil {
+		t.Fatalf("the freed slot did not let a socket in: %v (%v)", err, statusOf(resp))
+	} else {
+		conn.Close()
+	}
+
+	// A queue: one slot held, a wait of 10 s, so at the floor of one a
+	// second ten may wait (the wait is real time: generous, so none gives up).
+	qMetrics := freeAddr(t)
+	q := startServerOpts(t, "", nil, options{clock: clk, handshakes: func(g *admission.Gate) { gates <- g }},
+		"--handshake-concurrency", "1", "--handshake-wait", "10s", "--metrics-addr", qMetrics)
+	g = <-gates
+	q.addUser("bob", pw)
+	bob := http.Header{"Authorization": {"Bearer " + q.token("bob", pw)}}
+	if rel, err = g.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waiters := make(chan int, 10)
+	for range 10 {
+		go func() {
+			conn, resp, err := q.dial("/ws", bob)
+			if err == nil {
+				conn.Close()
+			}
+			st := 0
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			waiters <- st
+		}()
+	}
+	waitFor(t, 30*time.Second, "handshakes waiting", func() string {
+		if n := g.Waiting(); n != 10 {
+			return fmt.Sprintf("%d waiting, want 10", n)
+		}
+		return ""
+	})
+	_, resp, err := q.dial("/ws", bob)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a handshake behind a full queue: %v %v, want 503", err, statusOf(resp))
+	}
+	// Its place is after the ten waiting, a second each at the floor: 11 s.
+	if ra := resp.Header.Get("Retry-After"); ra != "11" {
+		t.Errorf("behind ten waiting: Retry-After %q, want 11", ra)
+	}
+	rel()
+	for range 10 {
+		if st := <-waiters; st != http.StatusSwitchingProtocols {
+			t.Errorf("a waiting handshake ended %d, want 101 (the slot freed within its wait)", st)
+		}
+	}
+	for _, m := range []struct {
+		addr, labels string
+		want         float64
+	}{
+		{metricsAddr, `path="/ws",reason="slots"`, 6},
+		{metricsAddr, `path="/secured-ws",reason="slots"`, 1},
+		{metricsAddr, `path="/ws/ready",reason="slots"`, 1},
+		{qMetrics, `path="/ws",reason="queue"`, 1},
+		{qMetrics, `path="/ws",reason="slots"`, -1}, // none: every waiter got its slot
+	} {
+		name := "securechat_handshake_refusals_total{" + m.labels + "}"
+		if got := scrape(t, m.addr, name); got != m.want {
+			t.Errorf("%s = %v, want %v", name, got, m.want)
+		}
 	}
 }

@@ -2,7 +2,7 @@
 // a server that is down or busy from a session that has ended. Frames are
 // handed to the caller; this module knows nothing of rooms.
 
-import { backoffDelay, retryAfterMs, ABUSE_WAIT_MS } from "./backoff.js";
+import { backoffDelay, reservationDelay, retryAfterMs, ABUSE_WAIT_MS } from "./backoff.js";
 
 // createSocket returns the connection. on has the caller's handlers:
 // frame(f) for each frame, batch() after each socket message's frames,
@@ -77,25 +77,28 @@ export function createSocket(on) {
   // neither the status nor the headers of a refused one: GET /ws/ready
   // answers as the handshake would have, without waiting. 401: the session
   // has ended (log in again); 503: too many sockets are opening at once
-  // (wait its Retry-After, plus the random share); no answer: the server is
-  // down (keep trying).
+  // (come back at its Retry-After, the place the server reserved for this
+  // page); no answer: the server is down (keep trying).
   async function probe() {
-    let floor = 0;
+    let reserved = 0;
     try {
       const res = await fetch("/ws/ready", { cache: "no-store", credentials: "same-origin" });
       if (res.status === 401) { conn.toLogin(); return; }
-      if (res.status === 503) floor = retryAfterMs(res.headers.get("Retry-After"));
+      if (res.status === 503) reserved = retryAfterMs(res.headers.get("Retry-After"));
     } catch { /* not reachable: retry */ }
-    retryLater(0, floor);
+    retryLater(0, reserved);
   }
 
-  // retryLater reconnects after an exponential backoff with full jitter, at
-  // least floor ms later (a server's Retry-After).
-  function retryLater(code, floor = 0) {
+  // retryLater reconnects: reserved ms later (a busy server's Retry-After),
+  // plus a random share of at most a second; without one, after an
+  // exponential backoff with full jitter.
+  function retryLater(code, reserved = 0) {
     if (conn.leaving || retryTimer || ws) return;
+    let delay;
+    if (reserved > 0) delay = reservationDelay(reserved);
     // 1008: the server saw abuse; do not come straight back.
-    if (code === 1008) floor = Math.max(floor, ABUSE_WAIT_MS);
-    const delay = backoffDelay(attempts, floor);
+    else if (code === 1008) delay = backoffDelay(attempts, ABUSE_WAIT_MS);
+    else delay = backoffDelay(attempts);
     attempts = Math.min(attempts + 1, 30);
     retryTimer = setTimeout(connect, delay);
   }
