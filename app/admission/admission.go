@@ -34,13 +34,19 @@ import (
 )
 
 const (
-	// rateWindow is how far back the gate counts completed handshakes to
-	// know how many it serves a second: long enough to smooth over a slow
-	// handshake or a pause, short enough to follow a storm as it starts.
-	rateWindow = 2 * time.Second
-	// rateBuckets divides the window, so that it slides an eighth at a time.
-	rateBuckets = 8
-	bucketWidth = rateWindow / rateBuckets
+	// defaultHold is how long a handshake is taken to hold its slot before
+	// any has completed: about a connect's time on an idle server. A storm
+	// starts with hundreds of handshakes in the first milliseconds; assuming
+	// a slow server then would send them to come back far too late.
+	defaultHold = 10 * time.Millisecond
+	// maxHold bounds the hold the rate is reckoned from (a floor of one
+	// handshake a second per slot), so that a few stalled handshakes cannot
+	// make the gate promise far-off times.
+	maxHold = time.Second
+	// holdWeight is how far each completed handshake moves the average hold:
+	// about the last 16 count, enough to smooth one slow handshake, few
+	// enough to follow a storm as the processors fill.
+	holdWeight = 1.0 / 16
 
 	// MaxRetryAfter caps a reservation. Further out the promise means little
 	// (the rate will have changed by then), and a client told to wait minutes
@@ -63,14 +69,11 @@ type Gate struct {
 	slots   chan struct{} // a send takes a slot, a receive frees one
 	wait    time.Duration
 	now     func() time.Time
-	floor   float64      // handshakes a second assumed at least: one per slot
 	waiting atomic.Int64 // handshakes blocked in Acquire
 
-	mu     sync.Mutex
-	start  time.Time          // bucket 0 begins here
-	bucket int64              // the newest bucket counted into
-	done   [rateBuckets]int64 // handshakes completed in each recent bucket, at bucket % rateBuckets
-	next   time.Time          // the end of the latest reservation
+	mu   sync.Mutex
+	hold time.Duration // the average time a handshake held its slot (0: none completed yet)
+	next time.Time     // the end of the latest reservation
 }
 
 // New returns a gate of n slots (n <= 0: DefaultConcurrency) whose
@@ -80,7 +83,7 @@ func New(n int, wait time.Duration, now func() time.Time) *Gate {
 	if n <= 0 {
 		n = DefaultConcurrency()
 	}
-	return &Gate{slots: make(chan struct{}, n), wait: wait, now: now, floor: float64(n), start: now()}
+	return &Gate{slots: make(chan struct{}, n), wait: wait, now: now}
 }
 
 // DefaultConcurrency is four handshakes per processor: a handshake waits on
@@ -163,7 +166,7 @@ func (g *Gate) Peek() time.Duration {
 // past MaxRetryAfter from now, so the gate never promises a time it has
 // stopped believing in.
 func (g *Gate) placeLocked(now time.Time) time.Time {
-	per := time.Duration(float64(time.Second) / g.rateLocked(now))
+	per := time.Duration(float64(time.Second) / g.rateLocked())
 	start := now.Add(time.Duration(g.waiting.Load()) * per)
 	if g.next.After(start) {
 		start = g.next
@@ -181,36 +184,36 @@ func retryAfter(d time.Duration) time.Duration {
 	return min(max(s, time.Second), MaxRetryAfter)
 }
 
-// Rate is how many handshakes a second the gate completes: those released
-// over the last rateWindow (or since it was built, if that is shorter), and
-// at least one a second per slot, so that a gate that is idle or has just
-// started never promises a far-off time.
+// Rate is how many handshakes a second the gate can complete: its slots
+// over the average time a handshake holds one. It is the capacity, not the
+// count of recent completions: in a storm the refused come back at the pace
+// they were given, and a rate measured from them would never rise above
+// that pace. When the processors are full, every handshake holds its slot
+// longer and the rate falls with it. At least one a second per slot.
 func (g *Gate) Rate() float64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.rateLocked(g.now())
+	return g.rateLocked()
 }
 
-func (g *Gate) rateLocked(now time.Time) float64 {
-	g.advanceLocked(now)
-	var n int64
-	for _, c := range g.done {
-		n += c
+func (g *Gate) rateLocked() float64 {
+	hold := g.hold
+	if hold == 0 {
+		hold = defaultHold
 	}
-	from := g.start.Add(time.Duration(max(0, g.bucket-rateBuckets+1)) * bucketWidth)
-	// At least one bucket: a few handshakes in the first milliseconds are not a rate.
-	span := max(now.Sub(from), bucketWidth)
-	return max(float64(n)/span.Seconds(), g.floor)
+	return float64(cap(g.slots)) / min(hold, maxHold).Seconds()
 }
 
-// advanceLocked makes now's bucket the newest, emptying those it passes.
-// A clock that went back counts into the newest bucket.
-func (g *Gate) advanceLocked(now time.Time) {
-	b := int64(now.Sub(g.start) / bucketWidth)
-	for i := g.bucket + 1; i <= b && i <= g.bucket+rateBuckets; i++ {
-		g.done[i%rateBuckets] = 0
+// completed counts a handshake that held its slot for d into the average.
+func (g *Gate) completed(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.hold == 0 {
+		g.hold = d
+	} else {
+		g.hold += time.Duration(float64(d-g.hold) * holdWeight)
 	}
-	g.bucket = max(g.bucket, b)
+	g.hold = max(g.hold, time.Microsecond) // a clock that stood still is not an infinite rate
 }
 
 // InFlight is how many slots are taken.
@@ -224,13 +227,11 @@ func (g *Gate) Size() int { return cap(g.slots) }
 
 func (g *Gate) releaser() func() {
 	var once sync.Once
+	start := g.now()
 	return func() {
 		once.Do(func() {
 			<-g.slots
-			g.mu.Lock()
-			g.advanceLocked(g.now())
-			g.done[g.bucket%rateBuckets]++
-			g.mu.Unlock()
+			g.completed(g.now().Sub(start))
 		})
 	}
 }

@@ -109,21 +109,24 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock               { return &fakeClock{t: time.Unix(1_000_000, 0)} }
-func complete(g *Gate, c *fakeClock, n int)  { completeAt(g, c, n, 0) }
-func completeAt(g *Gate, c *fakeClock, n int, d time.Duration) {
-	c.advance(d)
+
+// completeIn completes n handshakes one after the other, each holding its
+// slot for d.
+func completeIn(g *Gate, c *fakeClock, n int, d time.Duration) {
 	for range n {
 		rel, ok := g.TryAcquire()
 		if !ok {
 			panic("no free slot to complete a handshake in")
 		}
+		c.advance(d)
 		rel()
 	}
 }
 
-// The rate is the handshakes completed over the last two seconds (or since
-// the gate began, at least a quarter of a second), never under one a
-// second per slot.
+// The rate is the slots over the average time a handshake holds one: the
+// first completion sets it, later ones move it a sixteenth of the way; before
+// any, a handshake is taken to hold its slot 10 ms; never under one a second
+// per slot.
 func TestRate(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -131,37 +134,27 @@ func TestRate(t *testing.T) {
 		setup func(g *Gate, c *fakeClock)
 		want  float64
 	}{
-		{"idle: the floor, one a second per slot", 4, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 4},
-		{"completions over the window", 1, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 35, time.Second)
-			completeAt(g, c, 35, time.Second) // at 2 s the window is [0.25 s, 2 s]
-		}, 40},
-		{"just started: since the gate began", 1, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 50, 500*time.Millisecond)
-		}, 100},
-		{"the first instants count as a quarter second", 1, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 10, time.Millisecond)
-		}, 40},
-		{"the window slides: older completions are forgotten", 1, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 1000, 100*time.Millisecond)
-			completeAt(g, c, 70, 9900*time.Millisecond) // at 10 s: the window is [8.25 s, 10 s]
-		}, 40},
-		{"a slow trickle stays at the floor", 2, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 1, time.Second)
-			c.advance(time.Second)
-		}, 2},
-		{"a clock that goes back counts into the newest bucket", 1, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 35, 2*time.Second)
-			completeAt(g, c, 35, -time.Second) // 70 in the window [0.25 s, 2 s]
-			c.advance(time.Second)
-		}, 40},
+		{"none completed: 10 ms a handshake", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
+		{"the first completion sets the hold", 4, func(g *Gate, c *fakeClock) { completeIn(g, c, 1, 20*time.Millisecond) }, 200},
+		{"later ones move it a sixteenth of the way", 1, func(g *Gate, c *fakeClock) {
+			completeIn(g, c, 1, 10*time.Millisecond)
+			completeIn(g, c, 1, 170*time.Millisecond) // 10 + 160/16 = 20 ms
+		}, 50},
+		{"a steady hold is the rate", 2, func(g *Gate, c *fakeClock) { completeIn(g, c, 100, 4*time.Millisecond) }, 500},
+		{"idle time between handshakes does not lower it", 1, func(g *Gate, c *fakeClock) {
+			completeIn(g, c, 1, 5*time.Millisecond)
+			c.advance(time.Minute)
+			completeIn(g, c, 1, 5*time.Millisecond)
+		}, 200},
+		{"stalled handshakes: the floor, one a second per slot", 3, func(g *Gate, c *fakeClock) { completeIn(g, c, 1, time.Minute) }, 3},
+		{"a clock that stands still is not an infinite rate", 1, func(g *Gate, c *fakeClock) { completeIn(g, c, 1, 0) }, 1e6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeClock()
 			g := New(tc.slots, 0, c.now)
 			tc.setup(g, c)
-			if got := g.Rate(); math.Abs(got-tc.want) > 1e-9 {
+			if got := g.Rate(); math.Abs(got-tc.want) > 1e-6*tc.want {
 				t.Errorf("rate %v, want %v", got, tc.want)
 			}
 		})
@@ -173,6 +166,7 @@ func TestRate(t *testing.T) {
 // places free as time passes; Peek takes none.
 func TestReserve(t *testing.T) {
 	s := time.Second
+	second := func(g *Gate, c *fakeClock) { completeIn(g, c, 1, time.Second) }
 	repeat := func(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
 	cases := []struct {
 		name    string
@@ -181,29 +175,32 @@ func TestReserve(t *testing.T) {
 		refused int
 		want    []time.Duration // each refusal's Retry-After, in order
 	}{
-		{"idle gate of one slot: a second apart", 1, nil, 5, []time.Duration{s, 2 * s, 3 * s, 4 * s, 5 * s}},
-		{"four slots: four a second", 4, nil, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
-		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { g.waiting.Store(3) }, 3, []time.Duration{4 * s, 5 * s, 6 * s}},
+		{"one slot, a second a handshake: a second apart", 1, second, 5, []time.Duration{s, 2 * s, 3 * s, 4 * s, 5 * s}},
+		{"four slots: four a second", 4, second, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
+		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { second(g, c); g.waiting.Store(3) }, 3, []time.Duration{4 * s, 5 * s, 6 * s}},
 		{"at the measured rate", 1, func(g *Gate, c *fakeClock) {
-			completeAt(g, c, 70, 2*time.Second) // in [0.25 s, 2 s]: 40 a second, 25 ms apart
+			completeIn(g, c, 1, 25*time.Millisecond) // 40 a second, 25 ms apart
 		}, 90, append(append(repeat(s, 40), repeat(2*s, 40)...), repeat(3*s, 10)...)},
-		{"capped", 1, nil, 65, append(func() (d []time.Duration) {
+		{"capped", 1, second, 65, append(func() (d []time.Duration) {
 			for i := 1; i <= 60; i++ {
 				d = append(d, time.Duration(i)*s)
 			}
 			return d
 		}(), repeat(MaxRetryAfter, 5)...)},
 		{"places pass with time", 1, func(g *Gate, c *fakeClock) {
+			second(g, c)
 			for range 3 {
 				g.Reserve() // up to 3 s
 			}
 			c.advance(2 * time.Second)
 		}, 2, []time.Duration{2 * s, 3 * s}},
 		{"reservations long past start again from now", 1, func(g *Gate, c *fakeClock) {
+			second(g, c)
 			g.Reserve()
 			c.advance(time.Hour)
 		}, 2, []time.Duration{s, 2 * s}},
 		{"peeking takes no place", 1, func(g *Gate, c *fakeClock) {
+			second(g, c)
 			for range 3 {
 				if got := g.Peek(); got != s {
 					panic(fmt.Sprintf("peek %v, want 1s", got))
@@ -240,7 +237,7 @@ func TestQueueFull(t *testing.T) {
 		wantErr  error
 		wantTime time.Duration
 	}{
-		// Two slots: a floor of two a second.
+		// Two slots, a second a handshake: two a second.
 		{"room in the queue: waits", time.Second, 1, ErrBusy, time.Second},
 		{"a full queue: refused at once", time.Second, 2, ErrQueueFull, 0},
 		{"a longer wait serves more", 2 * time.Second, 3, ErrBusy, 2 * time.Second},
@@ -251,6 +248,9 @@ func TestQueueFull(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := New(2, tc.wait, time.Now)
+				rel, _ := g.Acquire(context.Background())
+				time.Sleep(time.Second)
+				rel()
 				for range 2 {
 					rel, _ := g.Acquire(context.Background())
 					defer rel()

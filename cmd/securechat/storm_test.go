@@ -114,8 +114,9 @@ func TestHandshakeAdmission(t *testing.T) {
 }
 
 // Each refused handshake is given its own time to come back: with one slot
-// held and no wait, on a server clock that stands still (so the gate has
-// completed nothing and reckons one handshake a second, its floor), the
+// held and no wait, on a server clock that stands still but for one
+// handshake that held the slot a second (so the gate reckons one handshake a
+// second), the
 // refusals get Retry-After 1, 2, 3... in the order they came, on /ws,
 // /secured-ws and /ws/ready alike; a browser's refused handshake, whose page
 // cannot read the answer and asks /ws/ready next, is told the next place
@@ -135,6 +136,17 @@ func TestHandshakeReservations(t *testing.T) {
 	b.login("alice", pw)
 	page := http.Header{"Cookie": {"securechat=" + b.sessionCookie()}, "Origin": {s.URL}}
 
+	// A handshake that held the only slot a second: the gate's rate is one a second.
+	oneSecond := func(g *admission.Gate) {
+		t.Helper()
+		rel, err := g.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+		rel()
+	}
+	oneSecond(g)
 	rel, err := g.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -188,14 +200,14 @@ func TestHandshakeReservations(t *testing.T) {
 		conn.Close()
 	}
 
-	// A queue: one slot held, a wait of 10 s, so at the floor of one a
-	// second ten may wait (the wait is real time: generous, so none gives up).
+	// A queue: one slot held, a wait of 10 s, so at one a second ten may wait (the wait is real time: generous, so none gives up).
 	qMetrics := freeAddr(t)
 	q := startServerOpts(t, "", nil, options{clock: clk, handshakes: func(g *admission.Gate) { gates <- g }},
 		"--handshake-concurrency", "1", "--handshake-wait", "10s", "--metrics-addr", qMetrics)
 	g = <-gates
 	q.addUser("bob", pw)
 	bob := http.Header{"Authorization": {"Bearer " + q.token("bob", pw)}}
+	oneSecond(g)
 	if rel, err = g.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +235,7 @@ func TestHandshakeReservations(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a handshake behind a full queue: %v %v, want 503", err, statusOf(resp))
 	}
-	// Its place is after the ten waiting, a second each at the floor: 11 s.
+	// Its place is after the ten waiting, a second each: 11 s.
 	if ra := resp.Header.Get("Retry-After"); ra != "11" {
 		t.Errorf("behind ten waiting: Retry-After %q, want 11", ra)
 	}
