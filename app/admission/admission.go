@@ -35,18 +35,15 @@ import (
 
 const (
 	// defaultHold is how long a handshake is taken to hold its slot before
-	// any has completed: about a connect's time on an idle server. A storm
-	// starts with hundreds of handshakes in the first milliseconds; assuming
-	// a slow server then would send them to come back far too late.
+	// the gate has measured its pace: about a connect's time on an idle
+	// server. A storm starts with hundreds of handshakes in the first
+	// milliseconds; assuming a slow server then would send them to come back
+	// far too late, and an idle server too late is the costlier mistake.
 	defaultHold = 10 * time.Millisecond
-	// maxHold bounds the hold the rate is reckoned from (a floor of one
-	// handshake a second per slot), so that a few stalled handshakes cannot
-	// make the gate promise far-off times.
-	maxHold = time.Second
-	// holdWeight is how far each completed handshake moves the average hold:
-	// about the last 16 count, enough to smooth one slow handshake, few
-	// enough to follow a storm as the processors fill.
-	holdWeight = 1.0 / 16
+	// gapWeight is how far each measured gap between completions moves the
+	// average: about the last 64 count (a few tens of milliseconds in a
+	// storm), enough to smooth a pause for garbage collection.
+	gapWeight = 1.0 / 64
 
 	// MaxRetryAfter caps a reservation. Further out the promise means little
 	// (the rate will have changed by then), and a client told to wait minutes
@@ -70,10 +67,13 @@ type Gate struct {
 	wait    time.Duration
 	now     func() time.Time
 	waiting atomic.Int64 // handshakes blocked in Acquire
+	refused atomic.Bool  // a handshake was refused since the latest completion
 
-	mu   sync.Mutex
-	hold time.Duration // the average time a handshake held its slot (0: none completed yet)
-	next time.Time     // the end of the latest reservation
+	mu          sync.Mutex
+	gap         time.Duration // the average time between completions while handshakes wait (0: not measured yet)
+	lastRelease time.Time     // the latest completion
+	lastBusy    bool          // whether handshakes were waiting at it
+	next        time.Time     // the end of the latest reservation
 }
 
 // New returns a gate of n slots (n <= 0: DefaultConcurrency) whose
@@ -105,12 +105,14 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	default:
 	}
 	if g.wait <= 0 {
+		g.refused.Store(true)
 		return nil, ErrBusy
 	}
 	// Counted before the check, so that two arriving together cannot both
 	// take the last place in the queue.
 	if ahead := g.waiting.Add(1) - 1; float64(ahead) >= g.Rate()*g.wait.Seconds() {
 		g.waiting.Add(-1)
+		g.refused.Store(true)
 		return nil, ErrQueueFull
 	}
 	defer g.waiting.Add(-1)
@@ -121,6 +123,7 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	case g.slots <- struct{}{}:
 		return g.releaser(), nil
 	case <-t.C:
+		g.refused.Store(true)
 		return nil, ErrBusy
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for a handshake slot: %w", ctx.Err())
@@ -133,6 +136,7 @@ func (g *Gate) TryAcquire() (release func(), ok bool) {
 	case g.slots <- struct{}{}:
 		return g.releaser(), true
 	default:
+		g.refused.Store(true)
 		return nil, false
 	}
 }
@@ -184,12 +188,15 @@ func retryAfter(d time.Duration) time.Duration {
 	return min(max(s, time.Second), MaxRetryAfter)
 }
 
-// Rate is how many handshakes a second the gate can complete: its slots
-// over the average time a handshake holds one. It is the capacity, not the
-// count of recent completions: in a storm the refused come back at the pace
-// they were given, and a rate measured from them would never rise above
-// that pace. When the processors are full, every handshake holds its slot
-// longer and the rate falls with it. At least one a second per slot.
+// Rate is how many handshakes a second the gate can complete: the inverse
+// of the average time between two completions while handshakes were
+// waiting for a slot, when the gate itself is the bottleneck and each freed
+// slot is taken at once. It is the capacity, measured only while it is
+// reached: in a storm the refused come back at the pace they were given, and
+// a rate counted from the completions of any second would never rise above
+// that pace, nor one reckoned from how long a handshake holds its slot (which
+// the rest of a busy server's work stretches). Before the first measure,
+// 10 ms a handshake a slot; never under one a second a slot.
 func (g *Gate) Rate() float64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -197,23 +204,29 @@ func (g *Gate) Rate() float64 {
 }
 
 func (g *Gate) rateLocked() float64 {
-	hold := g.hold
-	if hold == 0 {
-		hold = defaultHold
+	slots := float64(cap(g.slots))
+	if g.gap == 0 {
+		return slots / defaultHold.Seconds()
 	}
-	return float64(cap(g.slots)) / min(hold, maxHold).Seconds()
+	return max(1/g.gap.Seconds(), slots)
 }
 
-// completed counts a handshake that held its slot for d into the average.
-func (g *Gate) completed(d time.Duration) {
+// completed records a completion at now; busy says whether the gate was
+// the bottleneck (handshakes were waiting, or one was refused, since the
+// completion before). Only the gap between two busy completions measures
+// the capacity: otherwise it holds idle time.
+func (g *Gate) completed(now time.Time, busy bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.hold == 0 {
-		g.hold = d
-	} else {
-		g.hold += time.Duration(float64(d-g.hold) * holdWeight)
+	if busy && g.lastBusy {
+		d := max(now.Sub(g.lastRelease), time.Microsecond) // a clock that stood still is not an infinite rate
+		if g.gap == 0 {
+			g.gap = d
+		} else {
+			g.gap += time.Duration(float64(d-g.gap) * gapWeight)
+		}
 	}
-	g.hold = max(g.hold, time.Microsecond) // a clock that stood still is not an infinite rate
+	g.lastRelease, g.lastBusy = now, busy
 }
 
 // InFlight is how many slots are taken.
@@ -227,11 +240,11 @@ func (g *Gate) Size() int { return cap(g.slots) }
 
 func (g *Gate) releaser() func() {
 	var once sync.Once
-	start := g.now()
 	return func() {
 		once.Do(func() {
+			busy := g.waiting.Load() > 0 || g.refused.Swap(false)
 			<-g.slots
-			g.completed(g.now().Sub(start))
+			g.completed(g.now(), busy)
 		})
 	}
 }

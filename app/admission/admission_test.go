@@ -110,44 +110,68 @@ func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock               { return &fakeClock{t: time.Unix(1_000_000, 0)} }
 
-// completeIn completes n handshakes one after the other, each holding its
-// slot for d.
-func completeIn(g *Gate, c *fakeClock, n int, d time.Duration) {
-	for range n {
+// pace makes the gate measure one gap of d between two completions that
+// found it busy: every slot taken and one more refused, d passes, one
+// completes, its slot is taken again and one more refused, d passes, one
+// completes. The slots are then let go without counting (none refused or
+// waiting since).
+func pace(g *Gate, advance func(time.Duration), d time.Duration) {
+	var held []func()
+	for {
 		rel, ok := g.TryAcquire()
 		if !ok {
-			panic("no free slot to complete a handshake in")
+			break
 		}
-		c.advance(d)
+		held = append(held, rel)
+	}
+	for range 2 {
+		advance(d)
+		held[0]()
+		held[0], _ = g.TryAcquire()
+		g.TryAcquire()
+	}
+	g.refused.Store(false)
+	for _, rel := range held {
 		rel()
 	}
 }
 
-// The rate is the slots over the average time a handshake holds one: the
-// first completion sets it, later ones move it a sixteenth of the way; before
-// any, a handshake is taken to hold its slot 10 ms; never under one a second
-// per slot.
+// The rate is the inverse of the average gap between completions that found
+// the gate busy (handshakes waiting, or one refused since the completion
+// before): the first gap sets it, later ones move it a sixty-fourth of the
+// way; before any, 10 ms a handshake a slot; never under one a second a slot.
 func TestRate(t *testing.T) {
+	ms := time.Millisecond
 	cases := []struct {
 		name  string
 		slots int
 		setup func(g *Gate, c *fakeClock)
 		want  float64
 	}{
-		{"none completed: 10 ms a handshake", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
-		{"the first completion sets the hold", 4, func(g *Gate, c *fakeClock) { completeIn(g, c, 1, 20*time.Millisecond) }, 200},
-		{"later ones move it a sixteenth of the way", 1, func(g *Gate, c *fakeClock) {
-			completeIn(g, c, 1, 10*time.Millisecond)
-			completeIn(g, c, 1, 170*time.Millisecond) // 10 + 160/16 = 20 ms
-		}, 50},
-		{"a steady hold is the rate", 2, func(g *Gate, c *fakeClock) { completeIn(g, c, 100, 4*time.Millisecond) }, 500},
-		{"idle time between handshakes does not lower it", 1, func(g *Gate, c *fakeClock) {
-			completeIn(g, c, 1, 5*time.Millisecond)
-			c.advance(time.Minute)
-			completeIn(g, c, 1, 5*time.Millisecond)
+		{"none measured: 10 ms a handshake a slot", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
+		{"completions of an idle gate measure nothing", 2, func(g *Gate, c *fakeClock) {
+			for range 5 {
+				rel, _ := g.TryAcquire()
+				c.advance(time.Second)
+				rel()
+			}
 		}, 200},
-		{"stalled handshakes: the floor, one a second per slot", 3, func(g *Gate, c *fakeClock) { completeIn(g, c, 1, time.Minute) }, 3},
-		{"a clock that stands still is not an infinite rate", 1, func(g *Gate, c *fakeClock) { completeIn(g, c, 1, 0) }, 1e6},
+		{"the first busy gap sets it", 4, func(g *Gate, c *fakeClock) { pace(g, c.advance, 2*ms) }, 500},
+		{"later ones move it a sixty-fourth of the way", 1, func(g *Gate, c *fakeClock) {
+			pace(g, c.advance, 10*ms)
+			pace(g, c.advance, 10*ms+640*ms) // 10 + 640/64 = 20 ms
+		}, 50},
+		{"waiting handshakes make a completion busy", 1, func(g *Gate, c *fakeClock) {
+			g.waiting.Store(1)
+			for range 2 {
+				rel, _ := g.TryAcquire()
+				c.advance(4 * ms)
+				rel()
+			}
+			g.waiting.Store(0)
+		}, 250},
+		{"slow completions: the floor, one a second a slot", 3, func(g *Gate, c *fakeClock) { pace(g, c.advance, time.Minute) }, 3},
+		{"a clock that stands still is not an infinite rate", 1, func(g *Gate, c *fakeClock) { pace(g, c.advance, 0) }, 1e6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,7 +190,7 @@ func TestRate(t *testing.T) {
 // places free as time passes; Peek takes none.
 func TestReserve(t *testing.T) {
 	s := time.Second
-	second := func(g *Gate, c *fakeClock) { completeIn(g, c, 1, time.Second) }
+	second := func(g *Gate, c *fakeClock) { pace(g, c.advance, time.Second) }
 	repeat := func(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
 	cases := []struct {
 		name    string
@@ -176,10 +200,10 @@ func TestReserve(t *testing.T) {
 		want    []time.Duration // each refusal's Retry-After, in order
 	}{
 		{"one slot, a second a handshake: a second apart", 1, second, 5, []time.Duration{s, 2 * s, 3 * s, 4 * s, 5 * s}},
-		{"four slots: four a second", 4, second, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
+		{"four slots: four a second", 4, func(g *Gate, c *fakeClock) { pace(g, c.advance, time.Second/4) }, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
 		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { second(g, c); g.waiting.Store(3) }, 3, []time.Duration{4 * s, 5 * s, 6 * s}},
 		{"at the measured rate", 1, func(g *Gate, c *fakeClock) {
-			completeIn(g, c, 1, 25*time.Millisecond) // 40 a second, 25 ms apart
+			pace(g, c.advance, 25*time.Millisecond) // 40 a second, 25 ms apart
 		}, 90, append(append(repeat(s, 40), repeat(2*s, 40)...), repeat(3*s, 10)...)},
 		{"capped", 1, second, 65, append(func() (d []time.Duration) {
 			for i := 1; i <= 60; i++ {
@@ -248,9 +272,7 @@ func TestQueueFull(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := New(2, tc.wait, time.Now)
-				rel, _ := g.Acquire(context.Background())
-				time.Sleep(time.Second)
-				rel()
+				pace(g, time.Sleep, time.Second/2)
 				for range 2 {
 					rel, _ := g.Acquire(context.Background())
 					defer rel()

@@ -114,9 +114,8 @@ func TestHandshakeAdmission(t *testing.T) {
 }
 
 // Each refused handshake is given its own time to come back: with one slot
-// held and no wait, on a server clock that stands still but for one
-// handshake that held the slot a second (so the gate reckons one handshake a
-// second), the
+// held and no wait, on a server clock that stands still but for the two
+// seconds in which the gate measured its pace (one handshake a second), the
 // refusals get Retry-After 1, 2, 3... in the order they came, on /ws,
 // /secured-ws and /ws/ready alike; a browser's refused handshake, whose page
 // cannot read the answer and asks /ws/ready next, is told the next place
@@ -136,15 +135,25 @@ func TestHandshakeReservations(t *testing.T) {
 	b.login("alice", pw)
 	page := http.Header{"Cookie": {"securechat=" + b.sessionCookie()}, "Origin": {s.URL}}
 
-	// A handshake that held the only slot a second: the gate's rate is one a second.
+	// The gate measures its pace between completions it was busy for:
+	// twice, the only slot held, one more refused, a second passes, the
+	// slot freed. Its rate is then one a second.
 	oneSecond := func(g *admission.Gate) {
 		t.Helper()
-		rel, err := g.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		for range 2 {
+			rel, err := g.Acquire(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := g.TryAcquire(); ok {
+				t.Fatal("a second slot on a gate of one")
+			}
+			clk.Advance(time.Second)
+			rel()
 		}
-		clk.Advance(time.Second)
-		rel()
+		if r := g.Rate(); r != 1 {
+			t.Fatalf("the gate's rate is %v, want 1", r)
+		}
 	}
 	oneSecond(g)
 	rel, err := g.Acquire(context.Background())
