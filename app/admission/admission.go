@@ -34,16 +34,16 @@ import (
 )
 
 const (
-	// defaultHold is how long a handshake is taken to hold its slot before
-	// the gate has measured its pace: about a connect's time on an idle
+	// defaultRate is the handshakes a second a slot the gate counts on
+	// before it has measured itself: about 10 ms a connect on an idle
 	// server. A storm starts with hundreds of handshakes in the first
-	// milliseconds; assuming a slow server then would send them to come back
-	// far too late, and an idle server too late is the costlier mistake.
-	defaultHold = 10 * time.Millisecond
-	// gapWeight is how far each measured gap between completions moves the
-	// average: about the last 64 count (a few tens of milliseconds in a
-	// storm), enough to smooth a pause for garbage collection.
-	gapWeight = 1.0 / 64
+	// milliseconds; counting on a slow server then would send them to come
+	// back far too late, and an idle server is the costlier mistake (one
+	// told to come early waits in the queue or gets a new place).
+	defaultRate = 100
+	// rateBuckets seconds of completions are kept; the rate is the busiest
+	// second among them the gate was the bottleneck in.
+	rateBuckets = 4
 
 	// MaxRetryAfter caps a reservation. Further out the promise means little
 	// (the rate will have changed by then), and a client told to wait minutes
@@ -62,6 +62,13 @@ var (
 
 // Gate is a counting semaphore with a bounded wait that tells the handshakes
 // it refuses when to come back. Its zero value is not usable; build one with New.
+// bucket counts the handshakes completed in one second, and whether the
+// gate was busy in it (handshakes waiting or refused).
+type bucket struct {
+	n    int
+	busy bool
+}
+
 type Gate struct {
 	slots   chan struct{} // a send takes a slot, a receive frees one
 	wait    time.Duration
@@ -69,11 +76,12 @@ type Gate struct {
 	waiting atomic.Int64 // handshakes blocked in Acquire
 	refused atomic.Bool  // a handshake was refused since the latest completion
 
-	mu          sync.Mutex
-	gap         time.Duration // the average time between completions while handshakes wait (0: not measured yet)
-	lastRelease time.Time     // the latest completion
-	lastBusy    bool          // whether handshakes were waiting at it
-	next        time.Time     // the end of the latest reservation
+	mu       sync.Mutex
+	start    time.Time // second 0 begins here
+	second   int64     // the newest second counted into
+	done     [rateBuckets]bucket
+	measured float64   // the latest rate measured (0: none yet)
+	next     time.Time // the end of the latest reservation
 }
 
 // New returns a gate of n slots (n <= 0: DefaultConcurrency) whose
@@ -83,7 +91,7 @@ func New(n int, wait time.Duration, now func() time.Time) *Gate {
 	if n <= 0 {
 		n = DefaultConcurrency()
 	}
-	return &Gate{slots: make(chan struct{}, n), wait: wait, now: now}
+	return &Gate{slots: make(chan struct{}, n), wait: wait, now: now, start: now()}
 }
 
 // DefaultConcurrency is four handshakes per processor: a handshake waits on
@@ -170,7 +178,7 @@ func (g *Gate) Peek() time.Duration {
 // past MaxRetryAfter from now, so the gate never promises a time it has
 // stopped believing in.
 func (g *Gate) placeLocked(now time.Time) time.Time {
-	per := time.Duration(float64(time.Second) / g.rateLocked())
+	per := time.Duration(float64(time.Second) / g.rateLocked(now))
 	start := now.Add(time.Duration(g.waiting.Load()) * per)
 	if g.next.After(start) {
 		start = g.next
@@ -188,45 +196,65 @@ func retryAfter(d time.Duration) time.Duration {
 	return min(max(s, time.Second), MaxRetryAfter)
 }
 
-// Rate is how many handshakes a second the gate can complete: the inverse
-// of the average time between two completions while handshakes were
-// waiting for a slot, when the gate itself is the bottleneck and each freed
-// slot is taken at once. It is the capacity, measured only while it is
-// reached: in a storm the refused come back at the pace they were given, and
-// a rate counted from the completions of any second would never rise above
-// that pace, nor one reckoned from how long a handshake holds its slot (which
-// the rest of a busy server's work stretches). Before the first measure,
-// 10 ms a handshake a slot; never under one a second a slot.
+// Rate is how many handshakes a second the gate can complete: the most it
+// completed in one of the last few whole seconds in which it was the
+// bottleneck (handshakes waited or were refused). It is the capacity,
+// measured only while it is reached: in a storm the refused come back at the
+// pace they were given, and a rate counted from just any second would never
+// rise above that pace, nor one reckoned from how long a handshake holds its
+// slot (which the rest of a busy server's work stretches). Between busy
+// seconds the last measure holds; before the first, 100 a second a slot;
+// never under one a second a slot. The busiest second rather than the
+// average, because a place given too early costs a wait in the queue or a
+// new place, and one given too late an idle server.
 func (g *Gate) Rate() float64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.rateLocked()
+	return g.rateLocked(g.now())
 }
 
-func (g *Gate) rateLocked() float64 {
+func (g *Gate) rateLocked(now time.Time) float64 {
+	g.advanceLocked(now)
 	slots := float64(cap(g.slots))
-	if g.gap == 0 {
-		return slots / defaultHold.Seconds()
+	if g.measured == 0 {
+		return slots * defaultRate
 	}
-	return max(1/g.gap.Seconds(), slots)
+	return max(g.measured, slots)
 }
 
-// completed records a completion at now; busy says whether the gate was
-// the bottleneck (handshakes were waiting, or one was refused, since the
-// completion before). Only the gap between two busy completions measures
-// the capacity: otherwise it holds idle time.
+// advanceLocked makes now's second the newest, taking the measure of the
+// busy whole seconds kept before emptying those it passes. A clock that went
+// back counts into the newest second.
+func (g *Gate) advanceLocked(now time.Time) {
+	sec := int64(now.Sub(g.start) / time.Second)
+	if sec <= g.second {
+		return
+	}
+	best := 0
+	for i := max(g.second-rateBuckets+1, 0); i <= g.second; i++ {
+		if b := g.done[i%rateBuckets]; b.busy {
+			best = max(best, b.n)
+		}
+	}
+	if best > 0 {
+		g.measured = float64(best)
+	}
+	for i := g.second + 1; i <= sec && i <= g.second+rateBuckets; i++ {
+		g.done[i%rateBuckets] = bucket{}
+	}
+	g.second = sec
+}
+
+// completed counts a completion at now; busy says whether the gate was the
+// bottleneck (handshakes were waiting, or one was refused, since the
+// completion before).
 func (g *Gate) completed(now time.Time, busy bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if busy && g.lastBusy {
-		d := max(now.Sub(g.lastRelease), time.Microsecond) // a clock that stood still is not an infinite rate
-		if g.gap == 0 {
-			g.gap = d
-		} else {
-			g.gap += time.Duration(float64(d-g.gap) * gapWeight)
-		}
-	}
-	g.lastRelease, g.lastBusy = now, busy
+	g.advanceLocked(now)
+	b := &g.done[g.second%rateBuckets]
+	b.n++
+	b.busy = b.busy || busy
 }
 
 // InFlight is how many slots are taken.

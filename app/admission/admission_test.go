@@ -110,68 +110,77 @@ func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock               { return &fakeClock{t: time.Unix(1_000_000, 0)} }
 
-// pace makes the gate measure one gap of d between two completions that
-// found it busy: every slot taken and one more refused, d passes, one
-// completes, its slot is taken again and one more refused, d passes, one
-// completes. The slots are then let go without counting (none refused or
-// waiting since).
-func pace(g *Gate, advance func(time.Duration), d time.Duration) {
-	var held []func()
-	for {
+// busySecond completes n handshakes in the clock's current second while
+// one more waits (so the gate is busy), then lets the second pass.
+func busySecond(g *Gate, advance func(time.Duration), n int) {
+	g.waiting.Add(1)
+	for range n {
 		rel, ok := g.TryAcquire()
 		if !ok {
-			break
+			panic("no free slot to complete a handshake in")
 		}
-		held = append(held, rel)
-	}
-	for range 2 {
-		advance(d)
-		held[0]()
-		held[0], _ = g.TryAcquire()
-		g.TryAcquire()
-	}
-	g.refused.Store(false)
-	for _, rel := range held {
 		rel()
 	}
+	g.waiting.Add(-1)
+	advance(time.Second)
 }
 
-// The rate is the inverse of the average gap between completions that found
-// the gate busy (handshakes waiting, or one refused since the completion
-// before): the first gap sets it, later ones move it a sixty-fourth of the
-// way; before any, 10 ms a handshake a slot; never under one a second a slot.
+// The rate is the most handshakes completed in one of the last four whole
+// seconds in which the gate was busy (handshakes waiting, or one refused);
+// between busy seconds the last measure holds; before any, 100 a second a
+// slot; never under one a second a slot.
 func TestRate(t *testing.T) {
-	ms := time.Millisecond
 	cases := []struct {
 		name  string
 		slots int
 		setup func(g *Gate, c *fakeClock)
 		want  float64
 	}{
-		{"none measured: 10 ms a handshake a slot", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
+		{"none measured: 100 a second a slot", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
 		{"completions of an idle gate measure nothing", 2, func(g *Gate, c *fakeClock) {
 			for range 5 {
 				rel, _ := g.TryAcquire()
-				c.advance(time.Second)
 				rel()
+				c.advance(time.Second)
 			}
 		}, 200},
-		{"the first busy gap sets it", 4, func(g *Gate, c *fakeClock) { pace(g, c.advance, 2*ms) }, 500},
-		{"later ones move it a sixty-fourth of the way", 1, func(g *Gate, c *fakeClock) {
-			pace(g, c.advance, 10*ms)
-			pace(g, c.advance, 10*ms+640*ms) // 10 + 640/64 = 20 ms
+		{"a busy second", 1, func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 50) }, 50},
+		{"the busiest of the last four", 1, func(g *Gate, c *fakeClock) {
+			for _, n := range []int{30, 50, 40, 20} {
+				busySecond(g, c.advance, n)
+			}
 		}, 50},
-		{"waiting handshakes make a completion busy", 1, func(g *Gate, c *fakeClock) {
-			g.waiting.Store(1)
-			for range 2 {
+		{"a refusal makes the second busy", 1, func(g *Gate, c *fakeClock) {
+			hold, _ := g.TryAcquire()
+			g.TryAcquire() // refused
+			hold()
+			for range 59 {
 				rel, _ := g.TryAcquire()
-				c.advance(4 * ms)
 				rel()
 			}
-			g.waiting.Store(0)
-		}, 250},
-		{"slow completions: the floor, one a second a slot", 3, func(g *Gate, c *fakeClock) { pace(g, c.advance, time.Minute) }, 3},
-		{"a clock that stands still is not an infinite rate", 1, func(g *Gate, c *fakeClock) { pace(g, c.advance, 0) }, 1e6},
+			c.advance(time.Second)
+		}, 60},
+		{"a second that was not busy does not count", 1, func(g *Gate, c *fakeClock) {
+			busySecond(g, c.advance, 30)
+			for range 80 {
+				rel, _ := g.TryAcquire()
+				rel()
+			}
+			c.advance(time.Second)
+		}, 30},
+		{"older seconds are forgotten", 1, func(g *Gate, c *fakeClock) {
+			busySecond(g, c.advance, 90)
+			c.advance(5 * time.Second)
+			busySecond(g, c.advance, 30)
+		}, 30},
+		{"the measure holds once busy seconds pass", 1, func(g *Gate, c *fakeClock) {
+			busySecond(g, c.advance, 30)
+			c.advance(time.Minute)
+		}, 30},
+		{"the second under way does not count yet", 1, func(g *Gate, c *fakeClock) {
+			busySecond(g, func(time.Duration) {}, 500)
+		}, 100},
+		{"a slow busy second: the floor, one a second a slot", 3, func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 1) }, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,7 +199,7 @@ func TestRate(t *testing.T) {
 // places free as time passes; Peek takes none.
 func TestReserve(t *testing.T) {
 	s := time.Second
-	second := func(g *Gate, c *fakeClock) { pace(g, c.advance, time.Second) }
+	second := func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 1) }
 	repeat := func(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
 	cases := []struct {
 		name    string
@@ -200,10 +209,10 @@ func TestReserve(t *testing.T) {
 		want    []time.Duration // each refusal's Retry-After, in order
 	}{
 		{"one slot, a second a handshake: a second apart", 1, second, 5, []time.Duration{s, 2 * s, 3 * s, 4 * s, 5 * s}},
-		{"four slots: four a second", 4, func(g *Gate, c *fakeClock) { pace(g, c.advance, time.Second/4) }, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
+		{"four slots: four a second", 4, func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 4) }, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
 		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { second(g, c); g.waiting.Store(3) }, 3, []time.Duration{4 * s, 5 * s, 6 * s}},
 		{"at the measured rate", 1, func(g *Gate, c *fakeClock) {
-			pace(g, c.advance, 25*time.Millisecond) // 40 a second, 25 ms apart
+			busySecond(g, c.advance, 40) // 40 a second, 25 ms apart
 		}, 90, append(append(repeat(s, 40), repeat(2*s, 40)...), repeat(3*s, 10)...)},
 		{"capped", 1, second, 65, append(func() (d []time.Duration) {
 			for i := 1; i <= 60; i++ {
@@ -272,7 +281,7 @@ func TestQueueFull(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := New(2, tc.wait, time.Now)
-				pace(g, time.Sleep, time.Second/2)
+				busySecond(g, time.Sleep, 2)
 				for range 2 {
 					rel, _ := g.Acquire(context.Background())
 					defer rel()
