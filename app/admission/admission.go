@@ -28,22 +28,23 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 const (
-	// defaultRate is the handshakes a second a slot the gate counts on
-	// before it has measured itself: about 10 ms a connect on an idle
-	// server. A storm starts with hundreds of handshakes in the first
-	// milliseconds; counting on a slow server then would send them to come
-	// back far too late, and an idle server is the costlier mistake (one
-	// told to come early waits in the queue or gets a new place).
+	// defaultRate is the handshakes a second a slot the gate counts on at
+	// least: about 10 ms a connect on an idle server of this kind. A storm
+	// starts with hundreds of handshakes in the first milliseconds, when the
+	// gate has measured nothing; counting on less then sends them to come
+	// back far too late, and an idle server is the costlier mistake (one told
+	// to come early waits in the queue or is given a new place).
 	defaultRate = 100
-	// rateBuckets seconds of completions are kept; the rate is the busiest
-	// second among them the gate was the bottleneck in.
-	rateBuckets = 4
+	// rateSeconds is how many seconds of completions the gate keeps: its
+	// rate is the busiest of them.
+	rateSeconds = 60
 
 	// MaxRetryAfter caps a reservation. Further out the promise means little
 	// (the rate will have changed by then), and a client told to wait minutes
@@ -62,26 +63,17 @@ var (
 
 // Gate is a counting semaphore with a bounded wait that tells the handshakes
 // it refuses when to come back. Its zero value is not usable; build one with New.
-// bucket counts the handshakes completed in one second, and whether the
-// gate was busy in it (handshakes waiting or refused).
-type bucket struct {
-	n    int
-	busy bool
-}
-
 type Gate struct {
 	slots   chan struct{} // a send takes a slot, a receive frees one
 	wait    time.Duration
 	now     func() time.Time
 	waiting atomic.Int64 // handshakes blocked in Acquire
-	refused atomic.Bool  // a handshake was refused since the latest completion
 
-	mu       sync.Mutex
-	start    time.Time // second 0 begins here
-	second   int64     // the newest second counted into
-	done     [rateBuckets]bucket
-	measured float64   // the latest rate measured (0: none yet)
-	next     time.Time // the end of the latest reservation
+	mu     sync.Mutex
+	start  time.Time          // second 0 begins here
+	second int64              // the newest second counted into
+	done   [rateSeconds]int32 // handshakes completed in each recent second, at second % rateSeconds
+	next   time.Time          // the end of the latest reservation
 }
 
 // New returns a gate of n slots (n <= 0: DefaultConcurrency) whose
@@ -113,14 +105,12 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	default:
 	}
 	if g.wait <= 0 {
-		g.refused.Store(true)
 		return nil, ErrBusy
 	}
 	// Counted before the check, so that two arriving together cannot both
 	// take the last place in the queue.
 	if ahead := g.waiting.Add(1) - 1; float64(ahead) >= g.Rate()*g.wait.Seconds() {
 		g.waiting.Add(-1)
-		g.refused.Store(true)
 		return nil, ErrQueueFull
 	}
 	defer g.waiting.Add(-1)
@@ -131,7 +121,6 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	case g.slots <- struct{}{}:
 		return g.releaser(), nil
 	case <-t.C:
-		g.refused.Store(true)
 		return nil, ErrBusy
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for a handshake slot: %w", ctx.Err())
@@ -144,7 +133,6 @@ func (g *Gate) TryAcquire() (release func(), ok bool) {
 	case g.slots <- struct{}{}:
 		return g.releaser(), true
 	default:
-		g.refused.Store(true)
 		return nil, false
 	}
 }
@@ -197,16 +185,14 @@ func retryAfter(d time.Duration) time.Duration {
 }
 
 // Rate is how many handshakes a second the gate can complete: the most it
-// completed in one of the last few whole seconds in which it was the
-// bottleneck (handshakes waited or were refused). It is the capacity,
-// measured only while it is reached: in a storm the refused come back at the
-// pace they were given, and a rate counted from just any second would never
-// rise above that pace, nor one reckoned from how long a handshake holds its
-// slot (which the rest of a busy server's work stretches). Between busy
-// seconds the last measure holds; before the first, 100 a second a slot;
-// never under one a second a slot. The busiest second rather than the
-// average, because a place given too early costs a wait in the queue or a
-// new place, and one given too late an idle server.
+// completed in one second of the last minute, and at least 100 a second a
+// slot. A second's completions never exceed what the server can do, so the
+// busiest second is a measure of it that a quiet second cannot pull down: in
+// a storm the refused come back at the pace they were given, and a rate
+// counted from the seconds since (or from how long a handshake holds its
+// slot, which the rest of a busy server's work stretches) would never rise
+// above that pace. Too high a rate costs little: a handshake that comes
+// before its turn waits in the queue or is given a new place.
 func (g *Gate) Rate() float64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -215,46 +201,17 @@ func (g *Gate) Rate() float64 {
 
 func (g *Gate) rateLocked(now time.Time) float64 {
 	g.advanceLocked(now)
-	slots := float64(cap(g.slots))
-	if g.measured == 0 {
-		return slots * defaultRate
-	}
-	return max(g.measured, slots)
+	return float64(max(int(slices.Max(g.done[:])), cap(g.slots)*defaultRate))
 }
 
-// advanceLocked makes now's second the newest, taking the measure of the
-// busy whole seconds kept before emptying those it passes. A clock that went
-// back counts into the newest second.
+// advanceLocked makes now's second the newest, emptying those it passes. A
+// clock that went back counts into the newest second.
 func (g *Gate) advanceLocked(now time.Time) {
 	sec := int64(now.Sub(g.start) / time.Second)
-	if sec <= g.second {
-		return
+	for i := g.second + 1; i <= sec && i <= g.second+rateSeconds; i++ {
+		g.done[i%rateSeconds] = 0
 	}
-	best := 0
-	for i := max(g.second-rateBuckets+1, 0); i <= g.second; i++ {
-		if b := g.done[i%rateBuckets]; b.busy {
-			best = max(best, b.n)
-		}
-	}
-	if best > 0 {
-		g.measured = float64(best)
-	}
-	for i := g.second + 1; i <= sec && i <= g.second+rateBuckets; i++ {
-		g.done[i%rateBuckets] = bucket{}
-	}
-	g.second = sec
-}
-
-// completed counts a completion at now; busy says whether the gate was the
-// bottleneck (handshakes were waiting, or one was refused, since the
-// completion before).
-func (g *Gate) completed(now time.Time, busy bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.advanceLocked(now)
-	b := &g.done[g.second%rateBuckets]
-	b.n++
-	b.busy = b.busy || busy
+	g.second = max(g.second, sec)
 }
 
 // InFlight is how many slots are taken.
@@ -270,9 +227,11 @@ func (g *Gate) releaser() func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			busy := g.waiting.Load() > 0 || g.refused.Swap(false)
 			<-g.slots
-			g.completed(g.now(), busy)
+			g.mu.Lock()
+			g.advanceLocked(g.now())
+			g.done[g.second%rateSeconds]++
+			g.mu.Unlock()
 		})
 	}
 }

@@ -110,10 +110,8 @@ func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock               { return &fakeClock{t: time.Unix(1_000_000, 0)} }
 
-// busySecond completes n handshakes in the clock's current second while
-// one more waits (so the gate is busy), then lets the second pass.
-func busySecond(g *Gate, advance func(time.Duration), n int) {
-	g.waiting.Add(1)
+// completeNow completes n handshakes at the clock's current time.
+func completeNow(g *Gate, n int) {
 	for range n {
 		rel, ok := g.TryAcquire()
 		if !ok {
@@ -121,14 +119,10 @@ func busySecond(g *Gate, advance func(time.Duration), n int) {
 		}
 		rel()
 	}
-	g.waiting.Add(-1)
-	advance(time.Second)
 }
 
-// The rate is the most handshakes completed in one of the last four whole
-// seconds in which the gate was busy (handshakes waiting, or one refused);
-// between busy seconds the last measure holds; before any, 100 a second a
-// slot; never under one a second a slot.
+// The rate is the most handshakes completed in one second of the last
+// minute, the second under way included, and at least 100 a second a slot.
 func TestRate(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -137,50 +131,32 @@ func TestRate(t *testing.T) {
 		want  float64
 	}{
 		{"none measured: 100 a second a slot", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
-		{"completions of an idle gate measure nothing", 2, func(g *Gate, c *fakeClock) {
-			for range 5 {
-				rel, _ := g.TryAcquire()
-				rel()
+		{"a second's completions above the floor", 1, func(g *Gate, c *fakeClock) {
+			completeNow(g, 250)
+			c.advance(time.Second)
+		}, 250},
+		{"the busiest second of the last minute", 1, func(g *Gate, c *fakeClock) {
+			for _, n := range []int{300, 500, 400} {
+				completeNow(g, n)
 				c.advance(time.Second)
 			}
-		}, 200},
-		{"a busy second", 1, func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 50) }, 50},
-		{"the busiest of the last four", 1, func(g *Gate, c *fakeClock) {
-			for _, n := range []int{30, 50, 40, 20} {
-				busySecond(g, c.advance, n)
-			}
-		}, 50},
-		{"a refusal makes the second busy", 1, func(g *Gate, c *fakeClock) {
-			hold, _ := g.TryAcquire()
-			g.TryAcquire() // refused
-			hold()
-			for range 59 {
-				rel, _ := g.TryAcquire()
-				rel()
-			}
-			c.advance(time.Second)
-		}, 60},
-		{"a second that was not busy does not count", 1, func(g *Gate, c *fakeClock) {
-			busySecond(g, c.advance, 30)
-			for range 80 {
-				rel, _ := g.TryAcquire()
-				rel()
-			}
-			c.advance(time.Second)
-		}, 30},
-		{"older seconds are forgotten", 1, func(g *Gate, c *fakeClock) {
-			busySecond(g, c.advance, 90)
-			c.advance(5 * time.Second)
-			busySecond(g, c.advance, 30)
-		}, 30},
-		{"the measure holds once busy seconds pass", 1, func(g *Gate, c *fakeClock) {
-			busySecond(g, c.advance, 30)
-			c.advance(time.Minute)
-		}, 30},
-		{"the second under way does not count yet", 1, func(g *Gate, c *fakeClock) {
-			busySecond(g, func(time.Duration) {}, 500)
+			c.advance(50 * time.Second)
+		}, 500},
+		{"the second under way counts", 1, func(g *Gate, c *fakeClock) { completeNow(g, 700) }, 700},
+		{"seconds older than a minute are forgotten", 1, func(g *Gate, c *fakeClock) {
+			completeNow(g, 900)
+			c.advance(61 * time.Second)
 		}, 100},
-		{"a slow busy second: the floor, one a second a slot", 3, func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 1) }, 3},
+		{"never under 100 a second a slot", 2, func(g *Gate, c *fakeClock) {
+			completeNow(g, 50)
+			c.advance(time.Second)
+		}, 200},
+		{"a clock that goes back counts into the newest second", 1, func(g *Gate, c *fakeClock) {
+			c.advance(3 * time.Second)
+			completeNow(g, 150)
+			c.advance(-2 * time.Second)
+			completeNow(g, 150)
+		}, 300},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,9 +174,15 @@ func TestRate(t *testing.T) {
 // handshakes waiting, as whole seconds rounded up, at most MaxRetryAfter;
 // places free as time passes; Peek takes none.
 func TestReserve(t *testing.T) {
-	s := time.Second
-	second := func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 1) }
-	repeat := func(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
+	// seconds gives the Retry-After of places 1..n, each per long, capped.
+	seconds := func(n int, per time.Duration) (d []time.Duration) {
+		for i := 1; i <= n; i++ {
+			end := time.Duration(i) * per
+			d = append(d, min((end+time.Second-1)/time.Second*time.Second, MaxRetryAfter))
+		}
+		return d
+	}
+	ms := time.Millisecond
 	cases := []struct {
 		name    string
 		slots   int
@@ -208,38 +190,33 @@ func TestReserve(t *testing.T) {
 		refused int
 		want    []time.Duration // each refusal's Retry-After, in order
 	}{
-		{"one slot, a second a handshake: a second apart", 1, second, 5, []time.Duration{s, 2 * s, 3 * s, 4 * s, 5 * s}},
-		{"four slots: four a second", 4, func(g *Gate, c *fakeClock) { busySecond(g, c.advance, 4) }, 9, append(append(repeat(s, 4), repeat(2*s, 4)...), 3*s)},
-		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { second(g, c); g.waiting.Store(3) }, 3, []time.Duration{4 * s, 5 * s, 6 * s}},
-		{"at the measured rate", 1, func(g *Gate, c *fakeClock) {
-			busySecond(g, c.advance, 40) // 40 a second, 25 ms apart
-		}, 90, append(append(repeat(s, 40), repeat(2*s, 40)...), repeat(3*s, 10)...)},
-		{"capped", 1, second, 65, append(func() (d []time.Duration) {
-			for i := 1; i <= 60; i++ {
-				d = append(d, time.Duration(i)*s)
-			}
-			return d
-		}(), repeat(MaxRetryAfter, 5)...)},
+		{"one slot, nothing measured: 100 a second", 1, nil, 201, seconds(201, 10*ms)},
+		{"four slots: 400 a second", 4, nil, 401, seconds(401, 10*ms/4)},
+		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { g.waiting.Store(250) }, 2, []time.Duration{3 * time.Second, 3 * time.Second}},
+		{"at the measured rate", 1, func(g *Gate, c *fakeClock) { completeNow(g, 1000) }, 1001, seconds(1001, ms)},
+		{"capped", 1, nil, 6100, seconds(6100, 10*ms)},
 		{"places pass with time", 1, func(g *Gate, c *fakeClock) {
-			second(g, c)
-			for range 3 {
+			for range 300 {
 				g.Reserve() // up to 3 s
 			}
 			c.advance(2 * time.Second)
-		}, 2, []time.Duration{2 * s, 3 * s}},
+		}, 2, []time.Duration{2 * time.Second, 2 * time.Second}},
 		{"reservations long past start again from now", 1, func(g *Gate, c *fakeClock) {
-			second(g, c)
-			g.Reserve()
+			for range 300 {
+				g.Reserve()
+			}
 			c.advance(time.Hour)
-		}, 2, []time.Duration{s, 2 * s}},
+		}, 1, []time.Duration{time.Second}},
 		{"peeking takes no place", 1, func(g *Gate, c *fakeClock) {
-			second(g, c)
+			for range 99 {
+				g.Reserve()
+			}
 			for range 3 {
-				if got := g.Peek(); got != s {
-					panic(fmt.Sprintf("peek %v, want 1s", got))
+				if got := g.Peek(); got != time.Second {
+					panic(fmt.Sprintf("peek at place 100: %v, want 1s", got))
 				}
 			}
-		}, 2, []time.Duration{s, 2 * s}},
+		}, 2, []time.Duration{time.Second, 2 * time.Second}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,10 +247,10 @@ func TestQueueFull(t *testing.T) {
 		wantErr  error
 		wantTime time.Duration
 	}{
-		// Two slots, a second a handshake: two a second.
-		{"room in the queue: waits", time.Second, 1, ErrBusy, time.Second},
-		{"a full queue: refused at once", time.Second, 2, ErrQueueFull, 0},
-		{"a longer wait serves more", 2 * time.Second, 3, ErrBusy, 2 * time.Second},
+		// Two slots, nothing measured: 200 a second.
+		{"room in the queue: waits", 10 * time.Millisecond, 1, ErrBusy, 10 * time.Millisecond},
+		{"a full queue: refused at once", 10 * time.Millisecond, 2, ErrQueueFull, 0},
+		{"a longer wait serves more", 20 * time.Millisecond, 3, ErrBusy, 20 * time.Millisecond},
 		{"the first waits however short the wait", time.Millisecond, 0, ErrBusy, time.Millisecond},
 		{"a short wait serves only one", time.Millisecond, 1, ErrQueueFull, 0},
 	}
@@ -281,7 +258,6 @@ func TestQueueFull(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := New(2, tc.wait, time.Now)
-				busySecond(g, time.Sleep, 2)
 				for range 2 {
 					rel, _ := g.Acquire(context.Background())
 					defer rel()

@@ -114,14 +114,15 @@ func TestHandshakeAdmission(t *testing.T) {
 }
 
 // Each refused handshake is given its own time to come back: with one slot
-// held and no wait, on a server clock that stands still but for the second
-// in which the gate measured its pace (one handshake a second), the
-// refusals get Retry-After 1, 2, 3... in the order they came, on /ws,
-// /secured-ws and /ws/ready alike; a browser's refused handshake, whose page
-// cannot read the answer and asks /ws/ready next, is told the next place
-// without taking it; places pass as the clock moves. With a wait, a
-// handshake that finds more waiting than the wait can serve is refused at
-// once, after a reservation behind them, and counted as reason "queue".
+// held and no wait, on a server clock that stands still (so the gate counts
+// on its floor, 100 handshakes a second a slot: places 10 ms apart), the
+// first 100 refusals get Retry-After 1, the next 100 2, and so on, in the
+// order they came, on /ws, /secured-ws and /ws/ready alike; a browser's refused
+// handshake, whose page cannot read the answer and asks /ws/ready next, is
+// told the next place without taking it; places pass as the clock moves.
+// With a wait, a handshake that finds more waiting than the wait can serve is
+// refused at once, after a reservation behind them, and counted as reason
+// "queue".
 func TestHandshakeReservations(t *testing.T) {
 	clk := newFakeClock()
 	metricsAddr := freeAddr(t)
@@ -135,25 +136,6 @@ func TestHandshakeReservations(t *testing.T) {
 	b.login("alice", pw)
 	page := http.Header{"Cookie": {"securechat=" + b.sessionCookie()}, "Origin": {s.URL}}
 
-	// The gate measures its pace in the seconds it was busy in: the only
-	// slot held, one more refused, the slot freed, the second over. Its
-	// rate is then one a second.
-	oneSecond := func(g *admission.Gate) {
-		t.Helper()
-		rel, err := g.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := g.TryAcquire(); ok {
-			t.Fatal("a second slot on a gate of one")
-		}
-		rel()
-		clk.Advance(time.Second)
-		if r := g.Rate(); r != 1 {
-			t.Fatalf("the gate's rate is %v, want 1", r)
-		}
-	}
-	oneSecond(g)
 	rel, err := g.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -179,20 +161,27 @@ func TestHandshakeReservations(t *testing.T) {
 		}
 		return resp.Header.Get("Retry-After")
 	}
+	for i := 1; i <= 198; i++ {
+		want := "1"
+		if i > 100 {
+			want = "2"
+		}
+		if got := refused("/ws", bearer); got != want {
+			t.Fatalf("refusal %d: Retry-After %q, want %q", i, got, want)
+		}
+	}
 	steps := []struct {
 		what, path string
 		h          http.Header
 		advance    time.Duration // the server's clock moves this much first
 		want       string
 	}{
-		{"first refusal", "/ws", bearer, 0, "1"},
-		{"second", "/ws", bearer, 0, "2"},
-		{"third, another path", "/secured-ws", bearer, 0, "3"},
-		{"a page's handshake: told, not reserved", "/ws", page, 0, "4"},
-		{"a page's handshake again", "/ws", page, 0, "4"},
-		{"the page asks /ws/ready: reserved", "/ws/ready", page, 0, "4"},
-		{"a script's handshake after it", "/ws", bearer, 0, "5"},
-		{"three seconds later", "/ws", bearer, 3 * time.Second, "3"},
+		{"another path (place 199)", "/secured-ws", bearer, 0, "2"},
+		{"a page's handshake: told place 200, not given it", "/ws", page, 0, "2"},
+		{"a page's handshake again: place 200 still", "/ws", page, 0, "2"},
+		{"the page asks /ws/ready: given place 200", "/ws/ready", page, 0, "2"},
+		{"a script's handshake after it: place 201", "/ws", bearer, 0, "3"},
+		{"three seconds later", "/ws", bearer, 3 * time.Second, "1"},
 	}
 	for _, st := range steps {
 		clk.Advance(st.advance)
@@ -207,34 +196,32 @@ func TestHandshakeReservations(t *testing.T) {
 		conn.Close()
 	}
 
-	// A queue: one slot held, a wait of 10 s, so at one a second ten may wait (the wait is real time: generous, so none gives up).
+	// A queue: one slot held and a wait of 10 s, so at 100 a second a
+	// thousand may wait: a thousand wait in the gate itself (the wait is real
+	// time: generous, so none gives up), and the next handshake is refused
+	// at once, its place after theirs.
 	qMetrics := freeAddr(t)
 	q := startServerOpts(t, "", nil, options{clock: clk, handshakes: func(g *admission.Gate) { gates <- g }},
 		"--handshake-concurrency", "1", "--handshake-wait", "10s", "--metrics-addr", qMetrics)
 	g = <-gates
 	q.addUser("bob", pw)
 	bob := http.Header{"Authorization": {"Bearer " + q.token("bob", pw)}}
-	oneSecond(g)
 	if rel, err = g.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waiters := make(chan int, 10)
-	for range 10 {
+	waiters := make(chan error, 1000)
+	for range 1000 {
 		go func() {
-			conn, resp, err := q.dial("/ws", bob)
+			rel, err := g.Acquire(context.Background())
 			if err == nil {
-				conn.Close()
+				rel()
 			}
-			st := 0
-			if resp != nil {
-				st = resp.StatusCode
-			}
-			waiters <- st
+			waiters <- err
 		}()
 	}
 	waitFor(t, 30*time.Second, "handshakes waiting", func() string {
-		if n := g.Waiting(); n != 10 {
-			return fmt.Sprintf("%d waiting, want 10", n)
+		if n := g.Waiting(); n != 1000 {
+			return fmt.Sprintf("%d waiting, want 1000", n)
 		}
 		return ""
 	})
@@ -242,21 +229,21 @@ func TestHandshakeReservations(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a handshake behind a full queue: %v %v, want 503", err, statusOf(resp))
 	}
-	// Its place is after the ten waiting, a second each: 11 s.
+	// Its place is after the thousand waiting, 10 ms each: 10.01 s.
 	if ra := resp.Header.Get("Retry-After"); ra != "11" {
-		t.Errorf("behind ten waiting: Retry-After %q, want 11", ra)
+		t.Errorf("behind a thousand waiting: Retry-After %q, want 11", ra)
 	}
 	rel()
-	for range 10 {
-		if st := <-waiters; st != http.StatusSwitchingProtocols {
-			t.Errorf("a waiting handshake ended %d, want 101 (the slot freed within its wait)", st)
+	for range 1000 {
+		if err := <-waiters; err != nil {
+			t.Errorf("a waiting handshake: %v (the slot freed within its wait)", err)
 		}
 	}
 	for _, m := range []struct {
 		addr, labels string
 		want         float64
 	}{
-		{metricsAddr, `path="/ws",reason="slots"`, 6},
+		{metricsAddr, `path="/ws",reason="slots"`, 202},
 		{metricsAddr, `path="/secured-ws",reason="slots"`, 1},
 		{metricsAddr, `path="/ws/ready",reason="slots"`, 1},
 		{qMetrics, `path="/ws",reason="queue"`, 1},
