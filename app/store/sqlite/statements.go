@@ -31,18 +31,32 @@ func newStatements(db *sql.DB) *statements {
 // nil (and no error) once the cache is full: the caller runs the query as is.
 func (c *statements) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
+	st, ok := c.m[query]
+	full := len(c.m) >= maxStatements
+	c.mu.Unlock()
+	if ok {
 		return st, nil
 	}
-	if len(c.m) >= maxStatements {
+	if full {
 		return nil, nil
 	}
-	// Preparing under the lock is brief (a parse on one pooled connection),
-	// and happens once per query text for the life of the process.
+	// Prepared without the lock: preparing takes a pooled connection, and
+	// a caller holding one while it reads rows may want a statement too.
+	// Holding the lock across the wait for a connection stalled every query
+	// of a storm's first second until their deadlines.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kept, ok := c.m[query]; ok { // another caller prepared it meanwhile
+		st.Close()
+		return kept, nil
+	}
+	if len(c.m) >= maxStatements {
+		st.Close()
+		return nil, nil
 	}
 	c.m[query] = st
 	return st, nil

@@ -1,0 +1,71 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+)
+
+// A statement already kept is given at once even while another query waits
+// for a pooled connection to be prepared on: a caller holding a connection
+// (a transaction, rows being read) may need a kept statement to finish and
+// give its connection back. When the cache was locked across preparing,
+// every query of a reconnect storm's first second stalled until its deadline.
+func TestKeptStatementWhilePreparing(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.queryRow(ctx, `SELECT 1`).Scan(new(int)); err != nil {
+		t.Fatal(err)
+	}
+	// Every pooled connection taken, as by callers in the middle of their work.
+	var held []*sql.Conn
+	for range s.db.Stats().MaxOpenConnections {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	release := func() {
+		for _, c := range held {
+			c.Close()
+		}
+		held = nil
+	}
+	defer release()
+
+	preparing := make(chan error, 1)
+	go func() {
+		err := s.queryRow(ctx, `SELECT 2`).Scan(new(int)) // waits for a connection to prepare on
+		preparing <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.db.Stats().WaitCount == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the new query never waited for a connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := s.stmts.get(ctx, `SELECT 1`)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the kept statement: %v", err)
+		}
+	case <-time.After(5 * time.Second): // not a timing assertion: it must not wait at all
+		t.Fatal("the kept statement waited for another query's preparation")
+	}
+	release()
+	if err := <-preparing; err != nil {
+		t.Fatalf("the query that waited: %v", err)
+	}
+}
