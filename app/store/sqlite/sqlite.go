@@ -28,6 +28,14 @@ const busyTimeout = 10 * time.Second
 type DB struct {
 	db    *sql.DB
 	stmts *statements // each query's prepared statement (statements.go)
+	// writer is held by this process's one writer at a time (exec, inTx).
+	// SQLite lets one connection write; the others wait in its busy handler,
+	// which sleeps in steps of up to 100 ms while holding a pooled
+	// connection. In a reconnect storm (a read position recorded, a session
+	// touched for each socket) those sleepers took every connection and the
+	// lock sat free between their naps: queries stalled until their
+	// deadlines. Waiting here holds no connection and is served in order.
+	writer chan struct{}
 }
 
 // Open opens (creating if needed) the database in dir and brings its schema up to date.
@@ -60,7 +68,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &DB{db: db, stmts: newStatements(db)}
+	s := &DB{db: db, stmts: newStatements(db), writer: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -293,6 +301,11 @@ func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // inTx runs fn in a write transaction.
 func (s *DB) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	unlock, err := s.lockWriter(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", what, err)
@@ -308,4 +321,14 @@ func (s *DB) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) erro
 		return fmt.Errorf("%s: commit: %w", what, err)
 	}
 	return nil
+}
+
+// lockWriter waits to be this process's one writer (DB.writer), or for ctx.
+func (s *DB) lockWriter(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait to write: %w", ctx.Err())
+	}
 }

@@ -89,8 +89,14 @@ func (s *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// exec runs a statement through its kept statement.
+// exec runs a statement that writes through its kept statement, as this
+// process's one writer (DB.writer).
 func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	unlock, err := s.lockWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st, err := s.stmts.get(ctx, query)
 	if err != nil || st == nil {
 		return s.db.ExecContext(ctx, query, args...)

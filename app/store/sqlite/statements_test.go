@@ -69,3 +69,58 @@ func TestKeptStatementWhilePreparing(t *testing.T) {
 		t.Fatalf("the query that waited: %v", err)
 	}
 }
+
+// Writers waiting for their turn hold no pooled connection: with one write
+// under way and more writers than connections queued behind it, a read still
+// gets a connection at once. When writers waited in SQLite's busy handler
+// instead, each held a connection while it slept, and reads stalled until the
+// writers' busy timeout.
+func TestWritersWaitWithoutConnections(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	inWrite, endWrite := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- s.inTx(ctx, "a long write", func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET role = role`); err != nil {
+				return err
+			}
+			close(inWrite)
+			<-endWrite
+			return nil
+		})
+	}()
+	<-inWrite
+	writers := 2 * s.db.Stats().MaxOpenConnections
+	done := make(chan error, writers)
+	for range writers {
+		go func() {
+			_, err := s.exec(ctx, `DELETE FROM audit WHERE at < 0`)
+			done <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // let the writers line up (a missed one weakens the test, never fails it)
+	read := make(chan error, 1)
+	go func() { read <- s.queryRow(ctx, `SELECT count(*) FROM users`).Scan(new(int)) }()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatalf("the read: %v", err)
+		}
+	case <-time.After(5 * time.Second): // not a timing assertion: it must not wait for the writers at all
+		t.Fatal("a read waited behind writers waiting for their turn")
+	}
+	close(endWrite)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Errorf("a queued writer: %v", err)
+		}
+	}
+}
