@@ -68,6 +68,7 @@ type Gate struct {
 	wait    time.Duration
 	now     func() time.Time
 	waiting atomic.Int64 // handshakes blocked in Acquire
+	total   atomic.Int64 // handshakes completed (slots released), ever
 
 	mu     sync.Mutex
 	start  time.Time          // second 0 begins here
@@ -217,6 +218,9 @@ func (g *Gate) advanceLocked(now time.Time) {
 // InFlight is how many slots are taken.
 func (g *Gate) InFlight() int { return len(g.slots) }
 
+// Completed is how many handshakes have released their slot, ever.
+func (g *Gate) Completed() int64 { return g.total.Load() }
+
 // Waiting is how many handshakes wait for a slot.
 func (g *Gate) Waiting() int { return int(g.waiting.Load()) }
 
@@ -228,6 +232,7 @@ func (g *Gate) releaser() func() {
 	return func() {
 		once.Do(func() {
 			<-g.slots
+			g.total.Add(1)
 			g.mu.Lock()
 			g.advanceLocked(g.now())
 			g.done[g.second%rateSeconds]++

@@ -27,6 +27,7 @@ import (
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
+	"securechat/app/relief"
 	"securechat/app/retention"
 	"securechat/app/store"
 	"securechat/app/store/postgres"
@@ -43,6 +44,14 @@ const shutdownWait = 10 * time.Second
 // authLogSummaryEvery is how often the count of auth failure lines left out
 // past --auth-log-rate is logged.
 const authLogSummaryEvery = 10 * time.Second
+
+// A burst of at least reliefBurst handshakes followed by reliefQuiet with
+// none has its freed memory given back (app/relief): a restart's storm, not
+// the trickle of a normal day.
+const (
+	reliefBurst = 1000
+	reliefQuiet = 2 * time.Second
+)
 
 // backend is everything the services need from storage: SQLite by default,
 // PostgreSQL with --database-url.
@@ -203,6 +212,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, o
 	if opt.handshakes != nil {
 		opt.handshakes(handshakes)
 	}
+	// After a burst of handshakes (a restart's reconnect storm), give the
+	// memory it freed back to the system (app/relief).
+	afterStorms := relief.New(handshakes.Completed, relief.Free, reliefBurst, reliefQuiet, clk.Now)
+	bg.Go(func(ctx context.Context) { afterStorms.Run(ctx, time.Second) })
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
 	handler := web.New(web.Config{
