@@ -14,7 +14,18 @@ import (
 // up to readID (what the join showed: the room's recent history); joining
 // again changes nothing.
 func (s *DB) JoinRoom(ctx context.Context, userID int64, room string, readID int64, now time.Time) error {
-	_, err := s.exec(ctx, `INSERT INTO memberships(user_id, room, read_id, read_at) VALUES(?, ?, ?, ?)
+	// Every join of every socket records its room, and nearly always the
+	// row is there already: a read, beside the other readers, answers that
+	// without waiting for the one writer.
+	var one int
+	err := s.queryRow(ctx, `SELECT 1 FROM memberships WHERE user_id = ? AND room = ?`, userID, room).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("look up membership of %s: %w", room, err)
+	}
+	_, err = s.exec(ctx, `INSERT INTO memberships(user_id, room, read_id, read_at) VALUES(?, ?, ?, ?)
 		ON CONFLICT(user_id, room) DO NOTHING`, userID, room, readID, ms(now))
 	if err != nil {
 		return fmt.Errorf("record membership of %s: %w", room, err)

@@ -124,3 +124,42 @@ func TestWritersWaitWithoutConnections(t *testing.T) {
 		}
 	}
 }
+
+// Joining a room the user already belongs to (every join of every socket
+// records its room) does not wait for the writer; a new membership does.
+func TestJoinRoomKnownSkipsTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1_000_000, 0)
+	u, err := s.CreateUser(ctx, "alice", "hash", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := u.ID
+	if err := s.JoinRoom(ctx, id, "general", 0, now); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := s.lockWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second) // not a timing assertion: it must not wait at all
+	defer cancel()
+	if err := s.JoinRoom(short, id, "general", 0, now); err != nil {
+		t.Fatalf("joining a room already the user's, the writer busy: %v", err)
+	}
+	// A new membership is a write: it waits for the writer (here, until its deadline).
+	quick, cancelQuick := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelQuick()
+	if err := s.JoinRoom(quick, id, "random", 0, now); err == nil {
+		t.Fatal("a new membership was written while another writer held the store")
+	}
+	unlock()
+	if err := s.JoinRoom(ctx, id, "random", 0, now); err != nil {
+		t.Fatal(err)
+	}
+}
