@@ -98,7 +98,7 @@ func DefaultConcurrency() int {
 // Acquire takes a slot, waiting at most the gate's wait. The returned
 // release frees it and may be called more than once. It refuses with
 // ErrBusy; at once with ErrQueueFull when the handshakes already waiting are
-// as many as the gate completes within the wait at half its rate.
+// as many as the gate completes within the wait.
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case g.slots <- struct{}{}:
@@ -109,13 +109,8 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		return nil, ErrBusy
 	}
 	// Counted before the check, so that two arriving together cannot both
-	// take the last place in the queue. The queue is reckoned at half the
-	// rate: the rate is the busiest second, and a queue longer than an
-	// ordinary second drains within the wait ends with its tail refused all
-	// at once when the wait runs out (a storm showed 2 s with no connect
-	// while they came back), where refusing it at once would have given each
-	// its own place.
-	if ahead := g.waiting.Add(1) - 1; float64(ahead) >= g.Rate()/2*g.wait.Seconds() {
+	// take the last place in the queue.
+	if ahead := g.waiting.Add(1) - 1; float64(ahead) >= g.Rate()*g.wait.Seconds() {
 		g.waiting.Add(-1)
 		return nil, ErrQueueFull
 	}

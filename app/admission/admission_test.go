@@ -237,7 +237,7 @@ func TestReserve(t *testing.T) {
 }
 
 // A handshake that finds as many waiting as the gate completes within its
-// wait at half its rate is refused at once (ErrQueueFull, an ErrBusy) instead of waiting the
+// wait is refused at once (ErrQueueFull, an ErrBusy) instead of waiting the
 // whole wait to be refused then; one that finds fewer waits.
 func TestQueueFull(t *testing.T) {
 	cases := []struct {
@@ -247,10 +247,10 @@ func TestQueueFull(t *testing.T) {
 		wantErr  error
 		wantTime time.Duration
 	}{
-		// Two slots, nothing measured: 200 a second; the queue is reckoned at 100.
-		{"room in the queue: waits", 20 * time.Millisecond, 1, ErrBusy, 20 * time.Millisecond},
-		{"a full queue: refused at once", 20 * time.Millisecond, 2, ErrQueueFull, 0},
-		{"a longer wait serves more", 40 * time.Millisecond, 3, ErrBusy, 40 * time.Millisecond},
+		// Two slots, nothing measured: 200 a second.
+		{"room in the queue: waits", 10 * time.Millisecond, 1, ErrBusy, 10 * time.Millisecond},
+		{"a full queue: refused at once", 10 * time.Millisecond, 2, ErrQueueFull, 0},
+		{"a longer wait serves more", 20 * time.Millisecond, 3, ErrBusy, 20 * time.Millisecond},
 		{"the first waits however short the wait", time.Millisecond, 0, ErrBusy, time.Millisecond},
 		{"a short wait serves only one", time.Millisecond, 1, ErrQueueFull, 0},
 	}

@@ -196,8 +196,8 @@ func TestHandshakeReservations(t *testing.T) {
 		conn.Close()
 	}
 
-	// A queue: one slot held and a wait of 10 s, so at 100 a second (the
-	// queue reckoned at half of it) 500 may wait: 500 wait in the gate itself (the wait is real
+	// A queue: one slot held and a wait of 10 s, so at 100 a second a
+	// thousand may wait: a thousand wait in the gate itself (the wait is real
 	// time: generous, so none gives up), and the next handshake is refused
 	// at once, its place after theirs.
 	qMetrics := freeAddr(t)
@@ -209,8 +209,8 @@ func TestHandshakeReservations(t *testing.T) {
 	if rel, err = g.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waiters := make(chan error, 500)
-	for range 500 {
+	waiters := make(chan error, 1000)
+	for range 1000 {
 		go func() {
 			rel, err := g.Acquire(context.Background())
 			if err == nil {
@@ -220,8 +220,8 @@ func TestHandshakeReservations(t *testing.T) {
 		}()
 	}
 	waitFor(t, 30*time.Second, "handshakes waiting", func() string {
-		if n := g.Waiting(); n != 500 {
-			return fmt.Sprintf("%d waiting, want 500", n)
+		if n := g.Waiting(); n != 1000 {
+			return fmt.Sprintf("%d waiting, want 1000", n)
 		}
 		return ""
 	})
@@ -229,12 +229,12 @@ func TestHandshakeReservations(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a handshake behind a full queue: %v %v, want 503", err, statusOf(resp))
 	}
-	// Its place is after the 500 waiting, 10 ms each: 5.01 s.
-	if ra := resp.Header.Get("Retry-After"); ra != "6" {
-		t.Errorf("behind 500 waiting: Retry-After %q, want 6", ra)
+	// Its place is after the thousand waiting, 10 ms each: 10.01 s.
+	if ra := resp.Header.Get("Retry-After"); ra != "11" {
+		t.Errorf("behind a thousand waiting: Retry-After %q, want 11", ra)
 	}
 	rel()
-	for range 500 {
+	for range 1000 {
 		if err := <-waiters; err != nil {
 			t.Errorf("a waiting handshake: %v (the slot freed within its wait)", err)
 		}
