@@ -62,10 +62,11 @@ func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) handshakeBusy(c echo.Context, reason string, reserve bool) error {
 	// No log line: in a storm it would be one per request; the counter has them.
 	s.deps.Metrics.HandshakeRefused(c.Path(), reason)
-	g := s.deps.Handshakes
-	wait := g.Peek()
+	var wait time.Duration
 	if reserve {
-		wait = g.Reserve()
+		wait = s.deps.Handshakes.Reserve()
+	} else {
+		wait = s.deps.Handshakes.Peek()
 	}
 	retryAfter(c, wait)
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -124,9 +124,10 @@ func TestRestartStorm(t *testing.T) {
 // stormSock is one socket of TestRestartStorm that keeps itself connected:
 // it reconnects as the page does (a 503's Retry-After plus at most a second,
 // or else full-jitter backoff) and resumes its room with join+since,
-// checking that the room's numbered messages arrive each once and in order. A sender also sends the next
-// number once its last is acknowledged (its own message came back), so an
-// unacknowledged message is sent again only if the resumed room lacks it.
+// checking that the room's numbered messages arrive each once and in order.
+// A sender also sends the next number once its last is acknowledged (its
+// own message came back), so an unacknowledged message is sent again only if
+// the resumed room lacks it.
 type stormSock struct {
 	url, token, room string
 	sendEvery        time.Duration // a sender's pace; 0: only receives

@@ -73,7 +73,14 @@ func (s *DB) MarkRead(ctx context.Context, userID int64, room string, id int64, 
 // mentions of the user after ReadID are counted the same way (a deleted
 // message's mentions are gone with it).
 func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int) ([]store.Membership, error) {
-	rows, err := s.query(ctx, membershipsQuery, maxUnread, userID, limit)
+	rows, err := s.query(ctx, `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'),
+			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND deleted = 0 ORDER BY id LIMIT ?1)),
+			(SELECT COUNT(*) FROM (SELECT 1 FROM mentions mn WHERE mn.user_id = m.user_id AND mn.room = m.room AND mn.message_id > m.read_id
+				ORDER BY mn.message_id LIMIT ?1))
+		FROM memberships m LEFT JOIN rooms r ON r.name = m.room
+		WHERE m.user_id = ?2 AND (COALESCE(r.kind, 'public') = 'public'
+			OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = m.room AND rm.user_id = m.user_id))
+		ORDER BY m.read_at DESC, m.room LIMIT ?3`, maxUnread, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list memberships: %w", err)
 	}
@@ -93,13 +100,3 @@ func (s *DB) Memberships(ctx context.Context, userID int64, maxUnread, limit int
 	}
 	return out, nil
 }
-
-// membershipsQuery is Memberships' query (prepared at Open).
-const membershipsQuery = `SELECT m.room, m.read_id, m.read_at, COALESCE(r.kind, 'public'),
-			(SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = m.room AND id > m.read_id AND kind = '' AND deleted = 0 ORDER BY id LIMIT ?1)),
-			(SELECT COUNT(*) FROM (SELECT 1 FROM mentions mn WHERE mn.user_id = m.user_id AND mn.room = m.room AND mn.message_id > m.read_id
-				ORDER BY mn.message_id LIMIT ?1))
-		FROM memberships m LEFT JOIN rooms r ON r.name = m.room
-		WHERE m.user_id = ?2 AND (COALESCE(r.kind, 'public') = 'public'
-			OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = m.room AND rm.user_id = m.user_id))
-		ORDER BY m.read_at DESC, m.room LIMIT ?3`

@@ -7,8 +7,9 @@ import (
 )
 
 // maxStatements bounds the prepared statements kept. Every query of this
-// package is a constant text, so the set is small and fixed; the bound only
-// stops a future query built from input from growing the cache without end.
+// package is a constant text or built from a few fixed parts, so the set is
+// small and fixed; the bound only stops a future query built from input from
+// growing the cache without end.
 const maxStatements = 256
 
 // statements prepares each query text once and keeps it. modernc's driver
