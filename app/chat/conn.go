@@ -54,6 +54,15 @@ type Client struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeSent atomic.Bool // the close frame was written
+
+	// Parking (Hub.read, park, wake): unpark takes back the Poller's wait
+	// of a parked socket; connClosed is set by closeConn, after which the
+	// socket never parks. Both under mu.
+	unpark     func() bool
+	connClosed bool
+	wakeFn     func()       // c.wake, made once: the Poller is handed it at each park
+	done       func()       // Serve's done, run when the socket has ended
+	lastRead   atomic.Int64 // when the peer last sent a frame or pong, unix ns (silentFor)
 }
 
 type frameKind uint8
@@ -72,6 +81,7 @@ type outFrame struct {
 
 func newClient(h *Hub, conn *websocket.Conn, br *bufio.Reader, p Peer) *Client {
 	c := &Client{hub: h, conn: conn, br: br, peer: p, rooms: make(map[string]struct{}), closed: make(chan struct{})}
+	c.wakeFn = c.wake
 	c.expiry = h.afterFunc(p.ExpiresAt.Sub(h.now()), c.expire)
 	return c
 }
@@ -329,10 +339,23 @@ func (c *Client) writeBatch(batch []outFrame) error {
 	return nil
 }
 
+// closeConn closes the connection, once. A parked socket has no reader to
+// notice, so its wait is taken back first (the Poller must stop watching
+// the descriptor before it closes) and its read loop started, to fail and
+// end the socket as any reader's would.
 func (c *Client) closeConn() {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.connClosed = true
+		unpark := c.unpark
+		c.unpark = nil
+		c.mu.Unlock()
+		parked := unpark != nil && unpark()
 		c.conn.Close()
 		close(c.closed)
+		if parked {
+			c.wakeFn() // through the field: a call of wake here would make clientFrames an initialization cycle
+		}
 	})
 }
 

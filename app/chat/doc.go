@@ -22,13 +22,21 @@
 //     ServeEcho) after the upgrade; it registers the socket, queues the
 //     welcome and the unread frame, joins the default room, starts the read
 //     loop and returns.
-//   - The read loop (Hub.read, Client.readLoop) is the only reader. It is
-//     started by Serve and ends when a read fails: the peer closed, nothing
-//     arrived for pongWait, a frame passed the read limit, or someone closed
-//     the connection (closeConn). On its way out it closes the connection,
-//     takes the socket out of its rooms and the hub (unregister, which stops
-//     the expiry timer) and calls Serve's done, which releases the user's
-//     socket slot (Hub.Admit). Shutdown waits for every read loop.
+//   - The read loop (Hub.read, Client.readLoop) is the only reader. With a
+//     Poller (Deps.Poller, app/readiness) it has no goroutine while the
+//     socket is idle: when nothing is buffered it parks the socket (hands
+//     the wait for its next bytes to the Poller) and its goroutine returns;
+//     the Poller calls Client.wake when bytes arrive, which starts it again
+//     on a new goroutine (Hub.readOn). Without a Poller, or for a connection
+//     the Poller cannot watch, it runs on one goroutine, blocked in reads.
+//     It ends when a read fails: the peer closed, nothing arrived for
+//     pongWait, a frame passed the read limit, or someone closed the
+//     connection (closeConn, which takes a parked socket back from the
+//     Poller first and starts its read loop, to fail). On its way out it
+//     closes the connection, takes the socket out of its rooms and the hub
+//     (unregister, which stops the expiry timer) and calls Serve's done,
+//     which releases the user's socket slot (Hub.Admit). Shutdown waits for
+//     every read loop, parked or not.
 //   - The write pump (Client.pump) is the only writer. It runs only while
 //     something is queued: whoever queues the first frame starts it
 //     (startPumpLocked) and it returns when the queue is empty, so an idle
@@ -47,7 +55,8 @@
 // (closing stop): the persist loop (the only writer of messages and
 // changes; it drains what was submitted before it returns), the scrub loop
 // (store.Scrub after deletes, coalesced, retried), and the tickers through Hub.every:
-// pings every pingPeriod, the empty-room pruner (with an EmptyRoomTTL), and
+// pings every pingPeriod (closing first the sockets silent past pongWait:
+// a parked socket has no read deadline to end it), the empty-room pruner (with an EmptyRoomTTL), and
 // with a broker the presence heartbeat and catch-up every presenceHeartbeat.
 // The broker calls a room's deliver and remotePresence, and the hub's
 // onUserEvent (subscribed once by NewHub, unsubscribed by Shutdown), on its
@@ -109,5 +118,6 @@
 //   - write error or timeout (writeWait): the pump closes the connection,
 //     with no close frame; the read loop then ends.
 //   - read error or timeout (pongWait): the read loop ends and closes the
-//     connection, with no close frame.
+//     connection, with no close frame. A parked socket silent past pongWait
+//     is closed by the ping loop (Hub.pingAll), within a ping period after.
 package chat

@@ -458,6 +458,7 @@ type unitHub struct {
 	store    *unitStore
 	sessions *unitSessions
 	ids      map[string]int64 // user → account id, handed out on first connect
+	poller   Poller           // set: sockets are loopback TCP and park (park_test.go); nil: pipes
 }
 
 func newUnitHub(t *testing.T, lim Limits) *unitHub {
@@ -481,7 +482,7 @@ func newUnitCluster(t *testing.T, n int, lim Limits) []*unitHub {
 
 func startUnitHub(t *testing.T, lim Limits, u *unitHub, b Broker) *unitHub {
 	t.Helper()
-	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Broker: b, Now: time.Now,
+	u.Hub = NewHub(Deps{Store: u.store, Sessions: u.sessions, Broker: b, Now: time.Now, Poller: u.poller,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lim)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -528,7 +529,7 @@ func (u *unitHub) connectPeer(t *testing.T, p Peer, read bool) *unitClient {
 	}
 	u.sessions.mu.Unlock()
 
-	server, client := net.Pipe()
+	server, client := u.pipe(t)
 	c := &unitClient{t: t, ended: make(chan struct{}), done: make(chan struct{}), readDone: make(chan struct{})}
 	served := make(chan error, 1)
 	go func() {
@@ -564,6 +565,29 @@ func (u *unitHub) connectPeer(t *testing.T, p Peer, read bool) *unitClient {
 		c.startReading()
 	}
 	return c
+}
+
+// pipe is the two ends of a socket's connection: in memory, or over
+// loopback TCP for a hub with a Poller, which watches descriptors.
+func (u *unitHub) pipe(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	if u.poller == nil {
+		return net.Pipe()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, client
 }
 
 // pipeHijacker hands gorilla the pipe and the buffered reader the request was

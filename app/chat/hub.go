@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -201,6 +202,7 @@ type Hub struct {
 	creates  *throttle.Keyed // room creations per user
 	now      func() time.Time
 	timers   func(time.Duration, func()) Timer // Deps.AfterFunc
+	poller   Poller                            // Deps.Poller; nil: readers block
 	log      *slog.Logger
 
 	mu        sync.Mutex
@@ -242,6 +244,18 @@ type Deps struct {
 	// the whole server gives one that follows the same fake clock as Now, so
 	// a socket's life passes without the test waiting for it.
 	AfterFunc func(d time.Duration, f func()) Timer
+
+	// Poller tells when an idle socket has bytes to read (app/readiness), so
+	// no goroutine waits on it meanwhile; nil: each socket's reader blocks on
+	// a goroutine of its own.
+	Poller Poller
+}
+
+// Poller is what the hub needs of app/readiness: ready is called once, and
+// must return at once, when conn has bytes to read or has failed; cancel
+// takes the wait back and reports whether ready will now not be called.
+type Poller interface {
+	Wait(conn syscall.Conn, ready func()) (cancel func() bool, err error)
 }
 
 // Timer is a socket's expiry timer, as time.AfterFunc returns it.
@@ -276,6 +290,7 @@ func NewHub(d Deps, lim Limits) *Hub {
 		pageBytes: min(maxPageBytes, max(1, lim.SendQueueBytes/4)),
 		now:       now,
 		timers:    d.AfterFunc,
+		poller:    d.Poller,
 		log:       d.Log,
 		rooms:     make(map[string]*room),
 		clients:   make(map[*Client]struct{}),
@@ -339,19 +354,33 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	return nil
 }
 
-// read runs the socket's read loop on a goroutine of its own and returns at
-// once. The setup above ran on the caller's (the request's) goroutine, whose
-// stack grew doing it and goes away with it; the reader starts small and, for
-// a socket that mostly listens, stays small. done runs when the socket has ended.
+// read starts the socket's read loop and returns at once. The setup above
+// ran on the caller's (the request's) goroutine, whose stack grew doing it
+// and goes away with it. With a Poller the socket parks at once (nothing
+// has arrived yet) and has no goroutine until its first frame; without one
+// its reader runs on a goroutine of its own. done runs when the socket has
+// ended.
 func (h *Hub) read(c *Client, done func()) {
-	go func() {
-		defer h.wg.Done()
-		defer done()
-		code := c.readLoop(context.Background())
-		h.unregister(c)
-		h.metrics.SocketClosed(int(code))
-		h.log.Info("disconnect", "user", c.peer.User, "remote", c.peer.Remote, "code", code)
-	}()
+	c.done = done
+	c.startReading()
+	if c.park() {
+		return
+	}
+	go h.readOn(c)
+}
+
+// readOn runs the read loop until the socket parks (the Poller calls
+// Client.wake, which starts readOn again) or ends.
+func (h *Hub) readOn(c *Client) {
+	code, parked := c.readLoop(context.Background())
+	if parked {
+		return
+	}
+	h.unregister(c)
+	h.metrics.SocketClosed(int(code))
+	h.log.Info("disconnect", "user", c.peer.User, "remote", c.peer.Remote, "code", code)
+	c.done()
+	h.wg.Done()
 }
 
 func (h *Hub) register(c *Client) bool {
@@ -618,13 +647,24 @@ func (h *Hub) announceRoom(m store.Message) {
 }
 
 // pingLoop pings every socket each pingPeriod through its own queue, so the
-// write pump stays the only writer.
+// write pump stays the only writer, and closes those silent past pongWait.
 func (h *Hub) pingLoop() {
-	h.every(pingPeriod, func() {
-		for _, c := range h.allClients() {
-			c.ping()
+	h.every(pingPeriod, func() { h.pingAll(time.Now()) })
+}
+
+// pingAll pings every socket, after closing the ones that have sent nothing,
+// not even a pong, for pongWait before now. A reader blocked in a read has a
+// deadline that ends it; a parked socket has no read to fail, so this is
+// what notices a peer that vanished without a FIN, one ping period late at
+// most. A live peer answers each ping at once, so it is never this silent.
+func (h *Hub) pingAll(now time.Time) {
+	for _, c := range h.allClients() {
+		if c.silentFor(now) > pongWait {
+			c.closeConn()
+			continue
 		}
-	})
+		c.ping()
+	}
 }
 
 // every calls fn each period until the hub stops.

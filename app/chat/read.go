@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -17,19 +18,29 @@ const (
 	opPong      = 0xA
 )
 
-// awaitFrame blocks until the next frame has begun to arrive. Most of a
-// socket's life is spent here, so it blocks with a stack much shallower than
-// gorilla's reader, one the runtime shrinks to a few kilobytes while the
-// socket is idle. A pong (the answer to the server's ping) is read here too,
-// whole, so a ping does not leave the goroutine waiting deep inside gorilla
-// until the next message. It works at a frame boundary, where ReadMessage
-// leaves the reader. c.br must be the reader gorilla reads through
-// (reader.go says how that is ensured); nil skips the wait.
-func (c *Client) awaitFrame() error {
+// errParked ends a read loop whose socket was handed to the Poller.
+var errParked = errors.New("parked")
+
+// awaitFrame returns when the next frame has begun to arrive, or errParked
+// once the socket waits for it without a goroutine (park). Most of a
+// socket's life is spent waiting, so without a Poller it blocks with a stack
+// much shallower than gorilla's reader, one the runtime shrinks to 4 KiB
+// while the socket is idle. A pong (the answer to the server's ping) is read
+// here too, whole, so a ping does not leave the socket waiting deep inside
+// gorilla until the next message. It works at a frame boundary, where
+// ReadMessage leaves the reader. c.br must be the reader gorilla reads
+// through (reader.go says how that is ensured); nil skips the wait.
+//
+// A socket just woken does not park before it reads: its bytes are in the
+// kernel, not yet in c.br, and the Poller would only report them again.
+func (c *Client) awaitFrame(mayPark bool) error {
 	if c.br == nil {
 		return nil
 	}
-	for {
+	for ; ; mayPark = true {
+		if mayPark && c.park() {
+			return errParked
+		}
 		hdr, err := c.br.Peek(2)
 		if err != nil {
 			return err
@@ -42,23 +53,71 @@ func (c *Client) awaitFrame() error {
 			return err
 		}
 		c.br.Discard(2 + 4 + n)
-		if err := c.conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
+		if err := c.heard(); err != nil {
 			return err
 		}
 	}
 }
 
-// readLoop reads client frames until the socket ends and returns the close
-// code, for the log.
-func (c *Client) readLoop(ctx context.Context) CloseCode {
+// park hands the wait for the socket's next bytes to the hub's Poller, if
+// there is one and nothing is buffered above the connection, and reports
+// whether it did: the caller's goroutine then returns, and wake starts the
+// read loop again when bytes arrive. A closed connection never parks.
+func (c *Client) park() bool {
+	if c.hub.poller == nil || c.br == nil || c.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := c.conn.NetConn().(syscall.Conn)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connClosed {
+		return false
+	}
+	cancel, err := c.hub.poller.Wait(sc, c.wakeFn)
+	if err != nil {
+		return false // read on this goroutine, the ordinary way
+	}
+	c.unpark = cancel
+	return true
+}
+
+// wake is the Poller's call when a parked socket has bytes (or failed): the
+// read loop goes on, on a new goroutine.
+func (c *Client) wake() { go c.hub.readOn(c) }
+
+// startReading sets what the read loop keeps across parks: the read limit,
+// and the pong wait, which heard moves on.
+func (c *Client) startReading() {
 	c.conn.SetReadLimit(c.hub.limits.ReadLimit)
-	c.conn.SetReadDeadline(time.Now().Add(pongWait))
-	c.conn.SetPongHandler(func(string) error {
-		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
-	})
-	code := closeNormalClose
-	for {
-		err := c.awaitFrame()
+	c.conn.SetPongHandler(func(string) error { return c.heard() })
+	c.heard()
+}
+
+// heard records that the peer sent something: it is alive for another
+// pongWait (the read deadline of a blocked reader, silentFor for a parked one).
+func (c *Client) heard() error {
+	now := time.Now()
+	c.lastRead.Store(now.UnixNano())
+	return c.conn.SetReadDeadline(now.Add(pongWait))
+}
+
+// silentFor is how long the peer has sent nothing at now.
+func (c *Client) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.lastRead.Load()))
+}
+
+// readLoop reads client frames until the socket ends, and returns the close
+// code, for the log; or until it parks, and reports that.
+func (c *Client) readLoop(ctx context.Context) (code CloseCode, parked bool) {
+	code = closeNormalClose
+	for woken := true; ; woken = false {
+		err := c.awaitFrame(!woken)
+		if err == errParked {
+			return 0, true
+		}
 		var mt int
 		var data []byte
 		if err == nil {
@@ -78,7 +137,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 			}
 			break
 		}
-		c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		c.heard()
 		var f inbound
 		switch {
 		case mt != websocket.TextMessage:
@@ -122,7 +181,7 @@ func (c *Client) readLoop(ctx context.Context) CloseCode {
 	}
 	c.mu.Unlock()
 	c.closeConn()
-	return code
+	return code, false
 }
 
 // echoFrame answers one text frame of /secured-ws. Invalid UTF-8 closes the

@@ -8,9 +8,11 @@
 package connlimit
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 
 	"securechat/app/metrics"
 )
@@ -138,4 +140,13 @@ func (c *conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// SyscallConn lets app/readiness watch the descriptor underneath: this
+// wrapper buffers nothing, so the kernel sees every byte there is to read.
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("connection has no descriptor")
 }

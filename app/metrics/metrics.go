@@ -201,6 +201,15 @@ func (m *Metrics) ObserveQueuedBytes(fn func() int64) {
 	}
 }
 
+// ObserveParked publishes fn, the sockets waiting for their next frame
+// without a goroutine (app/readiness), as the gauge securechat_sockets_parked.
+func (m *Metrics) ObserveParked(fn func() int64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "securechat_sockets_parked",
+			Help: "Open sockets of this node waiting for their next frame without a goroutine."}, func() float64 { return float64(fn()) }))
+	}
+}
+
 // RoomCreateRefused counts a join refused by the room creation limit.
 func (m *Metrics) RoomCreateRefused() {
 	if m != nil {

@@ -27,6 +27,7 @@ import (
 	"securechat/app/metrics"
 	"securechat/app/natsbus"
 	"securechat/app/ratelog"
+	"securechat/app/readiness"
 	"securechat/app/relief"
 	"securechat/app/retention"
 	"securechat/app/store"
@@ -199,8 +200,20 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, o
 			return err
 		}
 	}
+	// Idle sockets wait for their next frame without a goroutine each
+	// (app/readiness). Closed after the hub: a socket still parked then is
+	// handed back to read the ordinary way.
+	var poller chat.Poller
+	if p, err := readiness.New(); err == nil {
+		defer p.Close()
+		m.ObserveParked(func() int64 { return int64(p.Waiting()) })
+		poller = p
+	} else {
+		log.Info("idle sockets read on a goroutine each", "err", err)
+	}
 	hub := chat.NewHub(chat.Deps{
 		Store: svc.db, Sessions: socketSessions(svc.auth), Broker: broker, Metrics: m, Audit: svc.audit, Now: clk.Now, AfterFunc: clk.AfterFunc, Log: log,
+		Poller: poller,
 	}, chat.Limits{
 		ReadLimit: cfg.ReadLimit, MaxText: cfg.MaxText, SendQueue: cfg.SendQueue, SendQueueBytes: cfg.SendQueueBytes,
 		MessageRate: cfg.MessageRate, RequestRate: cfg.RequestRate, MaxSocketsPerUser: cfg.MaxSocketsPerUser,
