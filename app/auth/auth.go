@@ -53,12 +53,13 @@ type Service struct {
 	maxAge   time.Duration
 	now      func() time.Time
 	patLimit int // live personal access tokens per user (0: DefaultPATsPerUser)
+	seen     lastSeen
 }
 
 // NewService returns an auth service whose tokens live for ttl, and whose
 // sessions, however often refreshed, end maxAge after their login.
 func NewService(a *accounts.Service, s SessionStore, c *tokens.Codec, ttl, maxAge time.Duration, now func() time.Time) *Service {
-	return &Service{accounts: a, sessions: s, codec: c, ttl: ttl, maxAge: maxAge, now: now}
+	return &Service{accounts: a, sessions: s, codec: c, ttl: ttl, maxAge: maxAge, now: now, seen: lastSeen{due: make(map[string]struct{})}}
 }
 
 // Login checks credentials and starts a new session. A new session id at every
@@ -109,7 +110,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Identity, err
 	if err != nil {
 		return Identity{}, fmt.Errorf("check token: %w", err)
 	}
-	s.touch(ctx, su, now)
+	s.touch(su, now)
 	// The session's row is capped by Refresh; the maximum age is applied
 	// here too for rows extended before it existed.
 	exp := earliest(claims.Expires(), su.ExpiresAt, s.end(su.CreatedAt))
@@ -125,7 +126,7 @@ func (s *Service) authenticatePAT(ctx context.Context, token string) (Identity, 
 	if err != nil {
 		return Identity{}, fmt.Errorf("check token: %w", err)
 	}
-	s.touch(ctx, su, now)
+	s.touch(su, now)
 	return Identity{UserID: su.UserID, User: su.UserName, SessionID: su.SessionID, LoginAt: su.CreatedAt, ExpiresAt: su.ExpiresAt, Kind: su.Kind}, nil
 }
 

@@ -7,7 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -18,7 +22,7 @@ import (
 // from storage besides SessionStore.
 type SessionLister interface {
 	UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error)
-	TouchSession(ctx context.Context, sessionID string, at time.Time) error
+	TouchSessions(ctx context.Context, sessionIDs []string, at time.Time) error
 }
 
 // Meta is what a new session records of the client that started it.
@@ -32,10 +36,16 @@ type Meta struct {
 // browsers apart, not a place to store a megabyte.
 const MaxUserAgent = 256
 
-// lastSeenEvery is how stale a session's last_seen may get: it is written
-// when a token authenticates and the stored one is older, so at most one
-// write a minute per session, however busy.
+// lastSeenEvery is how stale a session's last_seen may get: it is due when a
+// token authenticates and the stored one is older, so at most one write a
+// minute per session, however busy.
 const lastSeenEvery = time.Minute
+
+// maxDueLastSeen bounds the sessions waiting for their last_seen write. A
+// session is in it once however often it is used, and sessions are bounded
+// by the login and sign-up limits; past it, a last-seen time is lost, not a
+// request.
+const maxDueLastSeen = 100_000
 
 // PATPrefix starts every personal access token, so that a token check knows
 // which kind it holds, and secret scanners can find a leaked one.
@@ -129,14 +139,68 @@ func newSession(id string, userID int64, now, exp time.Time, meta Meta) store.Se
 	return store.Session{ID: id, UserID: userID, CreatedAt: now, ExpiresAt: exp, Kind: kind, Address: meta.Address, UserAgent: ua, LastSeen: now}
 }
 
-// touch records that a session was used, at most once a minute. It is best
-// effort: a failed write loses a last-seen time, not a request.
-func (s *Service) touch(ctx context.Context, su store.SessionUser, now time.Time) {
+// lastSeen holds the sessions whose last_seen is due, written together by
+// FlushLastSeen. A token check used to write it itself: after a restart
+// every session's first socket did, one synced write each through the
+// store's single writer, and the handshakes of a reconnect storm queued
+// behind them for seconds.
+type lastSeen struct {
+	mu  sync.Mutex
+	due map[string]struct{}
+}
+
+// touch records that a session was used, if its last_seen is a minute old.
+// It is best effort: a failed write loses a last-seen time, not a request.
+func (s *Service) touch(su store.SessionUser, now time.Time) {
 	if now.Sub(su.LastSeen) < lastSeenEvery {
 		return
 	}
-	if l, err := s.lister(); err == nil {
-		l.TouchSession(ctx, su.SessionID, now)
+	s.seen.mu.Lock()
+	defer s.seen.mu.Unlock()
+	if len(s.seen.due) < maxDueLastSeen {
+		s.seen.due[su.SessionID] = struct{}{}
+	}
+}
+
+// FlushLastSeen writes the last_seen of every session used since the last
+// flush (and due), in one write.
+func (s *Service) FlushLastSeen(ctx context.Context) error {
+	s.seen.mu.Lock()
+	ids := slices.Collect(maps.Keys(s.seen.due))
+	clear(s.seen.due)
+	s.seen.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	l, err := s.lister()
+	if err != nil {
+		return err
+	}
+	if err := l.TouchSessions(ctx, ids, s.now()); err != nil {
+		return fmt.Errorf("record %d sessions' last use: %w", len(ids), err)
+	}
+	return nil
+}
+
+// RunLastSeen flushes the due last_seen times every period until ctx ends,
+// then once more.
+func (s *Service) RunLastSeen(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.FlushLastSeen(fctx); err != nil {
+				log.Warn("last seen", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := s.FlushLastSeen(ctx); err != nil {
+				log.Warn("last seen", "err", err)
+			}
+		}
 	}
 }
 

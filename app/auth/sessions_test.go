@@ -17,7 +17,8 @@ import (
 // last-seen writes.
 type listingSessions struct {
 	rows    map[string]store.Session
-	touches int
+	touches int // sessions written
+	batches int // writes
 }
 
 func (m *listingSessions) CreateSession(_ context.Context, s store.Session) error {
@@ -58,11 +59,14 @@ func (m *listingSessions) UserSessions(_ context.Context, userID int64, now time
 	return out, nil
 }
 
-func (m *listingSessions) TouchSession(_ context.Context, id string, at time.Time) error {
-	m.touches++
-	s := m.rows[id]
-	s.LastSeen = at
-	m.rows[id] = s
+func (m *listingSessions) TouchSessions(_ context.Context, ids []string, at time.Time) error {
+	m.batches++
+	for _, id := range ids {
+		m.touches++
+		s := m.rows[id]
+		s.LastSeen = at
+		m.rows[id] = s
+	}
 	return nil
 }
 
@@ -105,9 +109,60 @@ func TestLastSeenAtMostOnceAMinute(t *testing.T) {
 		if _, err := s.Authenticate(ctx, issued.Token); err != nil {
 			t.Fatalf("at %v: %v", tc.at, err)
 		}
+		if err := s.FlushLastSeen(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if m.touches != tc.wantTouches {
 			t.Errorf("at %v: %d writes; want %d", tc.at, m.touches, tc.wantTouches)
 		}
+	}
+}
+
+// TestLastSeenWrittenTogether: the token checks of many sockets of many
+// sessions (a reconnect storm) make no write themselves; the next flush
+// writes each due session once, in one write, and the one after writes
+// nothing.
+func TestLastSeenWrittenTogether(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s, m := newListingService(t, &now)
+	ctx := context.Background()
+	var tokens []string
+	for i := range 3 {
+		issued, err := s.StartSession(ctx, store.User{ID: 1, Name: "alice"}, Meta{Kind: store.SessionToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			tokens = append(tokens, issued.Token)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	for range 10 {
+		for _, tok := range tokens {
+			if _, err := s.Authenticate(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m.batches != 0 {
+		t.Fatalf("%d writes during the token checks, want none", m.batches)
+	}
+	for _, want := range []struct{ batches, touches int }{{1, 2}, {1, 2}} {
+		if err := s.FlushLastSeen(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if m.batches != want.batches || m.touches != want.touches {
+			t.Errorf("after a flush: %d writes of %d sessions, want %d of %d", m.batches, m.touches, want.batches, want.touches)
+		}
+	}
+	seen := 0
+	for _, row := range m.rows {
+		if row.LastSeen.Equal(now) {
+			seen++
+		}
+	}
+	if seen != 2 {
+		t.Errorf("%d sessions last seen now, want the 2 used", seen)
 	}
 }
 

@@ -389,9 +389,10 @@ func (c *Client) extend(exp time.Time) {
 	}
 }
 
-// recheckSession runs once the socket is registered: the session may have been
-// revoked after the gate checked it and before KickSession could see the
-// socket, and then nothing else would close it.
+// recheckSession runs once the socket is registered, if a session was kicked
+// since the gate checked this one (Hub.needsRecheck): the session may have
+// been revoked after the gate checked it and before KickSession could see
+// the socket, and then nothing else would close it.
 func (c *Client) recheckSession() {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()

@@ -47,7 +47,8 @@
 //     not stay on the long-lived reader; the read loop waits for each, and
 //     storeTimeout bounds it.
 //   - The session recheck (Client.recheckSession), started by Serve once the
-//     socket is registered, asks the store once whether the session still
+//     socket is registered if a session was kicked since the gate read
+//     Hub.Kicks (Peer.Kicks), asks the store once whether the session still
 //     exists and ends: it closes a socket revoked between the gate and the
 //     registration, which KickSession could not see.
 //

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,11 +47,15 @@ const (
 	persistBatch = 512
 	// presenceDelay coalesces presence frames: a crowd joining at once costs one
 	// frame per member, not one per join. It grows with the room (one more
-	// presenceDelay per 100 members, at most maxPresenceDelay), because each
-	// frame carries the whole list to every member: in a room of 10,000 that
-	// is a megabyte per member per frame, so such a room hears of joins and
-	// leaves about every 10 s. A joiner always gets the list at once.
+	// presenceDelay per presencePerDelay members, at most maxPresenceDelay),
+	// because each frame carries the whole list to every member, so a flush
+	// costs the square of the room's size: in a room of 10,000 that is a
+	// megabyte per member per frame, so such a room hears of joins and leaves
+	// every 15 s. A room of 180 hears of them within a second: when its 180
+	// members all reconnect after a restart, as many frames as in one of 20.
+	// A joiner always gets the list at once.
 	presenceDelay    = 100 * time.Millisecond
+	presencePerDelay = 20
 	maxPresenceDelay = 15 * time.Second
 	// presenceHeartbeat is how often a node repeats its users in each room to
 	// the other nodes; presenceExpiry is when a silent node's users are dropped.
@@ -157,6 +162,11 @@ type Peer struct {
 	SessionID string
 	ExpiresAt time.Time
 	Remote    string // the client's address for the log (behind a trusted proxy, the one it was given); empty: the connection's
+	// Kicks is Hub.Kicks as read before the gate checked the session. If
+	// no session was kicked since, a revocation after the check will find
+	// the socket registered (KickSession), and Serve does not ask the store
+	// again; zero: unknown, ask (recheckSession).
+	Kicks uint64
 }
 
 // Sessions checks credentials for sockets that are already open.
@@ -221,7 +231,8 @@ type Hub struct {
 	persisted chan struct{} // closed when the persist loop has written everything it took
 	wg        sync.WaitGroup
 
-	unsubscribeUsers func() // the bus's user events; nil without a broker
+	unsubscribeUsers func()        // the bus's user events; nil without a broker
+	kicks            atomic.Uint64 // KickSession calls; see Kicks
 }
 
 type sendRequest struct {
@@ -343,7 +354,9 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	}
 	h.metrics.SocketOpened()
 	h.log.Info("connect", "user", p.User, "remote", p.Remote)
-	go c.recheckSession()
+	if h.needsRecheck(p) {
+		go c.recheckSession()
+	}
 	c.send(encodeWelcome(p.User))
 	c.sendUnread(ctx)
 	// The default room is already the user's (sendUnread).
@@ -453,10 +466,26 @@ func (h *Hub) Admit(user string) (release func(), err error) {
 	}, nil
 }
 
+// Kicks counts the sessions kicked so far, plus one (so that a Peer's zero
+// means "not read"). A gate reads it before it checks a session and hands
+// it to Serve in Peer.Kicks.
+func (h *Hub) Kicks() uint64 { return h.kicks.Load() + 1 }
+
+// needsRecheck reports whether a socket just registered must ask the store
+// whether its session still exists: a kick since its gate read Kicks may
+// have been for its session, before the hub knew the socket. Otherwise a
+// revocation after the gate's check kicks it (KickSession runs after the
+// registration, or counts before it). In a reconnect storm this saves a
+// store read for each of thousands of sockets.
+func (h *Hub) needsRecheck(p Peer) bool {
+	return p.Kicks == 0 || p.Kicks != h.Kicks()
+}
+
 // KickSession closes every socket of a session with 4401. It returns how many
 // it closed. A socket that passed the gate but was not yet registered is not
 // among them; it closes itself when it rechecks its session (recheckSession).
 func (h *Hub) KickSession(sessionID string) int {
+	h.kicks.Add(1) // before looking: a socket registered after this compares its Peer.Kicks
 	h.mu.Lock()
 	var cs []*Client
 	for c := range h.bySession[sessionID] {
@@ -869,7 +898,9 @@ func (h *Hub) ServeEcho(ctx context.Context, conn *websocket.Conn, br *bufio.Rea
 		return ErrClosed
 	}
 	h.metrics.SocketOpened()
-	go c.recheckSession()
+	if h.needsRecheck(p) {
+		go c.recheckSession()
+	}
 	c.send([]byte("Welcome " + p.User + "!"))
 	h.read(c, done)
 	return nil

@@ -152,7 +152,7 @@ func TestShutdownFlushesThenCloses1001(t *testing.T) {
 }
 
 // Presence frames to the members are coalesced: joins within the delay cost
-// one frame, and the delay grows by presenceDelay per 100 members.
+// one frame, and the delay grows by presenceDelay per presencePerDelay members.
 func TestPresenceCoalesced(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -164,8 +164,10 @@ func TestPresenceCoalesced(t *testing.T) {
 	}{
 		{name: "small room, joins within the delay", joiners: 5, gap: presenceDelay / 10, wantDelay: presenceDelay, wantFrame: 1},
 		{name: "small room, joins apart", joiners: 3, gap: 3 * presenceDelay, wantDelay: presenceDelay, wantFrame: 3},
-		// 201 members when the first joiner comes: two more presenceDelays.
-		{name: "room of 200", crowd: 199, joiners: 5, gap: presenceDelay / 10, wantDelay: 3 * presenceDelay, wantFrame: 1},
+		// 41 members when the first joiner comes: two more presenceDelays.
+		{name: "room of 40", crowd: 39, joiners: 5, gap: presenceDelay / 10, wantDelay: 3 * presenceDelay, wantFrame: 1},
+		// 201: ten more; joins apart by less than that are one frame.
+		{name: "room of 200", crowd: 199, joiners: 5, gap: presenceDelay, wantDelay: 11 * presenceDelay, wantFrame: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -466,4 +468,43 @@ func firstDiff(a, b []int64) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// A socket asks the store whether its session still exists after it
+// registers only if a session was kicked since its gate read Hub.Kicks: such
+// a kick may have been its own, before the hub knew the socket. Without one,
+// a revocation after the gate kicks the registered socket, and the store is
+// not asked (a reconnect storm would ask it once per socket). Here the
+// session ended in the store after the gate passed it; only a kick tells.
+func TestRecheckOnlyAfterAKick(t *testing.T) {
+	cases := []struct {
+		name       string
+		kickBefore bool // another session is kicked between the gate and the registration
+		unknown    bool // Peer.Kicks not read (zero)
+		wantClosed bool
+	}{
+		{name: "no kick since the gate", wantClosed: false},
+		{name: "a kick since the gate", kickBefore: true, wantClosed: true},
+		{name: "kicks not read", unknown: true, wantClosed: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newUnitHub(t, unitLimits())
+				p := Peer{User: "alice", SessionID: "s-alice", ExpiresAt: time.Now().Add(time.Hour)}
+				if !tc.unknown {
+					p.Kicks = h.Kicks()
+				}
+				h.sessions.setEnd("s-alice", time.Now().Add(-time.Second)) // revoked after the gate
+				if tc.kickBefore {
+					h.KickSession("s-someone-else")
+				}
+				c := h.connectPeer(t, p, true)
+				synctest.Wait()
+				if closed := c.closeCode() == int(CloseAuthEnded); closed != tc.wantClosed {
+					t.Errorf("socket closed with 4401: %v, want %v (close code %d)", closed, tc.wantClosed, c.closeCode())
+				}
+			})
+		})
+	}
 }

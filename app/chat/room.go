@@ -400,7 +400,7 @@ func (r *room) addUserLocked(user string) {
 // schedulePresence arranges one presence frame to every member shortly. Called with r.mu held.
 func (r *room) schedulePresence() {
 	if r.presenceTimer == nil && !r.retired {
-		delay := min(presenceDelay*time.Duration(1+len(r.members)/100), maxPresenceDelay)
+		delay := min(presenceDelay*time.Duration(1+len(r.members)/presencePerDelay), maxPresenceDelay)
 		r.presenceTimer = time.AfterFunc(delay, r.flushPresence)
 	}
 }

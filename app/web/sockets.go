@@ -181,15 +181,16 @@ func (s *Server) reject(c echo.Context, e *gateError) error {
 }
 
 func (s *Server) chatSocket(c echo.Context) error {
+	kicks := s.deps.Hub.Kicks() // before the session is checked: see chat.Peer.Kicks
 	id, gerr := s.gate(c)
 	if gerr != nil {
 		return s.reject(c, gerr)
 	}
-	return s.upgrade(c, id, s.deps.Hub.Serve)
+	return s.upgrade(c, id, kicks, s.deps.Hub.Serve)
 }
 
 // upgrade admits one more socket for the user, upgrades, and runs serve.
-func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Context, *websocket.Conn, *bufio.Reader, chat.Peer, func()) error) error {
+func (s *Server) upgrade(c echo.Context, id auth.Identity, kicks uint64, serve func(context.Context, *websocket.Conn, *bufio.Reader, chat.Peer, func()) error) error {
 	release, err := s.deps.Hub.Admit(id.User)
 	if errors.Is(err, chat.ErrTooManySockets) {
 		return s.reject(c, &gateError{http.StatusTooManyRequests, "too many open sockets for this user"})
@@ -212,17 +213,19 @@ func (s *Server) upgrade(c echo.Context, id auth.Identity, serve func(context.Co
 	// calls have their own timeouts.
 	p := peer(id)
 	p.Remote = c.RealIP()
+	p.Kicks = kicks
 	serve(context.Background(), conn, hc.br, p, release)
 	return nil
 }
 
 // echoSocket is the recipe's /secured-ws, behind the same gate.
 func (s *Server) echoSocket(c echo.Context) error {
+	kicks := s.deps.Hub.Kicks()
 	id, gerr := s.gate(c)
 	if gerr != nil {
 		return s.reject(c, gerr)
 	}
-	return s.upgrade(c, id, s.deps.Hub.ServeEcho)
+	return s.upgrade(c, id, kicks, s.deps.Hub.ServeEcho)
 }
 
 func peer(id auth.Identity) chat.Peer {

@@ -46,6 +46,10 @@ const shutdownWait = 10 * time.Second
 // past --auth-log-rate is logged.
 const authLogSummaryEvery = 10 * time.Second
 
+// lastSeenEvery is how often the sessions used since are written as last
+// seen, together (auth.Service.RunLastSeen); the sessions page shows minutes.
+const lastSeenEvery = 5 * time.Second
+
 // A burst of at least reliefBurst handshakes followed by reliefQuiet with
 // none has its freed memory given back (app/relief): a restart's storm, not
 // the trickle of a normal day.
@@ -231,6 +235,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, o
 	bg.Go(func(ctx context.Context) { afterStorms.Run(ctx, time.Second) })
 	// Stopped after the server: the last count is logged.
 	bg.Go(func(ctx context.Context) { authLog.Run(ctx, authLogSummaryEvery) })
+	bg.Go(func(ctx context.Context) { svc.auth.RunLastSeen(ctx, lastSeenEvery, log) })
 	handler := web.New(web.Config{
 		Signup: cfg.Signup, FirstUserAdmin: cfg.FirstUserAdmin, AllowedOrigins: cfg.AllowedOrigins, TLS: cfg.TLS(), TrustedProxies: cfg.TrustedProxies,
 		LoginLimitUser: cfg.LoginLimitUser, LoginLimitAddr: cfg.LoginLimitAddr, LoginLimitPair: cfg.LoginLimitPair,

@@ -194,11 +194,12 @@ func (s *DB) UserSessions(ctx context.Context, userID int64, now time.Time) ([]s
 	return out, nil
 }
 
-// TouchSession records that a session was used at at.
-func (s *DB) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)`,
-		ms(at), sessionID); err != nil {
-		return fmt.Errorf("touch session: %w", err)
+// TouchSessions records that the sessions were used at at (a time already
+// later stays).
+func (s *DB) TouchSessions(ctx context.Context, sessionIDs []string, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen = $1 WHERE id = ANY($2) AND (last_seen IS NULL OR last_seen < $1)`,
+		ms(at), sessionIDs); err != nil {
+		return fmt.Errorf("touch sessions: %w", err)
 	}
 	return nil
 }

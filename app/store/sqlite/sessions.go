@@ -156,11 +156,20 @@ func (s *DB) UserSessions(ctx context.Context, userID int64, now time.Time) ([]s
 	return out, rows.Err()
 }
 
-// TouchSession records that a session was used at at.
-func (s *DB) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
-	if _, err := s.exec(ctx, `UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?`,
-		ms(at), sessionID, ms(at)); err != nil {
-		return fmt.Errorf("touch session: %w", err)
-	}
-	return nil
+// TouchSessions records that the sessions were used at at (a time already
+// later stays).
+func (s *DB) TouchSessions(ctx context.Context, sessionIDs []string, at time.Time) error {
+	// One transaction, one sync, however many sessions.
+	return s.inTx(ctx, "touch sessions", func(tx *sql.Tx) error {
+		st, err := s.txStmt(ctx, tx, `UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?`)
+		if err != nil {
+			return err
+		}
+		for _, id := range sessionIDs {
+			if _, err := st.ExecContext(ctx, ms(at), id, ms(at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

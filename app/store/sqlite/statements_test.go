@@ -163,3 +163,35 @@ func TestJoinRoomKnownSkipsTheWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Connections taken in a burst are kept when it ends, so the next burst
+// does not open them again (each new connection reads the schema and
+// prepares every statement it runs). database/sql keeps two by default.
+func TestPoolKeepsItsConnections(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for round := range 3 {
+		// Every connection taken at once, then all given back.
+		var held []*sql.Conn
+		for range maxConns {
+			c, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		for _, c := range held {
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := s.db.Stats()
+		if st.MaxIdleClosed != 0 || st.Idle != maxConns {
+			t.Fatalf("after burst %d: %d idle, %d closed for the idle limit; want %d idle, none closed", round, st.Idle, st.MaxIdleClosed, maxConns)
+		}
+	}
+}

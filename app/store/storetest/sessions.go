@@ -76,8 +76,14 @@ var sessionCases = []scenario{
 			must(t, e.CreateSession(e.ctx, s), "create session "+s.ID)
 		}
 		must(t, e.RevokeSession(e.ctx, "gone", at(time.Minute)), "revoke")
-		must(t, e.TouchSession(e.ctx, "web", at(5*time.Minute)), "touch")
-		must(t, e.TouchSession(e.ctx, "web", at(4*time.Minute)), "touch back") // never goes back
+		must(t, e.TouchSessions(e.ctx, []string{"web", "bobs", "no-such-session"}, at(5*time.Minute)), "touch")
+		must(t, e.TouchSessions(e.ctx, []string{"web"}, at(4*time.Minute)), "touch back") // never goes back
+		must(t, e.TouchSessions(e.ctx, nil, at(6*time.Minute)), "touch none")
+		if bobs, err := e.UserSessions(e.ctx, b.ID, at(10*time.Minute)); err != nil || len(bobs) != 1 {
+			t.Fatalf("bob's sessions = %+v, %v", bobs, err)
+		} else {
+			checkTime(t, "bobs LastSeen", bobs[0].LastSeen, at(5*time.Minute))
+		}
 		got, err := e.UserSessions(e.ctx, u.ID, at(10*time.Minute))
 		must(t, err, "list")
 		if len(got) != 2 || got[0].ID != "web" || got[1].ID != "pat" {

@@ -36,7 +36,7 @@ type Store interface {
 	PruneSessions(ctx context.Context, before time.Time) (int64, error)
 	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
 	UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error)
-	TouchSession(ctx context.Context, sessionID string, at time.Time) error
+	TouchSessions(ctx context.Context, sessionIDs []string, at time.Time) error
 
 	AppendMessages(ctx context.Context, msgs []store.NewMessage) ([]store.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]store.Message, error)
