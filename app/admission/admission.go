@@ -36,12 +36,13 @@ import (
 
 const (
 	// defaultRate is the handshakes a second a slot the gate counts on at
-	// least: about 10 ms a connect on an idle server of this kind. A storm
+	// least: about 5 ms a connect on an idle server of this kind (1,970 a
+	// second at the peak of a storm with 8 slots, docs/BENCHMARKS.md). A storm
 	// starts with hundreds of handshakes in the first milliseconds, when the
 	// gate has measured nothing; counting on less then sends them to come
 	// back far too late, and an idle server is the costlier mistake (one told
 	// to come early waits in the queue or is given a new place).
-	defaultRate = 100
+	defaultRate = 200
 	// rateSeconds is how many seconds of completions the gate keeps: its
 	// rate is the busiest of them.
 	rateSeconds = 60
@@ -186,7 +187,7 @@ func retryAfter(d time.Duration) time.Duration {
 }
 
 // Rate is how many handshakes a second the gate can complete: the most it
-// completed in one second of the last minute, and at least 100 a second a
+// completed in one second of the last minute, and at least 200 a second a
 // slot. A second's completions never exceed what the server can do, so the
 // busiest second is a measure of it that a quiet second cannot pull down: in
 // a storm the refused come back at the pace they were given, and a rate

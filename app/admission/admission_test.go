@@ -122,7 +122,7 @@ func completeNow(g *Gate, n int) {
 }
 
 // The rate is the most handshakes completed in one second of the last
-// minute, the second under way included, and at least 100 a second a slot.
+// minute, the second under way included, and at least 200 a second a slot.
 func TestRate(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -130,7 +130,7 @@ func TestRate(t *testing.T) {
 		setup func(g *Gate, c *fakeClock)
 		want  float64
 	}{
-		{"none measured: 100 a second a slot", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 800},
+		{"none measured: 200 a second a slot", 8, func(g *Gate, c *fakeClock) { c.advance(5 * time.Second) }, 1600},
 		{"a second's completions above the floor", 1, func(g *Gate, c *fakeClock) {
 			completeNow(g, 250)
 			c.advance(time.Second)
@@ -146,11 +146,11 @@ func TestRate(t *testing.T) {
 		{"seconds older than a minute are forgotten", 1, func(g *Gate, c *fakeClock) {
 			completeNow(g, 900)
 			c.advance(61 * time.Second)
-		}, 100},
-		{"never under 100 a second a slot", 2, func(g *Gate, c *fakeClock) {
+		}, 200},
+		{"never under 200 a second a slot", 2, func(g *Gate, c *fakeClock) {
 			completeNow(g, 50)
 			c.advance(time.Second)
-		}, 200},
+		}, 400},
 		{"a clock that goes back counts into the newest second", 1, func(g *Gate, c *fakeClock) {
 			c.advance(3 * time.Second)
 			completeNow(g, 150)
@@ -190,13 +190,13 @@ func TestReserve(t *testing.T) {
 		refused int
 		want    []time.Duration // each refusal's Retry-After, in order
 	}{
-		{"one slot, nothing measured: 100 a second", 1, nil, 201, seconds(201, 10*ms)},
-		{"four slots: 400 a second", 4, nil, 401, seconds(401, 10*ms/4)},
-		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { g.waiting.Store(250) }, 2, []time.Duration{3 * time.Second, 3 * time.Second}},
+		{"one slot, nothing measured: 200 a second", 1, nil, 401, seconds(401, 5*ms)},
+		{"four slots: 800 a second", 4, nil, 801, seconds(801, 5*ms/4)},
+		{"after the handshakes waiting", 1, func(g *Gate, c *fakeClock) { g.waiting.Store(500) }, 2, []time.Duration{3 * time.Second, 3 * time.Second}},
 		{"at the measured rate", 1, func(g *Gate, c *fakeClock) { completeNow(g, 1000) }, 1001, seconds(1001, ms)},
-		{"capped", 1, nil, 6100, seconds(6100, 10*ms)},
+		{"capped", 1, nil, 12100, seconds(12100, 5*ms)},
 		{"places pass with time", 1, func(g *Gate, c *fakeClock) {
-			for range 300 {
+			for range 600 {
 				g.Reserve() // up to 3 s
 			}
 			c.advance(2 * time.Second)
@@ -208,12 +208,12 @@ func TestReserve(t *testing.T) {
 			c.advance(time.Hour)
 		}, 1, []time.Duration{time.Second}},
 		{"peeking takes no place", 1, func(g *Gate, c *fakeClock) {
-			for range 99 {
+			for range 199 {
 				g.Reserve()
 			}
 			for range 3 {
 				if got := g.Peek(); got != time.Second {
-					panic(fmt.Sprintf("peek at place 100: %v, want 1s", got))
+					panic(fmt.Sprintf("peek at place 200: %v, want 1s", got))
 				}
 			}
 		}, 2, []time.Duration{time.Second, 2 * time.Second}},
@@ -247,10 +247,10 @@ func TestQueueFull(t *testing.T) {
 		wantErr  error
 		wantTime time.Duration
 	}{
-		// Two slots, nothing measured: 200 a second.
-		{"room in the queue: waits", 10 * time.Millisecond, 1, ErrBusy, 10 * time.Millisecond},
-		{"a full queue: refused at once", 10 * time.Millisecond, 2, ErrQueueFull, 0},
-		{"a longer wait serves more", 20 * time.Millisecond, 3, ErrBusy, 20 * time.Millisecond},
+		// Two slots, nothing measured: 400 a second.
+		{"room in the queue: waits", 10 * time.Millisecond, 3, ErrBusy, 10 * time.Millisecond},
+		{"a full queue: refused at once", 10 * time.Millisecond, 4, ErrQueueFull, 0},
+		{"a longer wait serves more", 20 * time.Millisecond, 7, ErrBusy, 20 * time.Millisecond},
 		{"the first waits however short the wait", time.Millisecond, 0, ErrBusy, time.Millisecond},
 		{"a short wait serves only one", time.Millisecond, 1, ErrQueueFull, 0},
 	}

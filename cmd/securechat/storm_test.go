@@ -115,8 +115,8 @@ func TestHandshakeAdmission(t *testing.T) {
 
 // Each refused handshake is given its own time to come back: with one slot
 // held and no wait, on a server clock that stands still (so the gate counts
-// on its floor, 100 handshakes a second a slot: places 10 ms apart), the
-// first 100 refusals get Retry-After 1, the next 100 2, and so on, in the
+// on its floor, 200 handshakes a second a slot: places 5 ms apart), the
+// first 200 refusals get Retry-After 1, the next 200 2, and so on, in the
 // order they came, on /ws, /secured-ws and /ws/ready alike; a browser's refused
 // handshake, whose page cannot read the answer and asks /ws/ready next, is
 // told the next place without taking it; places pass as the clock moves.
@@ -161,9 +161,9 @@ func TestHandshakeReservations(t *testing.T) {
 		}
 		return resp.Header.Get("Retry-After")
 	}
-	for i := 1; i <= 198; i++ {
+	for i := 1; i <= 398; i++ {
 		want := "1"
-		if i > 100 {
+		if i > 200 {
 			want = "2"
 		}
 		if got := refused("/ws", bearer); got != want {
@@ -176,11 +176,11 @@ func TestHandshakeReservations(t *testing.T) {
 		advance    time.Duration // the server's clock moves this much first
 		want       string
 	}{
-		{"another path (place 199)", "/secured-ws", bearer, 0, "2"},
-		{"a page's handshake: told place 200, not given it", "/ws", page, 0, "2"},
-		{"a page's handshake again: place 200 still", "/ws", page, 0, "2"},
-		{"the page asks /ws/ready: given place 200", "/ws/ready", page, 0, "2"},
-		{"a script's handshake after it: place 201", "/ws", bearer, 0, "3"},
+		{"another path (place 399)", "/secured-ws", bearer, 0, "2"},
+		{"a page's handshake: told place 400, not given it", "/ws", page, 0, "2"},
+		{"a page's handshake again: place 400 still", "/ws", page, 0, "2"},
+		{"the page asks /ws/ready: given place 400", "/ws/ready", page, 0, "2"},
+		{"a script's handshake after it: place 401", "/ws", bearer, 0, "3"},
 		{"three seconds later", "/ws", bearer, 3 * time.Second, "1"},
 	}
 	for _, st := range steps {
@@ -196,8 +196,8 @@ func TestHandshakeReservations(t *testing.T) {
 		conn.Close()
 	}
 
-	// A queue: one slot held and a wait of 10 s, so at 100 a second a
-	// thousand may wait: a thousand wait in the gate itself (the wait is real
+	// A queue: one slot held and a wait of 10 s, so at 200 a second
+	// two thousand may wait: two thousand wait in the gate itself (the wait is real
 	// time: generous, so none gives up), and the next handshake is refused
 	// at once, its place after theirs.
 	qMetrics := freeAddr(t)
@@ -209,8 +209,8 @@ func TestHandshakeReservations(t *testing.T) {
 	if rel, err = g.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waiters := make(chan error, 1000)
-	for range 1000 {
+	waiters := make(chan error, 2000)
+	for range 2000 {
 		go func() {
 			rel, err := g.Acquire(context.Background())
 			if err == nil {
@@ -220,8 +220,8 @@ func TestHandshakeReservations(t *testing.T) {
 		}()
 	}
 	waitFor(t, 30*time.Second, "handshakes waiting", func() string {
-		if n := g.Waiting(); n != 1000 {
-			return fmt.Sprintf("%d waiting, want 1000", n)
+		if n := g.Waiting(); n != 2000 {
+			return fmt.Sprintf("%d waiting, want 2000", n)
 		}
 		return ""
 	})
@@ -229,12 +229,12 @@ func TestHandshakeReservations(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a handshake behind a full queue: %v %v, want 503", err, statusOf(resp))
 	}
-	// Its place is after the thousand waiting, 10 ms each: 10.01 s.
+	// Its place is after the two thousand waiting, 5 ms each: 10.005 s.
 	if ra := resp.Header.Get("Retry-After"); ra != "11" {
-		t.Errorf("behind a thousand waiting: Retry-After %q, want 11", ra)
+		t.Errorf("behind two thousand waiting: Retry-After %q, want 11", ra)
 	}
 	rel()
-	for range 1000 {
+	for range 2000 {
 		if err := <-waiters; err != nil {
 			t.Errorf("a waiting handshake: %v (the slot freed within its wait)", err)
 		}
@@ -243,7 +243,7 @@ func TestHandshakeReservations(t *testing.T) {
 		addr, labels string
 		want         float64
 	}{
-		{metricsAddr, `path="/ws",reason="slots"`, 202},
+		{metricsAddr, `path="/ws",reason="slots"`, 402},
 		{metricsAddr, `path="/secured-ws",reason="slots"`, 1},
 		{metricsAddr, `path="/ws/ready",reason="slots"`, 1},
 		{qMetrics, `path="/ws",reason="queue"`, 1},
