@@ -90,20 +90,23 @@ func (p *Poller) Wait(conn syscall.Conn, ready func()) (cancel func() bool, err 
 func (p *Poller) cancel(id uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w, ok := p.waits[id]
-	if ok {
-		delete(p.waits, id)
-		p.forgetLocked(w)
-	}
+	_, ok := p.takeLocked(id)
 	return ok
 }
 
-// forgetLocked takes a connection out of the epoll set, so its descriptor
-// number can be reused by another connection.
-func (p *Poller) forgetLocked(w wait) {
+// takeLocked ends wait id, if it is still on, and returns its ready. The
+// connection leaves the epoll set, so its descriptor number can be reused
+// by another connection.
+func (p *Poller) takeLocked(id uint64) (ready func(), ok bool) {
+	w, ok := p.waits[id]
+	if !ok {
+		return nil, false
+	}
+	delete(p.waits, id)
 	w.rc.Control(func(fd uintptr) {
 		unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	})
+	return w.ready, true
 }
 
 // Waiting is how many connections are being watched.
@@ -137,13 +140,9 @@ func (p *Poller) loop() {
 				stop = true
 				continue
 			}
-			w, ok := p.waits[id]
-			if !ok {
-				continue // cancelled after the kernel reported it
+			if f, ok := p.takeLocked(id); ok { // else cancelled after the kernel reported it
+				ready = append(ready, f)
 			}
-			delete(p.waits, id)
-			p.forgetLocked(w)
-			ready = append(ready, w.ready)
 		}
 		p.mu.Unlock()
 		for i, f := range ready {
@@ -164,10 +163,9 @@ func (p *Poller) shut() {
 	p.mu.Lock()
 	p.close = true
 	var ready []func()
-	for id, w := range p.waits {
-		delete(p.waits, id)
-		p.forgetLocked(w)
-		ready = append(ready, w.ready)
+	for id := range p.waits {
+		f, _ := p.takeLocked(id)
+		ready = append(ready, f)
 	}
 	p.mu.Unlock()
 	for _, f := range ready {
