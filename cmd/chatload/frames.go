@@ -113,6 +113,9 @@ func decodeFrame(t targetKind, data []byte, emit func(event)) error {
 // messagePrefix starts every message object the server encodes.
 const messagePrefix = `{"type":"message",`
 
+// presencePrefix starts every presence object the server sends.
+const presencePrefix = `{"type":"presence",`
+
 // fastMessage reads a message object without encoding/json, which at 100,000
 // deliveries a second costs the tool a third of a core it shares with the
 // server. It handles the common case only, and reports false for anything

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -109,6 +111,27 @@ func TestStormSocketCounts(t *testing.T) {
 				t.Errorf("gaps %d dups %d last %d; want %d %d %d", s.gaps, s.dups, s.lastSeq, tc.gaps, tc.dups, tc.last)
 			}
 		})
+	}
+}
+
+// A storm socket counts messages from message and history objects, takes
+// joined for its room, skips presence without decoding it, and counts
+// what it cannot read.
+func TestStormSocketHandles(t *testing.T) {
+	s := &rsock{st: &stormState{errs: newErrorTally(), frameErrs: newErrorTally()}, room: "a"}
+	var joined atomic.Bool
+	for _, line := range []string{
+		`{"type":"presence","room":"general","users":["u1","u2"],"count":2}`,
+		`{"type":"presence","room":"a","users":[` + strings.Repeat(`"someone",`, 199) + `"last"],"count":900}`,
+		`{"type":"history","room":"a","messages":[{"id":1,"room":"a","text":"seq 1"},{"id":2,"room":"a","text":"seq 2"}]}`,
+		`{"type":"joined","room":"a","last_id":2}`,
+		`{"type":"message","id":3,"room":"a","user":"u","user_id":1,"text":"seq 3","ts":"x"}`,
+		`not json`,
+	} {
+		s.handle([]byte(line), &joined)
+	}
+	if s.lastSeq != 3 || s.gaps != 0 || s.dups != 0 || !joined.Load() || s.st.errorFrames.Load() != 1 {
+		t.Errorf("last %d gaps %d dups %d joined %v errors %d; want 3 0 0 true 1", s.lastSeq, s.gaps, s.dups, joined.Load(), s.st.errorFrames.Load())
 	}
 }
 
