@@ -54,7 +54,9 @@
 //
 // The hub's own goroutines, started by NewHub and stopped by Shutdown
 // (closing stop): the persist loop (the only writer of messages and
-// changes; it drains what was submitted before it returns), the scrub loop
+// changes; it drains what was submitted before it returns), the announce
+// loop (a public room's first message, to every socket: off the persist
+// loop, which it held for seconds when many rooms started at once), the scrub loop
 // (store.Scrub after deletes, coalesced, retried), and the tickers through Hub.every:
 // pings every pingPeriod (closing first the sockets silent past pongWait:
 // a parked socket has no read deadline to end it), the empty-room pruner (with an EmptyRoomTTL), and

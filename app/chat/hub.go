@@ -226,7 +226,8 @@ type Hub struct {
 	batchSize int // persistBatch, or half the send queue if that is smaller
 	pageBytes int // maxPageBytes, or a quarter of a socket's byte bound if that is smaller
 	sends     chan sendRequest
-	scrubs    chan struct{} // a scrub is wanted (changes.go)
+	scrubs    chan struct{}      // a scrub is wanted (changes.go)
+	announces chan store.Message // first messages of public rooms, for announceLoop
 	stop      chan struct{}
 	persisted chan struct{} // closed when the persist loop has written everything it took
 	wg        sync.WaitGroup
@@ -309,13 +310,15 @@ func NewHub(d Deps, lim Limits) *Hub {
 		byUser:    make(map[int64]map[*Client]struct{}),
 		sends:     make(chan sendRequest, 4*persistBatch),
 		scrubs:    make(chan struct{}, 1),
+		announces: make(chan store.Message, maxPendingAnnounces),
 		stop:      make(chan struct{}),
 		persisted: make(chan struct{}),
 	}
 	go h.persistLoop()
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.pingLoop()
 	go h.scrubLoop()
+	go h.announceLoop()
 	if lim.EmptyRoomTTL > 0 {
 		h.wg.Add(1)
 		go h.pruneLoop()
@@ -645,7 +648,7 @@ func (h *Hub) persist(batch []sendRequest) {
 		if m.Seq == 1 && r != nil && r.public() {
 			// Only a public room is announced: a private room's or a dm's
 			// name is its members' business (they hear invited).
-			h.announceRoom(m)
+			h.announceSoon(m)
 		}
 		if h.broker != nil {
 			if err := h.broker.PublishMessage(m); err != nil {
@@ -659,6 +662,37 @@ func (h *Hub) persist(batch []sendRequest) {
 	}
 	if scrub {
 		h.scrubSoon()
+	}
+}
+
+// announceSoon hands a room's first message to announceLoop. Announcing
+// is a frame to every socket of the node: done here, 100 rooms started at
+// once by a load of 18,000 sockets held the persist loop (every sender's
+// acknowledgement, and Shutdown) for over 10 s. A room list shows the room
+// at its next rooms request anyway, so past maxPendingAnnounces waiting
+// (room creation is limited per user) an announcement is dropped.
+func (h *Hub) announceSoon(m store.Message) {
+	select {
+	case h.announces <- m:
+	default:
+		h.log.Warn("room announcement dropped: too many waiting", "room", m.Room)
+	}
+}
+
+// maxPendingAnnounces bounds the announcements waiting for announceLoop.
+const maxPendingAnnounces = 1024
+
+// announceLoop announces started rooms until the hub stops; those still
+// waiting then are dropped (every socket is about to close).
+func (h *Hub) announceLoop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case m := <-h.announces:
+			h.announceRoom(m)
+		}
 	}
 }
 
