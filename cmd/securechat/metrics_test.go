@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -73,6 +74,14 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, v)
 		}
 	}
+	// Both sockets, idle now, wait for their next frame without a goroutine
+	// (app/readiness), and the gauge says so.
+	waitFor(t, 5*time.Second, "idle sockets parked", func() string {
+		if got := scrape(t, addr, "securechat_sockets_parked"); got != 2 {
+			return fmt.Sprintf("securechat_sockets_parked = %v, want 2", got)
+		}
+		return ""
+	})
 	// The public address does not serve them.
 	resp, err := noRedirect(nil).Get(s.URL + "/metrics")
 	if err != nil {
