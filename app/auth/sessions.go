@@ -185,21 +185,23 @@ func (s *Service) FlushLastSeen(ctx context.Context) error {
 // RunLastSeen flushes the due last_seen times every period until ctx ends,
 // then once more.
 func (s *Service) RunLastSeen(ctx context.Context, every time.Duration, log *slog.Logger) {
+	flush := func(ctx context.Context) {
+		if err := s.FlushLastSeen(ctx); err != nil {
+			log.Warn("last seen", "err", err)
+		}
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := s.FlushLastSeen(fctx); err != nil {
-				log.Warn("last seen", "err", err)
-			}
-			return
 		case <-t.C:
-			if err := s.FlushLastSeen(ctx); err != nil {
-				log.Warn("last seen", "err", err)
-			}
+			flush(ctx)
+		case <-ctx.Done():
+			// The store outlives its helpers: the last flush gets a while of its own.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			flush(fctx)
+			return
 		}
 	}
 }

@@ -12,11 +12,7 @@ import (
 
 func TestBackupToAndCheck(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	if _, err := db.CreateUser(ctx, "alice", "hash", time.Now()); err != nil {
 		t.Fatal(err)
 	}

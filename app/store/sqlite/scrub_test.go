@@ -209,11 +209,7 @@ func TestScrubBusy(t *testing.T) {
 // connection's set-up, not of the first one's only.
 func TestSecureDeleteOnEveryConnection(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	for i := range 3 {
 		conn, err := db.db.Conn(ctx) // held, so the next is a new connection
 		if err != nil {

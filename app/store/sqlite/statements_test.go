@@ -7,6 +7,17 @@ import (
 	"time"
 )
 
+// openTemp opens a store in a new temporary folder, closed when the test ends.
+func openTemp(t *testing.T) *DB {
+	t.Helper()
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // A statement already kept is given at once even while another query waits
 // for a pooled connection to be prepared on: a caller holding a connection
 // (a transaction, rows being read) may need a kept statement to finish and
@@ -14,11 +25,7 @@ import (
 // every query of a reconnect storm's first second stalled until its deadline.
 func TestKeptStatementWhilePreparing(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	if err := s.queryRow(ctx, `SELECT 1`).Scan(new(int)); err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +84,7 @@ func TestKeptStatementWhilePreparing(t *testing.T) {
 // writers' busy timeout.
 func TestWritersWaitWithoutConnections(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	inWrite, endWrite := make(chan struct{}), make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
@@ -129,11 +132,7 @@ func TestWritersWaitWithoutConnections(t *testing.T) {
 // records its room) does not wait for the writer; a new membership does.
 func TestJoinRoomKnownSkipsTheWriter(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	now := time.Unix(1_000_000, 0)
 	u, err := s.CreateUser(ctx, "alice", "hash", now)
 	if err != nil {
@@ -169,11 +168,7 @@ func TestJoinRoomKnownSkipsTheWriter(t *testing.T) {
 // prepares every statement it runs). database/sql keeps two by default.
 func TestPoolKeepsItsConnections(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	for round := range 3 {
 		// Every connection taken at once, then all given back.
 		var held []*sql.Conn
