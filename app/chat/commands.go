@@ -337,10 +337,26 @@ const storeTimeout = 10 * time.Second
 // store's call stacks are deep (SQLite is translated C); run on a socket's
 // long-lived reader goroutine they would leave its stack grown for as long as
 // the socket lives, and with thousands of sockets that is most of the memory.
+//
+// On a goroutine that ends soon (shortLived) it calls fn directly: the
+// grown stack goes with the goroutine, and a reconnect storm saves a
+// goroutine and a trip through the scheduler for each of the handshake's
+// store calls, which on a busy server was most of a handshake's time.
 func offload(ctx context.Context, fn func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if ctx.Value(shortLivedKey{}) != nil {
+		return fn(ctx)
+	}
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
 	return <-done
+}
+
+type shortLivedKey struct{}
+
+// shortLived marks ctx as used on a goroutine that ends soon: a request's,
+// or the read loop of a socket that parks when it has nothing to read.
+func shortLived(ctx context.Context) context.Context {
+	return context.WithValue(ctx, shortLivedKey{}, true)
 }

@@ -45,7 +45,9 @@
 //   - Offload goroutines run one store call each for the read loop (join,
 //     history, rooms, refresh, opening a room, memberships and reads) so the store's deep stacks do
 //     not stay on the long-lived reader; the read loop waits for each, and
-//     storeTimeout bounds it.
+//     storeTimeout bounds it. A goroutine that ends soon makes the call
+//     itself (shortLived): Serve's setup, on the request's goroutine, and
+//     the read loop of a socket that parks, whose goroutine ends at the park.
 //   - The session recheck (Client.recheckSession), started by Serve once the
 //     socket is registered if a session was kicked since the gate read
 //     Hub.Kicks (Peer.Kicks), asks the store once whether the session still

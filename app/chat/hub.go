@@ -348,6 +348,9 @@ func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, br *bufio.Reader,
 	if p.Remote == "" {
 		p.Remote = conn.RemoteAddr().String()
 	}
+	// The setup below runs on the caller's goroutine, which ends after it
+	// (see read): its store calls need no goroutine of their own.
+	ctx = shortLived(ctx)
 	c := newClient(h, conn, br, p)
 	if !h.register(c) {
 		c.closeWith(CloseGoingAway)
@@ -388,7 +391,12 @@ func (h *Hub) read(c *Client, done func()) {
 // readOn runs the read loop until the socket parks (the Poller calls
 // Client.wake, which starts readOn again) or ends.
 func (h *Hub) readOn(c *Client) {
-	code, parked := c.readLoop(context.Background())
+	ctx := context.Background()
+	if _, ok := c.parkable(); ok {
+		// This goroutine ends when the socket parks: store calls may grow its stack.
+		ctx = shortLived(ctx)
+	}
+	code, parked := c.readLoop(ctx)
 	if parked {
 		return
 	}

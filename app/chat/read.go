@@ -64,11 +64,8 @@ func (c *Client) awaitFrame(mayPark bool) error {
 // whether it did: the caller's goroutine then returns, and wake starts the
 // read loop again when bytes arrive. A closed connection never parks.
 func (c *Client) park() bool {
-	if c.hub.poller == nil || c.br == nil || c.br.Buffered() > 0 {
-		return false
-	}
-	sc, ok := c.conn.NetConn().(syscall.Conn)
-	if !ok {
+	sc, ok := c.parkable()
+	if !ok || c.br.Buffered() > 0 {
 		return false
 	}
 	c.mu.Lock()
@@ -82,6 +79,16 @@ func (c *Client) park() bool {
 	}
 	c.unpark = cancel
 	return true
+}
+
+// parkable reports whether the socket can park: the hub has a Poller, the
+// hub reads through its own buffer, and the Poller can watch the connection.
+func (c *Client) parkable() (syscall.Conn, bool) {
+	if c.hub.poller == nil || c.br == nil {
+		return nil, false
+	}
+	sc, ok := c.conn.NetConn().(syscall.Conn)
+	return sc, ok
 }
 
 // wake is the Poller's call when a parked socket has bytes (or failed): the

@@ -88,6 +88,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "chatload:", err)
+			return exitFailed
+		}
+		defer stopProfile()
+	}
+
 	rep := report{Mode: o.mode, Target: o.target.String(), URL: o.base.String()}
 	switch o.mode {
 	case "hold":

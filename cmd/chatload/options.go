@@ -59,6 +59,7 @@ type options struct {
 	dataDir     string
 	spread      bool
 	jsonOut     bool
+	cpuProfile  string // write the tool's own CPU profile here (where its share of the cores goes)
 	pid         int
 	settle      time.Duration
 
@@ -170,6 +171,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dataDir, "data", "", "the server's --data folder, for creating users")
 	fs.BoolVar(&o.spread, "spread", true, "spread connections over source addresses 127.0.0.1-250 (target 127.0.0.1 only)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON result line on stdout (the summary goes to stderr)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file: the tool shares the machine with the server, and this shows what its share goes to")
 	fs.Float64Var(&o.maxFailedPct, "max-failed-pct", 0, "percent of failed handshakes, dropped sockets or failed logins tolerated before exiting 1")
 	switch o.mode {
 	case "hold":
