@@ -339,9 +339,8 @@ const storeTimeout = 10 * time.Second
 // the socket lives, and with thousands of sockets that is most of the memory.
 //
 // On a goroutine that ends soon (shortLived) it calls fn directly: the
-// grown stack goes with the goroutine, and a reconnect storm saves a
-// goroutine and a trip through the scheduler for each of the handshake's
-// store calls, which on a busy server was most of a handshake's time.
+// grown stack goes with the goroutine, and each call saves a goroutine and a
+// trip through the scheduler (in a reconnect storm, several per handshake).
 func offload(ctx context.Context, fn func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
