@@ -210,6 +210,54 @@ func TestPresenceCoalesced(t *testing.T) {
 	}
 }
 
+// Presence goes to the members when the set of users changes, not at each
+// socket: another socket of a user already there (a second tab, or every
+// socket of a restarted server coming back) sends the room nothing, and
+// neither does closing one of a user's sockets while another stays.
+func TestPresenceOnlyWhenUsersChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newUnitHub(t, unitLimits())
+		watcher := h.connect(t, "watcher")
+		alice := []*unitClient{h.connect(t, "alice")}
+		settle := func() []frame {
+			t.Helper()
+			time.Sleep(maxPresenceDelay)
+			synctest.Wait()
+			return watcher.received("presence")
+		}
+		steps := []struct {
+			name      string
+			do        func()
+			wantFrame bool
+			wantUsers []string // of the frame, if one is wanted
+		}{
+			{name: "alice opens two more sockets", do: func() {
+				alice = append(alice, h.connect(t, "alice"), h.connect(t, "alice"))
+			}},
+			{name: "alice closes one of three", do: func() { alice[1].conn.Close() }},
+			{name: "alice closes the other two", do: func() { alice[0].conn.Close(); alice[2].conn.Close() },
+				wantFrame: true, wantUsers: []string{"watcher"}},
+			{name: "bob joins", do: func() { h.connect(t, "bob") },
+				wantFrame: true, wantUsers: []string{"bob", "watcher"}},
+			{name: "bob opens a second socket", do: func() { h.connect(t, "bob") }},
+		}
+		before := len(settle())
+		for _, st := range steps {
+			st.do()
+			got := settle()[before:]
+			before += len(got)
+			switch {
+			case !st.wantFrame && len(got) > 0:
+				t.Errorf("%s: the watcher got %d presence frames %v, want none", st.name, len(got), got[0].Users)
+			case st.wantFrame && len(got) != 1:
+				t.Errorf("%s: the watcher got %d presence frames, want 1", st.name, len(got))
+			case st.wantFrame && !slices.Equal(got[0].Users, st.wantUsers):
+				t.Errorf("%s: the watcher was sent %v, want %v", st.name, got[0].Users, st.wantUsers)
+			}
+		}
+	})
+}
+
 // More than maxStrikes rate-limited frames within strikeWindow close the
 // socket with 1008 after their warnings; as many spread over a longer time
 // do not.

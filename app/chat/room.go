@@ -104,7 +104,6 @@ func (r *room) joinLive(c *Client, removals uint64) (last int64, ok, stale bool)
 	}
 	r.members[c] = &member{liveFrom: r.lastID}
 	r.addUserLocked(c.peer.User)
-	r.schedulePresence()
 	if r.recentFrame == nil {
 		r.recentFrame = encodeHistory(r.name, r.recent[max(0, len(r.recent)-historyOnJoin):], r.hub.pageBytes)
 	}
@@ -281,7 +280,6 @@ func (r *room) startReplay(c *Client, removals uint64) (m *member, known int64, 
 		m = &member{}
 		r.members[c] = m
 		r.addUserLocked(c.peer.User)
-		r.schedulePresence()
 	}
 	m.replaying = true
 	return m, r.lastID, existed, true, false
@@ -319,9 +317,8 @@ func (r *room) remove(c *Client) bool {
 	delete(r.members, c)
 	if r.counts[c.peer.User]--; r.counts[c.peer.User] <= 0 {
 		delete(r.counts, c.peer.User)
-		r.presence = nil
+		r.presenceChangedLocked()
 	}
-	r.schedulePresence()
 	return true
 }
 
@@ -393,8 +390,19 @@ func (r *room) presenceFrameLocked() []byte {
 // addUserLocked counts one more socket of user.
 func (r *room) addUserLocked(user string) {
 	if r.counts[user]++; r.counts[user] == 1 {
-		r.presence = nil
+		r.presenceChangedLocked()
 	}
+}
+
+// presenceChangedLocked is called when a user came or went: the list is
+// encoded again and sent to every member shortly. Another socket of a user
+// already present (a second tab, a reconnect storm's sockets coming back)
+// changes nothing, so sends nothing: the joiner is given the list by its
+// join, and the others already have it. In a storm that resent the same
+// list to the whole room at each join.
+func (r *room) presenceChangedLocked() {
+	r.presence = nil
+	r.schedulePresence()
 }
 
 // schedulePresence arranges one presence frame to every member shortly. Called with r.mu held.
