@@ -20,35 +20,50 @@ import (
 )
 
 func (s *Server) registerSockets(e *echo.Echo) {
-	e.GET("/ws", s.admit(s.chatSocket))
-	e.GET("/secured-ws", s.admit(s.echoSocket))
+	e.Pre(s.admit)
+	e.GET("/ws", s.chatSocket)
+	e.GET("/secured-ws", s.echoSocket)
 	e.GET("/ws/ready", s.socketReady)
 }
 
 // admit holds one of the server's handshake slots (Deps.Handshakes) while
-// next checks the credentials, upgrades and sets the socket up: the work a
-// reconnect storm multiplies. Past the slots a handshake waits briefly, then
-// is answered 503 with Retry-After before anything else is done for it.
+// the rest of the chain checks the credentials, upgrades and sets the
+// socket up: the work a reconnect storm multiplies. Past the slots a
+// handshake waits briefly, then is answered 503 with Retry-After before
+// anything else is done for it.
+//
+// It runs before routing and the other middleware (echo's Pre), so that a
+// handshake waits on a shallow stack: in a storm 15,000 of them wait at
+// once, and waiting at the end of the middleware chain grew each one's
+// stack (copied, and scanned by every collection) past its first size.
 func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.deps.Handshakes == nil {
+		r := c.Request()
+		if s.deps.Handshakes == nil || r.Method != http.MethodGet || !isSocketPath(r.URL.Path) {
 			return next(c)
 		}
-		release, err := s.deps.Handshakes.Acquire(c.Request().Context())
+		release, err := s.deps.Handshakes.Acquire(r.Context())
 		if errors.Is(err, admission.ErrBusy) {
 			reason := "slots"
 			if errors.Is(err, admission.ErrQueueFull) {
 				reason = "queue"
 			}
-			return s.handshakeBusy(c, reason, !fromBrowser(c.Request()))
+			// Answered before the middleware that sets these on every other response.
+			s.setSecurityHeaders(c)
+			return s.handshakeBusy(c, r.URL.Path, reason, !fromBrowser(r))
 		}
 		if err != nil {
 			return err // the client went away while waiting
 		}
-		// upgrade returns once the socket is set up: its read loop runs on.
+		// The socket handler returns once the socket is set up: its read loop runs on.
 		defer release()
 		return next(c)
 	}
+}
+
+// isSocketPath reports whether path is a socket handshake's, which takes an admission slot.
+func isSocketPath(path string) bool {
+	return path == "/ws" || path == "/secured-ws"
 }
 
 // handshakeBusy answers a handshake (or a /ws/ready) refused by the
@@ -59,9 +74,9 @@ func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 // the time the server needs for them. Without reserve it only says when the
 // next place is: for a browser's handshake, whose page cannot read the
 // answer and reserves through /ws/ready instead.
-func (s *Server) handshakeBusy(c echo.Context, reason string, reserve bool) error {
+func (s *Server) handshakeBusy(c echo.Context, path, reason string, reserve bool) error {
 	// No log line: in a storm it would be one per request; the counter has them.
-	s.deps.Metrics.HandshakeRefused(c.Path(), reason)
+	s.deps.Metrics.HandshakeRefused(path, reason)
 	var wait time.Duration
 	if reserve {
 		wait = s.deps.Handshakes.Reserve()
@@ -93,7 +108,7 @@ func (s *Server) socketReady(c echo.Context) error {
 	if g := s.deps.Handshakes; g != nil {
 		release, ok := g.TryAcquire()
 		if !ok {
-			return s.handshakeBusy(c, "slots", true)
+			return s.handshakeBusy(c, c.Path(), "slots", true)
 		}
 		// The token check is what a handshake's slot pays for: so does this.
 		defer release()

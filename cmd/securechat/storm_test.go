@@ -62,6 +62,10 @@ func TestHandshakeAdmission(t *testing.T) {
 		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
 			t.Errorf("%s refused with Retry-After %q, want whole seconds in [1, 60]", path, resp.Header.Get("Retry-After"))
 		}
+		// Refused before the middleware chain, with the headers every response carries.
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("%s refused without the security headers: %v", path, resp.Header)
+		}
 	}
 	r := ready(bearer)
 	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusServiceUnavailable || err != nil || ra < 1 || ra > 60 {
