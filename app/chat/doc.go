@@ -80,6 +80,8 @@
 //     by then, the peer is not reading, and the connection is reset.
 //   - presence timer: one per room at most (schedulePresence), coalescing a
 //     room's presence changes into one frame; stopped when the room retires.
+//     Only a change of the set of users arms it: another socket of a user
+//     already present sends the room nothing.
 //   - the hub's tickers above.
 //
 // # Locks
