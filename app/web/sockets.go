@@ -34,8 +34,9 @@ func (s *Server) registerSockets(e *echo.Echo) {
 //
 // It runs before routing and the other middleware (echo's Pre), so that a
 // handshake waits on a shallow stack: in a storm 15,000 of them wait at
-// once, and waiting at the end of the middleware chain grew each one's
-// stack (copied, and scanned by every collection) past its first size.
+// once, and waiting at the end of the middleware chain made the runtime
+// grow and copy each one's stack there (3 % of a storm's CPU, in the
+// profile of docs/BENCHMARKS.md's session 7).
 func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
