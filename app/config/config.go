@@ -113,7 +113,7 @@ func define(c *Config, r *raw) *flag.FlagSet {
 	fs.IntVar(&c.HashQueue, "hash-queue", 64, "password hashes that may wait for a slot, for logins and for sign-ups each; past it 503 (0: none may wait)")
 	duration(&c.HashWait, "hash-wait", 5*time.Second, "longest a password hash waits for a slot; past it 503 (0: no limit)")
 	fs.IntVar(&c.HandshakeConc, "handshake-concurrency", 0, "socket handshakes (token check, upgrade, socket setup) worked on at once, so a reconnect storm queues instead of taking the machine (0: four per processor)")
-	duration(&c.HandshakeWait, "handshake-wait", 10*time.Second, "longest a socket handshake waits for a slot; past it 503 with Retry-After (0: no wait)")
+	duration(&c.HandshakeWait, "handshake-wait", 20*time.Second, "longest a socket handshake waits for a slot; past it 503 with Retry-After (0: no wait)")
 	fs.StringVar(&r.loginUser, "login-limit", "30/1h:10", "failed logins per username (N/DURATION[:BURST]); a browser that logged in as that user before is not held by it")
 	fs.StringVar(&r.loginAddr, "login-limit-addr", "10/1m", "failed logins per client address: N/DURATION[:BURST]")
 	fs.StringVar(&r.loginPair, "login-limit-user-addr", "5/15m", "failed logins per username and client address together, and per device cookie: N/DURATION[:BURST]")

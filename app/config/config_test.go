@@ -216,8 +216,8 @@ func TestParseHandshakeAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HandshakeConc != 0 || c.HandshakeWait != 10*time.Second {
-		t.Errorf("defaults: --handshake-concurrency %d (0: four per processor), --handshake-wait %v; want 0 and 10s", c.HandshakeConc, c.HandshakeWait)
+	if c.HandshakeConc != 0 || c.HandshakeWait != 20*time.Second {
+		t.Errorf("defaults: --handshake-concurrency %d (0: four per processor), --handshake-wait %v; want 0 and 20s", c.HandshakeConc, c.HandshakeWait)
 	}
 	env := map[string]string{"SECURECHAT_HANDSHAKE_CONCURRENCY": "32"}
 	c, _, err = Parse([]string{"--handshake-wait", "0s"}, func(k string) string { return env[k] })
