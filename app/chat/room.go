@@ -394,7 +394,8 @@ func (r *room) addUserLocked(user string) {
 	}
 }
 
-// presenceChangedLocked is called when a user came or went: the list is
+// presenceChangedLocked is called when a user came or went (here or with
+// another node's list): the list is
 // encoded again and sent to every member shortly. Another socket of a user
 // already present (a second tab, a reconnect storm's sockets coming back)
 // changes nothing, so sends nothing: the joiner is given the list by its
@@ -480,8 +481,7 @@ func (r *room) heartbeat(now time.Time) {
 	for node, ru := range r.remote {
 		if now.Sub(ru.seen) > presenceExpiry {
 			delete(r.remote, node)
-			r.presence = nil
-			r.schedulePresence()
+			r.presenceChangedLocked()
 		}
 	}
 }

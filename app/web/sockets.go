@@ -19,10 +19,16 @@ import (
 	"securechat/app/chat"
 )
 
+// The socket handshakes' paths: routed below, and admitted before routing (admit).
+const (
+	chatSocketPath = "/ws"
+	echoSocketPath = "/secured-ws"
+)
+
 func (s *Server) registerSockets(e *echo.Echo) {
 	e.Pre(s.admit)
-	e.GET("/ws", s.chatSocket)
-	e.GET("/secured-ws", s.echoSocket)
+	e.GET(chatSocketPath, s.chatSocket)
+	e.GET(echoSocketPath, s.echoSocket)
 	e.GET("/ws/ready", s.socketReady)
 }
 
@@ -64,7 +70,7 @@ func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
 
 // isSocketPath reports whether path is a socket handshake's, which takes an admission slot.
 func isSocketPath(path string) bool {
-	return path == "/ws" || path == "/secured-ws"
+	return path == chatSocketPath || path == echoSocketPath
 }
 
 // handshakeBusy answers a handshake (or a /ws/ready) refused by the
